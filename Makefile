@@ -1,0 +1,54 @@
+# rtcr build. `make` builds build/rtcr and build/librtcr.a.
+CC      ?= gcc
+BUILD   ?= build
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -fno-strict-aliasing \
+           -D_GNU_SOURCE -Iinclude -Isrc -I$(BUILD)/gen
+LDLIBS  += -lprotobuf-c -lxxhash -lpthread
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
+
+PROTO_C := $(BUILD)/gen/proto/rtcr.pb-c.c
+LIB_SRCS := $(sort $(wildcard src/core/*.c src/sessions/*.c src/image/*.c src/arch/x86_64/*.c))
+CLI_SRCS := $(sort $(wildcard src/cli/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/proto/rtcr.pb-c.o
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+
+all: $(BUILD)/rtcr $(BUILD)/rtcr-stub
+
+$(PROTO_C): proto/rtcr.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/proto/rtcr.pb-c.o: $(PROTO_C)
+	$(CC) $(CFLAGS) -Wno-error -c -o $@ $<
+
+$(BUILD)/%.o: %.c $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/librtcr.a: $(LIB_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(BUILD)/rtcr: $(CLI_OBJS) $(BUILD)/librtcr.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/librtcr.a $(LDLIBS)
+
+# The restore stub: a tiny static program with no libc, linked at an
+# address far from where programs usually live.
+$(BUILD)/rtcr-stub: src/stub/stub.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -static -nostdlib -fno-stack-protector -fno-pie -no-pie -fcf-protection=none \
+	  -Wl,-Ttext-segment=0x2f0000000000 -Wl,--build-id=none -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+include tests/tests.mk
+-include bench/bench.mk
+-include tests/fuzz/fuzz.mk
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+.PHONY: all clean format check check-asan demo fuzz bench
