@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define LOG_PREFIX "proc: "
+#include "core/proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+ssize_t read_file_at(int dirfd, const char *path, char **buf)
+{
+	size_t cap = 4096, len = 0;
+	char *b = NULL, *nb;
+	ssize_t n;
+	int fd, ret;
+
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	b = malloc(cap + 1);
+	if (!b) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap *= 2;
+			nb = realloc(b, cap + 1);
+			if (!nb) {
+				ret = -ENOMEM;
+				goto err;
+			}
+			b = nb;
+		}
+		n = read(fd, b + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			goto err;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	b[len] = '\0';
+	*buf = b;
+	return (ssize_t)len;
+err:
+	close(fd);
+	free(b);
+	return ret;
+}
+
+ssize_t read_file(const char *path, char **buf)
+{
+	return read_file_at(AT_FDCWD, path, buf);
+}
+
+int write_file(const char *path, const char *s)
+{
+	size_t len = strlen(s);
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, len) != (ssize_t)len)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
+int proc_status_field(const char *status, const char *key, char *buf, size_t len)
+{
+	size_t kl = strlen(key);
+	const char *p = status, *e;
+
+	while (p && *p) {
+		if (!strncmp(p, key, kl) && p[kl] == ':') {
+			p += kl + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			e = strchr(p, '\n');
+			if (!e)
+				e = p + strlen(p);
+			if ((size_t)(e - p) >= len)
+				return -ENAMETOOLONG;
+			memcpy(buf, p, (size_t)(e - p));
+			buf[e - p] = '\0';
+			return 0;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -ENOENT;
+}
+
+pid_t proc_ns_pid(pid_t pid)
+{
+	char path[64], val[256], *last;
+	char *st = NULL;
+	ssize_t n;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = read_file(path, &st);
+	if (n < 0)
+		return (pid_t)n;
+	ret = proc_status_field(st, "NSpid", val, sizeof(val));
+	free(st);
+	if (ret)
+		return ret;
+	last = strrchr(val, '\t');
+	if (!last)
+		last = strrchr(val, ' ');
+	return (pid_t)atoi(last ? last + 1 : val);
+}
+
+uint64_t now_ns(int clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}

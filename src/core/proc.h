@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small helpers to read /proc. */
+#ifndef RTCR_PROC_H
+#define RTCR_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Read a whole file (NUL-terminated, malloc'd) into *buf; returns length or -errno. */
+ssize_t read_file(const char *path, char **buf);
+ssize_t read_file_at(int dirfd, const char *path, char **buf);
+/* Write a string to a file. */
+int write_file(const char *path, const char *s);
+/* The pid of host pid `pid` inside its innermost pid namespace (NSpid), or -errno. */
+pid_t proc_ns_pid(pid_t pid);
+/* Value of "Key:" in /proc/PID/status (the text after the colon, trimmed) into buf. */
+int proc_status_field(const char *status, const char *key, char *buf, size_t len);
+uint64_t now_ns(int clock);
+
+#endif
