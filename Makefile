@@ -2,6 +2,8 @@
 CC      ?= gcc
 BUILD   ?= build
 CFLAGS  ?= -O2 -g
+RTCR_VERSION ?= 0.1.0
+CFLAGS  += -DRTCR_VERSION=\"$(RTCR_VERSION)\"
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -fno-strict-aliasing \
            -D_GNU_SOURCE -Iinclude -Isrc -I$(BUILD)/gen
 LDLIBS  += -lprotobuf-c -lxxhash -lpthread

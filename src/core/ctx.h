@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internal state of one checkpoint and one restore, and the table of
+ * resource kinds ("sessions"). Each kind lives in one file of
+ * src/sessions/ with its checkpoint side (dump: read the state while the
+ * target is paused, into the image metadata) and its restore side next to
+ * each other, and registers one struct session_ops in sessions_table[].
+ */
+#ifndef RTCR_CTX_H
+#define RTCR_CTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "core/inject.h"
+#include "core/target.h"
+#include "image/image.h"
+#include "proto/rtcr.pb-c.h"
+
+#define PAGE_SIZE_4K 4096ULL
+
+/* Parent memory that holds captured page contents. */
+struct pagebuf {
+	char *base;
+	size_t cap, used;
+};
+
+struct capture {
+	Rtcr__Image *img;
+	struct img_page_src *runs;
+	size_t nruns, runs_cap;
+	struct pagebuf bufs[16];
+	int nbufs;
+	uint64_t mem_bytes;
+};
+
+/* What the memory session read before the pause (smaps VmFlags, sizes). */
+struct premap {
+	uint64_t start, end;
+	char vmflags[128];
+};
+
+struct ckpt_ctx {
+	struct target *t;
+	pid_t pid;                  /* host pid of the process being dumped */
+	pid_t ns_pid;
+	struct inject ij;           /* injection into its main thread */
+	struct tstop *stops;        /* every thread's stop */
+	int nstops;
+	Rtcr__Image *img;
+	Rtcr__Process *proc;
+	struct capture *cap;
+	bool dry_run;
+	char *report;               /* dry run: what would be refused, one per line */
+	size_t report_len;
+	int refusals;
+	struct premap *pre;         /* memory: smaps read before the pause */
+	size_t npre;
+	uint64_t est_bytes;
+};
+
+struct rst_ctx {
+	struct img *im;
+	const Rtcr__Image *img;
+	const Rtcr__Process *proc;
+	struct target *t;
+	pid_t pid;                  /* host pid of the process being rebuilt */
+	struct inject ij;
+	int sock;                   /* our end of the fd-passing socket */
+	int xfer_fd;                /* the target's end, its fd number there */
+	int log_w[3];               /* write ends of the new LOG pipes */
+	bool ignore_cpu;
+	/* set by the thread session, applied as the very last step */
+	struct user_regs_struct final_regs;
+	uint64_t final_sigmask;
+	bool have_final;
+};
+
+enum rst_phase {
+	RST_MEMORY = 0,  /* address space: VMAs, contents, mm fields */
+	RST_FILES,       /* descriptor table */
+	RST_PROCESS,     /* process-wide attributes */
+	RST_SIGNALS,     /* handlers, itimers, pending signals: last before threads */
+	RST_THREADS,     /* per-thread state, registers */
+	RST_NPHASES,
+};
+
+struct session_ops {
+	const char *name;
+	/* While the target is paused: read state into c->proc / c->img.
+	 * In a dry run, report what would be refused with ckpt_refuse(). */
+	int (*dump)(struct ckpt_ctx *c);
+	/* Before the restore creates anything: check the image part against
+	 * this machine (files exist and are unchanged...). */
+	int (*prepare)(struct rst_ctx *r);
+	/* Recreate the state in the stub. */
+	int (*restore)(struct rst_ctx *r);
+	enum rst_phase phase;
+};
+
+extern const struct session_ops session_memory, session_files, session_process, session_signals,
+	session_threads;
+
+/* Record that a resource cannot be checkpointed: logs an error (or, in a
+ * dry run, appends a line to the report) and returns -ENOTSUP. */
+int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Copy remote memory into the capture: adds a page run; returns 0/-errno. */
+int capture_pages(struct ckpt_ctx *c, uint64_t addr, uint32_t npages, uint32_t shmem_id);
+/* Reserve len bytes of capture buffer. */
+void *capture_reserve(struct capture *cap, size_t len);
+
+/* Restore helpers (restore.c) */
+/* Write a buffer into the target's scratch area at offset off, return its remote address. */
+int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len, uint64_t *raddr);
+/* Pass an open file of ours into the target as fd number `fd`. */
+int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec);
+
+/* protobuf helpers */
+int pb_push(void ***arr, size_t *n, void *item);
+char *xstrdup(const char *s);
+
+#endif

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Restore orchestration:
+ *   1. open and validate the image; check this machine (CPU features,
+ *      files the target had open or mapped) before creating anything;
+ *   2. create the PD (pid + time namespace, init) and an empty child (the
+ *      stub) with the recorded pid, stopped under ptrace;
+ *   3. the sessions rebuild it phase by phase through injected system
+ *      calls: memory, descriptors, process attributes, signals, threads;
+ *   4. set the registers and signal mask, let it run.
+ * Any failure kills the namespace: nothing half-restored is left.
+ */
+#define LOG_PREFIX "restore: "
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/x86_64/cpu.h"
+#include "core/ctx.h"
+#include "core/log.h"
+#include "core/proc.h"
+
+#define SCRATCH_LEN (1ULL << 20)
+
+static const struct session_ops *const sessions[] = {
+	&session_memory, &session_files, &session_process, &session_signals, &session_threads,
+};
+#define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
+
+int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len, uint64_t *raddr)
+{
+	if (!r->ij.scratch || off > SCRATCH_LEN || len > SCRATCH_LEN - off) {
+		pr_err("%zu bytes do not fit the scratch area", len);
+		return -E2BIG;
+	}
+	if (raddr)
+		*raddr = r->ij.scratch + off;
+	if (!len)
+		return 0;
+	return remote_write(r->pid, r->ij.scratch + off, buf, len);
+}
+
+int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec)
+{
+	struct {
+		struct msghdr mh;
+		struct iovec iov;
+		char data[8];
+		char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8)));
+	} remote;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	char c = 'f';
+	uint64_t base = r->ij.scratch + 4096;
+	long got;
+	int newfd, ret;
+
+	/* send it */
+	memset(&mh, 0, sizeof(mh));
+	memset(cbuf, 0, sizeof(cbuf));
+	iov.iov_base = &c;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &ourfd, sizeof(int));
+	if (sendmsg(r->sock, &mh, 0) != 1)
+		return pr_perror("pass fd %d to the target", fd);
+	/* receive it in the target */
+	memset(&remote, 0, sizeof(remote));
+	remote.iov.iov_base = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), data));
+	remote.iov.iov_len = sizeof(remote.data);
+	remote.mh.msg_iov = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), iov));
+	remote.mh.msg_iovlen = 1;
+	remote.mh.msg_control = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), cbuf));
+	remote.mh.msg_controllen = sizeof(remote.cbuf);
+	ret = rst_scratch_put(r, 4096, &remote, sizeof(remote), NULL);
+	if (ret)
+		return ret;
+	ret = inject_call(&r->ij, &got, "receive a descriptor", __NR_recvmsg, (uint64_t)r->xfer_fd,
+			  base, MSG_CMSG_CLOEXEC, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = remote_read(r->pid, base, &remote, sizeof(remote));
+	if (ret)
+		return ret;
+	cm = (struct cmsghdr *)remote.cbuf;
+	if (remote.mh.msg_controllen < CMSG_LEN(sizeof(int)) || cm->cmsg_type != SCM_RIGHTS) {
+		pr_err("fd %d: the target received no descriptor", fd);
+		return -EIO;
+	}
+	memcpy(&newfd, CMSG_DATA(cm), sizeof(int));
+	if (newfd == fd) {
+		if (!cloexec)
+			return inject_call(&r->ij, NULL, "fcntl F_SETFD", __NR_fcntl, (uint64_t)fd,
+					   F_SETFD, 0, 0, 0, 0);
+		return 0;
+	}
+	ret = inject_call(&r->ij, NULL, "dup3", __NR_dup3, (uint64_t)newfd, (uint64_t)fd,
+			  cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	return inject_call(&r->ij, NULL, "close", __NR_close, (uint64_t)newfd, 0, 0, 0, 0, 0);
+}
+
+int restore_peek_name(const char *dir, char *name_out, size_t len)
+{
+	struct img *im = NULL;
+	const Rtcr__Image *img;
+	int ret = img_open(dir, &im);
+
+	if (ret)
+		return ret;
+	img = img_meta(im);
+	if ((size_t)snprintf(name_out, len, "%s", img->inventory->name) >= len)
+		ret = -ENAMETOOLONG;
+	img_close(im);
+	return ret;
+}
+
+static bool overlaps(uint64_t s, uint64_t e, const Rtcr__Process *p)
+{
+	for (size_t i = 0; i < p->n_vmas; i++)
+		if (p->vmas[i]->start < e && s < p->vmas[i]->end)
+			return true;
+	return false;
+}
+
+/* Scratch memory at an address that is free in the image's layout. */
+static int map_scratch(struct rst_ctx *r)
+{
+	static const uint64_t candidates[] = {
+		0x10000000ULL, 0x100000000ULL, 0x200000000000ULL, 0x300000000000ULL,
+		0x500000000000ULL, 0x680000000000ULL, 0x10000000000ULL, 0x40000000000ULL,
+	};
+
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+		if (overlaps(candidates[i], candidates[i] + SCRATCH_LEN, r->proc))
+			continue;
+		if (inject_scratch(&r->ij, SCRATCH_LEN, candidates[i]) == 0)
+			return 0;
+	}
+	pr_err("no free place for the restore's scratch memory");
+	return -ENOMEM;
+}
+
+/* Make sure the fd-passing socket does not sit on a number the image uses. */
+static int place_xfer_fd(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	int x = STUB_SOCK_FD, ret;
+	bool used;
+
+	for (;;) {
+		used = false;
+		for (size_t i = 0; i < p->n_fds; i++)
+			if ((int)p->fds[i]->fd == x)
+				used = true;
+		if (!used)
+			break;
+		x++;
+	}
+	r->xfer_fd = STUB_SOCK_FD;
+	if (x == STUB_SOCK_FD)
+		return 0;
+	ret = inject_call(&r->ij, NULL, "move the restore socket", __NR_dup3, STUB_SOCK_FD,
+			  (uint64_t)x, O_CLOEXEC, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = inject_call(&r->ij, NULL, "close", __NR_close, STUB_SOCK_FD, 0, 0, 0, 0, 0);
+	r->xfer_fd = x;
+	return ret;
+}
+
+static int stub_path(char *buf, size_t len)
+{
+	char self[PATH_MAX], *slash;
+	const char *env = getenv("RTCR_STUB");
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return access(buf, X_OK) == 0 ? 0 : pr_perror("restore stub %s", buf);
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return pr_perror("readlink /proc/self/exe");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	const char *tries[] = {"%s/rtcr-stub", "%s/../build/rtcr-stub", "%s/../lib/rtcr/rtcr-stub",
+			       "%s/../libexec/rtcr/rtcr-stub"};
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		snprintf(buf, len, tries[i], self);
+		if (access(buf, X_OK) == 0)
+			return 0;
+	}
+	pr_err("cannot find rtcr-stub next to %s (set RTCR_STUB)", self);
+	return -ENOENT;
+}
+
+static int check_machine(const Rtcr__Image *img, bool ignore_cpu)
+{
+	const Rtcr__Inventory *inv = img->inventory;
+	char missing[1024] = "";
+	struct utsname u;
+	int n;
+
+	if (inv->cpu) {
+		n = cpu_info_check(inv->cpu, missing, sizeof(missing));
+		if (n > 0 && !ignore_cpu) {
+			pr_err("this CPU lacks %d feature%s the image may use: %s (--ignore-cpu "
+			       "restores anyway, at the risk of SIGILL)",
+			       n, n == 1 ? "" : "s", missing);
+			return -ENOTSUP;
+		}
+		if (n > 0)
+			pr_warn("restoring despite missing CPU features: %s", missing);
+	}
+	uname(&u);
+	if (inv->kernel_release && strcmp(inv->kernel_release, u.release))
+		pr_info("image from kernel %s, restoring on %s", inv->kernel_release, u.release);
+	return 0;
+}
+
+static void time_offsets(const Rtcr__Image *img, int64_t *mono, int64_t *boot)
+{
+	const Rtcr__Inventory *inv = img->inventory;
+	char *boot_id = NULL;
+	bool same_boot = false;
+
+	*mono = *boot = 0;
+	if (!inv->timens)
+		return;
+	if (read_file("/proc/sys/kernel/random/boot_id", &boot_id) > 0) {
+		boot_id[strcspn(boot_id, "\n")] = '\0';
+		same_boot = inv->boot_id && !strcmp(boot_id, inv->boot_id);
+	}
+	free(boot_id);
+	if (same_boot) {
+		/* the clocks went on meanwhile: keep the same offsets */
+		*mono = inv->timens->monotonic_offset_ns;
+		*boot = inv->timens->boottime_offset_ns;
+		return;
+	}
+	/* another boot or node: continue from where the clocks were */
+	*mono = (int64_t)inv->timens->monotonic_ns - (int64_t)now_ns(CLOCK_MONOTONIC);
+	*boot = (int64_t)inv->timens->boottime_ns - (int64_t)now_ns(CLOCK_BOOTTIME);
+	if (*mono < 0)
+		*mono = 0;
+	if (*boot < 0)
+		*boot = 0;
+}
+
+int restore_target(const struct restore_req *rq, struct target *t)
+{
+	struct rst_ctx r;
+	struct launch_spec spec;
+	char stub[PATH_MAX];
+	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	const Rtcr__Image *img;
+	struct stat sb;
+	uint64_t sysip;
+	bool launched = false;
+	int ret, st;
+
+	memset(&r, 0, sizeof(r));
+	log_clear_error();
+	ret = img_open(rq->dir, &r.im);
+	if (ret)
+		return ret;
+	img = img_meta(r.im);
+	r.img = img;
+	r.t = t;
+	r.ignore_cpu = rq->ignore_cpu;
+	if (img->n_processes != 1) {
+		pr_err("image %s holds %zu processes; process trees are not supported yet", rq->dir,
+		       img->n_processes);
+		ret = -ENOTSUP;
+		goto out;
+	}
+	r.proc = img->processes[0];
+	ret = check_machine(img, rq->ignore_cpu);
+	if (ret)
+		goto out;
+	for (size_t i = 0; i < NSESSIONS; i++) {
+		if (sessions[i]->prepare) {
+			ret = sessions[i]->prepare(&r);
+			if (ret)
+				goto out;
+		}
+	}
+	ret = stub_path(stub, sizeof(stub));
+	if (ret)
+		goto out;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		ret = pr_perror("create pipes");
+		goto out;
+	}
+	r.sock = sv[0];
+	r.log_w[1] = outp[1];
+	r.log_w[2] = errp[1];
+	memset(&spec, 0, sizeof(spec));
+	spec.kind = LAUNCH_STUB;
+	spec.stub_path = stub;
+	spec.stub_pid = (pid_t)r.proc->pid;
+	spec.stub_sock = sv[1];
+	time_offsets(img, &spec.mono_off, &spec.boot_off);
+	snprintf(t->name, sizeof(t->name), "%s", rq->name ? rq->name : img->inventory->name);
+	ret = launch_target(&spec, t);
+	if (ret)
+		goto out;
+	launched = true;
+	close(sv[1]);
+	sv[1] = -1;
+	r.pid = t->pid;
+	if (t->ns_pid != (pid_t)r.proc->pid) {
+		pr_err("the new process got pid %d, not %u", t->ns_pid, r.proc->pid);
+		ret = -EEXIST;
+		goto out;
+	}
+	ret = find_syscall_ip(r.pid, &sysip);
+	if (ret)
+		goto out;
+	ret = inject_begin(&r.ij, r.pid, sysip);
+	if (ret)
+		goto out;
+	ret = map_scratch(&r);
+	if (ret)
+		goto out;
+	ret = place_xfer_fd(&r);
+	if (ret)
+		goto out;
+	for (int phase = 0; phase < RST_NPHASES; phase++) {
+		for (size_t i = 0; i < NSESSIONS; i++) {
+			if ((int)sessions[i]->phase != phase || !sessions[i]->restore)
+				continue;
+			ret = sessions[i]->restore(&r);
+			if (ret) {
+				if (!log_last_error()[0])
+					pr_err("%s: %s", sessions[i]->name, strerror(-ret));
+				goto out;
+			}
+		}
+	}
+	ret = inject_call(&r.ij, NULL, "close the restore socket", __NR_close,
+			  (uint64_t)r.xfer_fd, 0, 0, 0, 0, 0);
+	if (ret)
+		goto out;
+	ret = inject_scratch_free(&r.ij);
+	if (ret)
+		goto out;
+	if (!r.have_final) {
+		pr_err("image has no registers for pid %u", r.proc->pid);
+		ret = -EINVAL;
+		goto out;
+	}
+	if (ptrace(PTRACE_SETREGS, r.pid, 0, &r.final_regs) < 0) {
+		ret = pr_perror("set registers");
+		goto out;
+	}
+	if (ptrace(PTRACE_SETSIGMASK, r.pid, sizeof(uint64_t), &r.final_sigmask) < 0) {
+		ret = pr_perror("set signal mask");
+		goto out;
+	}
+	/* the LOG session */
+	t->log_rd[0] = -1;
+	t->log_rd[1] = outp[0];
+	t->log_rd[2] = errp[0];
+	t->log_ino[0] = 0;
+	t->log_ino[1] = fstat(outp[0], &sb) == 0 ? sb.st_ino : 0;
+	t->log_ino[2] = fstat(errp[0], &sb) == 0 ? sb.st_ino : 0;
+	outp[0] = errp[0] = -1;
+	if (!t->argv && img->inventory->n_argv) {
+		t->argv = calloc(img->inventory->n_argv + 1, sizeof(char *));
+		for (size_t i = 0; t->argv && i < img->inventory->n_argv; i++)
+			t->argv[i] = strdup(img->inventory->argv[i]);
+	}
+	if (ptrace(PTRACE_CONT, r.pid, 0, 0) < 0) {
+		ret = pr_perror("resume the restored process");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (ret && launched) {
+		kill(t->init_pid, SIGKILL);
+		kill(t->pid, SIGKILL);
+		while (waitpid(t->pid, &st, __WALL) > 0 || errno == EINTR)
+			;
+		while (waitpid(t->init_pid, &st, __WALL) < 0 && errno == EINTR)
+			;
+		for (int i = 1; i < 3; i++) {
+			if (t->log_rd[i] >= 0 && i < 3 && t->log_rd[i] != outp[0] &&
+			    t->log_rd[i] != errp[0]) {
+				/* nothing was handed over on failure */
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	img_close(r.im);
+	return ret;
+}

@@ -1,0 +1,1309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * RAM / RM sessions: the address space. Every VMA (private and shared
+ * anonymous, private and shared file mappings, memfd, heap, stack, guard
+ * regions, PROT_NONE reservations, vDSO/vvar position), the contents of
+ * every page not backed unchanged by a file (pages never touched are
+ * skipped), and the mm fields (code/data/brk/stack/arg/env bounds, auxv,
+ * exe).
+ *
+ * Checkpoint: smaps is read and the parent's buffer faulted in before the
+ * pause; in the pause, maps + PAGEMAP_SCAN find the pages to save and
+ * process_vm_readv copies them. Shared memory objects are read through
+ * /proc/PID/map_files, only their data ranges (SEEK_DATA).
+ * Restore: the stub's own mappings go, its vDSO/vvar move to the recorded
+ * place, every VMA is mapped at its address, contents are written with
+ * process_vm_writev, then protections, madvise state and mm fields.
+ */
+#define LOG_PREFIX "memory: "
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/compat.h"
+#include "core/ctx.h"
+#include "core/log.h"
+#include "core/proc.h"
+
+#define PG 4096ULL
+#define TASK_TOP 0x800000000000ULL
+
+/* Vma.madv bits */
+enum {
+	MADVB_HUGEPAGE = 1 << 0,
+	MADVB_NOHUGEPAGE = 1 << 1,
+	MADVB_DONTFORK = 1 << 2,
+	MADVB_DONTDUMP = 1 << 3,
+	MADVB_WIPEONFORK = 1 << 4,
+	MADVB_MERGEABLE = 1 << 5,
+	MADVB_LOCKED = 1 << 6,
+	MADVB_MAYWRITE = 1 << 7, /* shared file mapping whose file is open for writing */
+};
+
+struct maps_line {
+	uint64_t start, end, pgoff, ino;
+	char perms[5];
+	char path[4096];
+};
+
+static int parse_maps_line(const char *l, struct maps_line *m)
+{
+	unsigned long long s, e, off, ino;
+	unsigned int maj, min;
+	char perms[8];
+	int n = 0;
+
+	if (sscanf(l, "%llx-%llx %7s %llx %x:%x %llu %n", &s, &e, perms, &off, &maj, &min, &ino,
+		   &n) < 7)
+		return -EINVAL;
+	m->start = s;
+	m->end = e;
+	m->pgoff = off;
+	m->ino = ino;
+	memcpy(m->perms, perms, 4);
+	m->perms[4] = '\0';
+	snprintf(m->path, sizeof(m->path), "%s", l + n);
+	m->path[strcspn(m->path, "\n")] = '\0';
+	return 0;
+}
+
+static uint64_t madv_from_vmflags(const char *f)
+{
+	uint64_t m = 0;
+
+	for (const char *p = f; p[0] && p[1]; p += 3) {
+		if (!strncmp(p, "hg", 2))
+			m |= MADVB_HUGEPAGE;
+		else if (!strncmp(p, "nh", 2))
+			m |= MADVB_NOHUGEPAGE;
+		else if (!strncmp(p, "dc", 2))
+			m |= MADVB_DONTFORK;
+		else if (!strncmp(p, "dd", 2))
+			m |= MADVB_DONTDUMP;
+		else if (!strncmp(p, "wf", 2))
+			m |= MADVB_WIPEONFORK;
+		else if (!strncmp(p, "mg", 2))
+			m |= MADVB_MERGEABLE;
+		else if (!strncmp(p, "lo", 2))
+			m |= MADVB_LOCKED;
+		else if (!strncmp(p, "mw", 2))
+			m |= MADVB_MAYWRITE;
+		if (!p[2])
+			break;
+	}
+	return m;
+}
+
+/* ---------- checkpoint ---------- */
+
+/* Before the pause: smaps (VmFlags, sizes) and the parent's buffer. */
+static int read_smaps(struct ckpt_ctx *c)
+{
+	char path[64], *buf = NULL, *line, *save = NULL;
+	struct maps_line m;
+	struct premap *cur = NULL;
+	uint64_t est = 0;
+	bool shared = false;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", c->pid);
+	if (read_file(path, &buf) < 0)
+		return pr_perror("read %s", path);
+	free(c->pre);
+	c->pre = NULL;
+	c->npre = 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] >= '0' && line[0] <= '9' && strchr(line, '-') &&
+		    parse_maps_line(line, &m) == 0 && strchr(line, ' ') > strchr(line, '-')) {
+			struct premap *np = realloc(c->pre, sizeof(*np) * (c->npre + 1));
+
+			if (!np) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			c->pre = np;
+			cur = &c->pre[c->npre++];
+			cur->start = m.start;
+			cur->end = m.end;
+			cur->vmflags[0] = '\0';
+			shared = m.perms[3] == 's';
+			continue;
+		}
+		if (!cur)
+			continue;
+		if (!strncmp(line, "VmFlags:", 8)) {
+			snprintf(cur->vmflags, sizeof(cur->vmflags), "%s", line + 9);
+		} else if (!shared && (!strncmp(line, "Anonymous:", 10) || !strncmp(line, "Swap:", 5))) {
+			est += strtoull(strchr(line, ':') + 1, NULL, 10) * 1024;
+		} else if (shared && !strncmp(line, "Rss:", 4)) {
+			est += strtoull(line + 4, NULL, 10) * 1024;
+		}
+	}
+	c->est_bytes = est;
+out:
+	free(buf);
+	return ret;
+}
+
+int mem_prepare(struct ckpt_ctx *c)
+{
+	size_t want;
+	void *p;
+	int ret = read_smaps(c);
+
+	if (ret)
+		return ret;
+	want = (size_t)(c->est_bytes + c->est_bytes / 32 + (4ULL << 20));
+	want = (want + (2UL << 20) - 1) & ~((2UL << 20) - 1);
+	p = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return pr_perror("allocate %zu bytes for the checkpoint", want);
+	madvise(p, want, MADV_HUGEPAGE);
+	/* fault it in now, not inside the pause */
+	if (madvise(p, want, MADV_POPULATE_WRITE) < 0) {
+		for (size_t off = 0; off < want; off += PG)
+			((volatile char *)p)[off] = 0;
+	}
+	c->cap->bufs[0].base = p;
+	c->cap->bufs[0].cap = want;
+	c->cap->bufs[0].used = 0;
+	c->cap->nbufs = 1;
+	return 0;
+}
+
+static int add_run(struct capture *cap, uint64_t addr, uint32_t npages, uint32_t shmem_id,
+		   uint32_t pid, const void *data)
+{
+	struct img_page_src *r;
+
+	if (cap->nruns == cap->runs_cap) {
+		size_t nc = cap->runs_cap ? cap->runs_cap * 2 : 256;
+		struct img_page_src *nr = realloc(cap->runs, nc * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		cap->runs = nr;
+		cap->runs_cap = nc;
+	}
+	r = &cap->runs[cap->nruns++];
+	r->addr = addr;
+	r->npages = npages;
+	r->shmem_id = shmem_id;
+	r->pid = pid;
+	r->data = data;
+	cap->mem_bytes += (uint64_t)npages * PG;
+	return 0;
+}
+
+/* Pending page ranges of one process, copied in one batch. */
+struct rangev {
+	struct {
+		uint64_t start, end;
+		bool force; /* not readable: use /proc/PID/mem */
+	} *v;
+	size_t n, cap;
+};
+
+static int rangev_add(struct rangev *rv, uint64_t s, uint64_t e, bool force)
+{
+	if (rv->n && rv->v[rv->n - 1].end == s && rv->v[rv->n - 1].force == force) {
+		rv->v[rv->n - 1].end = e;
+		return 0;
+	}
+	if (rv->n == rv->cap) {
+		size_t nc = rv->cap ? rv->cap * 2 : 256;
+		void *nv = realloc(rv->v, nc * sizeof(*rv->v));
+
+		if (!nv)
+			return -ENOMEM;
+		rv->v = nv;
+		rv->cap = nc;
+	}
+	rv->v[rv->n].start = s;
+	rv->v[rv->n].end = e;
+	rv->v[rv->n].force = force;
+	rv->n++;
+	return 0;
+}
+
+static int scan_pagemap_scan(int pmfd, uint64_t start, uint64_t end, bool file_backed,
+			     struct rangev *rv, bool force, Rtcr__Vma *vma)
+{
+	static int guard_ok = -1;
+	struct page_region regs[512];
+	struct pm_scan_arg a;
+	uint64_t pos = start;
+	long n;
+	int ret;
+
+	while (pos < end) {
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		a.start = pos;
+		a.end = end;
+		a.vec = (uint64_t)(uintptr_t)regs;
+		a.vec_len = 512;
+		a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		a.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
+		if (guard_ok != 0) {
+			a.category_anyof_mask |= PAGE_IS_GUARD;
+			a.return_mask |= PAGE_IS_GUARD;
+		}
+		n = ioctl(pmfd, PAGEMAP_SCAN, &a);
+		if (n < 0 && errno == EINVAL && guard_ok == -1) {
+			guard_ok = 0;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (guard_ok == -1)
+			guard_ok = 1;
+		for (long i = 0; i < n; i++) {
+			uint64_t cat = regs[i].categories;
+
+			if (cat & PAGE_IS_GUARD) {
+				size_t k = vma->n_guards;
+				uint64_t *ng;
+
+				if (k >= 2 && vma->guards[k - 1] == regs[i].start) {
+					vma->guards[k - 1] = regs[i].end;
+					continue;
+				}
+				ng = realloc(vma->guards, sizeof(uint64_t) * (k + 2));
+				if (!ng)
+					return -ENOMEM;
+				vma->guards = ng;
+				ng[k] = regs[i].start;
+				ng[k + 1] = regs[i].end;
+				vma->n_guards = k + 2;
+				continue;
+			}
+			if (!(cat & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)))
+				continue;
+			if (cat & PAGE_IS_PFNZERO)
+				continue;
+			if (file_backed && (cat & PAGE_IS_FILE))
+				continue;
+			ret = rangev_add(rv, regs[i].start, regs[i].end, force);
+			if (ret)
+				return ret;
+		}
+		if (a.walk_end <= pos)
+			break;
+		pos = a.walk_end;
+	}
+	return 0;
+}
+
+/* Fallback for kernels without PAGEMAP_SCAN: /proc/PID/pagemap. */
+static int scan_pagemap_read(int pmfd, uint64_t start, uint64_t end, bool file_backed,
+			     struct rangev *rv, bool force)
+{
+	uint64_t ents[512];
+	uint64_t pos = start;
+	int ret;
+
+	while (pos < end) {
+		size_t cnt = (size_t)((end - pos) / PG);
+		ssize_t n;
+
+		if (cnt > 512)
+			cnt = 512;
+		n = pread(pmfd, ents, cnt * 8, (off_t)(pos / PG * 8));
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		cnt = (size_t)n / 8;
+		for (size_t i = 0; i < cnt; i++) {
+			uint64_t e = ents[i];
+			bool present = e & (1ULL << 63), swapped = e & (1ULL << 62);
+			bool file = e & (1ULL << 61);
+
+			if (!(present || swapped) || (file_backed && file && !swapped))
+				continue;
+			ret = rangev_add(rv, pos + i * PG, pos + (i + 1) * PG, force);
+			if (ret)
+				return ret;
+		}
+		pos += cnt * PG;
+	}
+	return 0;
+}
+
+static int copy_ranges(struct ckpt_ctx *c, struct rangev *rv)
+{
+	struct iovec liov[512], riov[512];
+	uint64_t total = 0;
+	size_t i = 0;
+	int memfd = -1, ret = 0;
+
+	for (size_t k = 0; k < rv->n; k++)
+		total += rv->v[k].end - rv->v[k].start;
+	while (i < rv->n) {
+		size_t cnt = 0;
+		ssize_t want = 0, got;
+
+		/* one process_vm_readv per batch of readable ranges */
+		while (i + cnt < rv->n && cnt < 512 && !rv->v[i + cnt].force) {
+			uint64_t len = rv->v[i + cnt].end - rv->v[i + cnt].start;
+			void *dst = capture_reserve(c->cap, len);
+
+			if (!dst) {
+				pr_err("out of memory for %" PRIu64 " bytes of pages", total);
+				ret = -ENOMEM;
+				goto out;
+			}
+			ret = add_run(c->cap, rv->v[i + cnt].start, (uint32_t)(len / PG), 0,
+				      (uint32_t)c->ns_pid, dst);
+			if (ret)
+				goto out;
+			liov[cnt].iov_base = dst;
+			liov[cnt].iov_len = len;
+			riov[cnt].iov_base = (void *)(uintptr_t)rv->v[i + cnt].start;
+			riov[cnt].iov_len = len;
+			want += (ssize_t)len;
+			cnt++;
+		}
+		if (cnt) {
+			got = process_vm_readv(c->pid, liov, cnt, riov, cnt, 0);
+			if (got != want) {
+				ret = got < 0 ? pr_perror("read memory of pid %d", c->ns_pid) : -EFAULT;
+				if (got >= 0)
+					pr_err("short read of memory of pid %d (%zd of %zd bytes)",
+					       c->ns_pid, got, want);
+				goto out;
+			}
+			i += cnt;
+			continue;
+		}
+		/* not readable (PROT_NONE after use...): through /proc/PID/mem */
+		{
+			uint64_t s = rv->v[i].start, len = rv->v[i].end - s;
+			void *dst = capture_reserve(c->cap, len);
+			char path[64];
+
+			if (!dst) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			if (memfd < 0) {
+				snprintf(path, sizeof(path), "/proc/%d/mem", c->pid);
+				memfd = open(path, O_RDONLY | O_CLOEXEC);
+				if (memfd < 0) {
+					ret = pr_perror("open %s", path);
+					goto out;
+				}
+			}
+			if (pread(memfd, dst, len, (off_t)s) != (ssize_t)len) {
+				ret = pr_perror("read 0x%" PRIx64 "-0x%" PRIx64 " of pid %d", s, s + len,
+						c->ns_pid);
+				goto out;
+			}
+			ret = add_run(c->cap, s, (uint32_t)(len / PG), 0, (uint32_t)c->ns_pid, dst);
+			if (ret)
+				goto out;
+			i++;
+		}
+	}
+out:
+	if (memfd >= 0)
+		close(memfd);
+	return ret;
+}
+
+/* Shared memory object (MAP_SHARED anonymous, memfd): save its data once. */
+static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m,
+		      const struct stat *st, bool memfd, const char *name)
+{
+	Rtcr__Shmem *sh = NULL;
+	char path[96];
+	off_t off = 0, hole;
+	int fd = -1, ret = 0;
+
+	for (size_t i = 0; i < c->img->n_shmem; i++) {
+		/* the same object mapped twice: Shmem.id is per inode */
+		if (c->img->shmem[i]->size == (uint64_t)st->st_size && v->ino == st->st_ino) {
+			for (size_t j = 0; j < c->proc->n_vmas; j++) {
+				if (c->proc->vmas[j]->shmem_id == c->img->shmem[i]->id &&
+				    c->proc->vmas[j]->ino == st->st_ino) {
+					sh = c->img->shmem[i];
+					break;
+				}
+			}
+		}
+	}
+	if (sh) {
+		if (!memfd)
+			return ckpt_refuse(c, "pid %d: shared anonymous memory at 0x%" PRIx64
+					   " mapped in several pieces is not supported yet",
+					   c->ns_pid, m->start);
+		v->has_shmem_id = 1;
+		v->shmem_id = sh->id;
+		return 0;
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	rtcr__shmem__init(sh);
+	ret = pb_push((void ***)&c->img->shmem, &c->img->n_shmem, sh);
+	if (ret) {
+		free(sh);
+		return ret;
+	}
+	sh->has_id = sh->has_size = sh->has_memfd = 1;
+	sh->id = (uint32_t)c->img->n_shmem;
+	sh->size = ((uint64_t)st->st_size + PG - 1) & ~(PG - 1);
+	sh->memfd = memfd;
+	sh->name = xstrdup(name);
+	v->has_shmem_id = 1;
+	v->shmem_id = sh->id;
+	if (c->dry_run)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid, m->start,
+		 m->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("open %s", path);
+	if (memfd) {
+		int seals = fcntl(fd, F_GET_SEALS);
+
+		if (seals > 0) {
+			sh->has_seals = 1;
+			sh->seals = (uint32_t)seals;
+		}
+	}
+	while (off < st->st_size) {
+		off = lseek(fd, off, SEEK_DATA);
+		if (off < 0)
+			break; /* ENXIO: no more data */
+		hole = lseek(fd, off, SEEK_HOLE);
+		if (hole < 0)
+			hole = st->st_size;
+		off &= ~(off_t)(PG - 1);
+		hole = (hole + (off_t)PG - 1) & ~(off_t)(PG - 1);
+		while (off < hole) {
+			uint64_t len = (uint64_t)(hole - off);
+			void *dst;
+
+			if (len > 64 * 1024 * 1024)
+				len = 64 * 1024 * 1024;
+			dst = capture_reserve(c->cap, len);
+			if (!dst) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			memset(dst, 0, len);
+			if (pread(fd, dst, len, off) < 0) {
+				ret = pr_perror("read shared memory %s", name);
+				goto out;
+			}
+			ret = add_run(c->cap, (uint64_t)off, (uint32_t)(len / PG), sh->id,
+				      (uint32_t)c->ns_pid, dst);
+			if (ret)
+				goto out;
+			off += (off_t)len;
+		}
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+static int dump_mm(struct ckpt_ctx *c)
+{
+	Rtcr__MmInfo *mm = calloc(1, sizeof(*mm));
+	char path[64], *buf = NULL, *p, link[4096];
+	unsigned long long f[60];
+	struct stat st;
+	ssize_t n;
+	long brk = 0;
+	int i, ret;
+
+	if (!mm)
+		return -ENOMEM;
+	rtcr__mm_info__init(mm);
+	c->proc->mm = mm;
+	snprintf(path, sizeof(path), "/proc/%d/stat", c->pid);
+	if (read_file(path, &buf) < 0)
+		return pr_perror("read %s", path);
+	p = strrchr(buf, ')');
+	if (!p) {
+		free(buf);
+		return -EINVAL;
+	}
+	p += 2;
+	/* p points at field 3 (state); fields 4.. are numbers */
+	p = strchr(p, ' ');
+	for (i = 4; i < 60 && p; i++) {
+		f[i] = strtoull(p, &p, 10);
+		if (!*p)
+			break;
+	}
+	free(buf);
+	if (i < 52) {
+		pr_err("pid %d: short /proc stat", c->ns_pid);
+		return -EINVAL;
+	}
+	mm->has_start_code = mm->has_end_code = mm->has_start_stack = 1;
+	mm->start_code = f[26];
+	mm->end_code = f[27];
+	mm->start_stack = f[28];
+	mm->has_start_data = mm->has_end_data = mm->has_start_brk = 1;
+	mm->start_data = f[45];
+	mm->end_data = f[46];
+	mm->start_brk = f[47];
+	mm->has_arg_start = mm->has_arg_end = mm->has_env_start = mm->has_env_end = 1;
+	mm->arg_start = f[48];
+	mm->arg_end = f[49];
+	mm->env_start = f[50];
+	mm->env_end = f[51];
+	ret = inject_call(&c->ij, &brk, "brk", __NR_brk, 0, 0, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	mm->has_brk = 1;
+	mm->brk = (uint64_t)brk;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", c->pid);
+	n = read_file(path, &buf);
+	if (n < 0)
+		return pr_perror("read %s", path);
+	mm->n_auxv = (size_t)n / 8;
+	mm->auxv = malloc((size_t)n + 8);
+	if (!mm->auxv) {
+		free(buf);
+		return -ENOMEM;
+	}
+	memcpy(mm->auxv, buf, mm->n_auxv * 8);
+	free(buf);
+	snprintf(path, sizeof(path), "/proc/%d/exe", c->pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return pr_perror("read %s", path);
+	link[n] = '\0';
+	mm->exe = xstrdup(link);
+	if (stat(path, &st) == 0) {
+		mm->has_exe_dev = mm->has_exe_ino = 1;
+		mm->exe_dev = st.st_dev;
+		mm->exe_ino = st.st_ino;
+	}
+	return 0;
+}
+
+static int memory_dump(struct ckpt_ctx *c)
+{
+	char path[96], *maps = NULL, *line, *save = NULL;
+	struct rangev rv = {0};
+	struct maps_line m;
+	bool have_scan = true;
+	int pmfd = -1, ret;
+
+	ret = dump_mm(c);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/%d/maps", c->pid);
+	if (read_file(path, &maps) < 0)
+		return pr_perror("read %s", path);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", c->pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0) {
+		ret = pr_perror("open %s", path);
+		goto out;
+	}
+	for (line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		Rtcr__Vma *v;
+		struct stat st;
+		bool scan = false, file_backed = false;
+		const char *vmflags = "";
+
+		if (parse_maps_line(line, &m)) {
+			pr_err("cannot parse maps line '%s'", line);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (c->ij.scratch && m.start >= c->ij.scratch &&
+		    m.end <= c->ij.scratch + c->ij.scratch_len)
+			continue; /* our own scratch memory */
+		v = calloc(1, sizeof(*v));
+		if (!v) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		rtcr__vma__init(v);
+		ret = pb_push((void ***)&c->proc->vmas, &c->proc->n_vmas, v);
+		if (ret) {
+			free(v);
+			goto out;
+		}
+		v->has_start = v->has_end = v->has_prot = v->has_flags = v->has_kind = 1;
+		v->has_pgoff = 1;
+		v->start = m.start;
+		v->end = m.end;
+		v->prot = (m.perms[0] == 'r' ? PROT_READ : 0) | (m.perms[1] == 'w' ? PROT_WRITE : 0) |
+			  (m.perms[2] == 'x' ? PROT_EXEC : 0);
+		v->flags = m.perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
+		v->pgoff = m.pgoff;
+		for (size_t k = 0; k < c->npre; k++) {
+			if (c->pre[k].start == m.start && c->pre[k].end == m.end) {
+				vmflags = c->pre[k].vmflags;
+				break;
+			}
+		}
+		v->has_madv = 1;
+		v->madv = madv_from_vmflags(vmflags);
+		if (strstr(vmflags, "gd") || !strcmp(m.path, "[stack]"))
+			v->flags |= MAP_GROWSDOWN;
+		if (m.path[0])
+			v->path = xstrdup(m.path);
+		if (!strcmp(m.path, "[vdso]")) {
+			v->kind = RTCR__VMA_KIND__VMA_VDSO;
+		} else if (!strncmp(m.path, "[vvar", 5)) {
+			v->kind = RTCR__VMA_KIND__VMA_VVAR;
+		} else if (!strcmp(m.path, "[vsyscall]")) {
+			v->kind = RTCR__VMA_KIND__VMA_VSYSCALL;
+		} else if (m.ino == 0 && (!m.path[0] || !strcmp(m.path, "[heap]") ||
+					  !strcmp(m.path, "[stack]") || !strncmp(m.path, "[anon:", 6))) {
+			if (v->flags & MAP_SHARED) {
+				ret = ckpt_refuse(c, "pid %d: shared mapping at 0x%" PRIx64
+						  " without backing object", c->ns_pid, m.start);
+				if (ret)
+					goto out;
+			}
+			v->kind = RTCR__VMA_KIND__VMA_ANON;
+			if (!strncmp(m.path, "[anon:", 6)) {
+				v->anon_name = strndup(m.path + 6, strlen(m.path) - 7);
+			}
+			scan = true;
+		} else if (!strncmp(m.path, "[anon_shmem:", 12) || !strncmp(m.path, "/memfd:", 7) ||
+			   !strcmp(m.path, "/dev/zero (deleted)") ||
+			   !strcmp(m.path, "/ (deleted)")) {
+			bool memfd = !strncmp(m.path, "/memfd:", 7);
+			char name[4096];
+
+			snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid,
+				 m.start, m.end);
+			if (stat(path, &st) < 0) {
+				ret = pr_perror("stat %s", path);
+				goto out;
+			}
+			if (memfd) {
+				size_t l = strlen(m.path + 7);
+				const char *suf = " (deleted)";
+
+				snprintf(name, sizeof(name), "%s", m.path + 7);
+				if (l >= strlen(suf) && !strcmp(name + l - strlen(suf), suf))
+					name[l - strlen(suf)] = '\0';
+			} else if (!strncmp(m.path, "[anon_shmem:", 12)) {
+				snprintf(name, sizeof(name), "%.*s", (int)strlen(m.path) - 13,
+					 m.path + 12);
+			} else {
+				snprintf(name, sizeof(name), "dev/zero");
+			}
+			if (!(v->flags & MAP_SHARED)) {
+				ret = ckpt_refuse(c, "pid %d: private mapping of %s at 0x%" PRIx64
+						  " is not supported yet", c->ns_pid, m.path, m.start);
+				if (ret)
+					goto out;
+				continue;
+			}
+			v->kind = RTCR__VMA_KIND__VMA_SHMEM;
+			v->has_ino = 1;
+			v->ino = st.st_ino;
+			ret = dump_shmem(c, v, &m, &st, memfd, name);
+			if (ret)
+				goto out;
+		} else if (m.path[0] == '/') {
+			if (strstr(m.path, " (deleted)")) {
+				ret = ckpt_refuse(c, "pid %d: mapping of deleted file %s at 0x%" PRIx64
+						  " is not supported yet", c->ns_pid, m.path, m.start);
+				if (ret)
+					goto out;
+				continue;
+			}
+			snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid,
+				 m.start, m.end);
+			if (stat(path, &st) < 0) {
+				ret = pr_perror("stat %s", path);
+				goto out;
+			}
+			if (!S_ISREG(st.st_mode)) {
+				ret = ckpt_refuse(c, "pid %d: mapping of %s at 0x%" PRIx64
+						  " (not a regular file) is not supported", c->ns_pid,
+						  m.path, m.start);
+				if (ret)
+					goto out;
+				continue;
+			}
+			v->has_dev = v->has_ino = v->has_file_size = v->has_mtime_ns = 1;
+			v->dev = st.st_dev;
+			v->ino = st.st_ino;
+			v->file_size = (uint64_t)st.st_size;
+			v->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL +
+				      (uint64_t)st.st_mtim.tv_nsec;
+			if (v->flags & MAP_SHARED) {
+				v->kind = RTCR__VMA_KIND__VMA_FILE_SHARED;
+			} else {
+				v->kind = RTCR__VMA_KIND__VMA_FILE_PRIVATE;
+				scan = true;
+				file_backed = true;
+			}
+		} else {
+			ret = ckpt_refuse(c, "pid %d: mapping %s at 0x%" PRIx64 " is not supported",
+					  c->ns_pid, m.path, m.start);
+			if (ret)
+				goto out;
+			continue;
+		}
+		if (!scan || c->dry_run)
+			continue;
+		if (have_scan) {
+			ret = scan_pagemap_scan(pmfd, m.start, m.end, file_backed, &rv,
+						!(v->prot & PROT_READ), v);
+			if (ret == -ENOTTY || ret == -EINVAL) {
+				have_scan = false;
+				ret = 0;
+			} else if (ret) {
+				pr_err("PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64 ": %s", m.start, m.end,
+				       strerror(-ret));
+				goto out;
+			} else {
+				continue;
+			}
+		}
+		ret = scan_pagemap_read(pmfd, m.start, m.end, file_backed, &rv,
+					!(v->prot & PROT_READ));
+		if (ret) {
+			pr_err("read pagemap of 0x%" PRIx64 "-0x%" PRIx64 ": %s", m.start, m.end,
+			       strerror(-ret));
+			goto out;
+		}
+	}
+	if (!c->dry_run)
+		ret = copy_ranges(c, &rv);
+out:
+	if (pmfd >= 0)
+		close(pmfd);
+	free(rv.v);
+	free(maps);
+	return ret;
+}
+
+/* ---------- restore ---------- */
+
+static int call(struct rst_ctx *r, long *ret, const char *what, long nr, uint64_t a1, uint64_t a2,
+		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	return inject_call(&r->ij, ret, what, nr, a1, a2, a3, a4, a5, a6);
+}
+
+static int memory_prepare(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	struct stat st;
+
+	for (size_t i = 0; i < p->n_vmas; i++) {
+		const Rtcr__Vma *v = p->vmas[i];
+
+		if (v->kind != RTCR__VMA_KIND__VMA_FILE_PRIVATE &&
+		    v->kind != RTCR__VMA_KIND__VMA_FILE_SHARED)
+			continue;
+		if (stat(v->path, &st) < 0) {
+			int e = errno;
+
+			pr_err("restore: %s: %s (mapped at 0x%" PRIx64 ")", v->path, strerror(e),
+			       v->start);
+			return -e;
+		}
+		if ((uint64_t)st.st_size != v->file_size) {
+			pr_err("restore: %s changed since checkpoint (size %" PRIu64 " -> %lld)",
+			       v->path, v->file_size, (long long)st.st_size);
+			return -ESTALE;
+		}
+		if ((uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec !=
+		    v->mtime_ns) {
+			pr_err("restore: %s changed since checkpoint (modification time differs)",
+			       v->path);
+			return -ESTALE;
+		}
+	}
+	return 0;
+}
+
+/* Unmap everything the stub brought except vDSO/vvar and our scratch. */
+static int unmap_stub(struct rst_ctx *r)
+{
+	char path[64], *maps = NULL, *line, *save = NULL;
+	struct maps_line m;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", r->pid);
+	if (read_file(path, &maps) < 0)
+		return pr_perror("read %s", path);
+	for (line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (parse_maps_line(line, &m))
+			continue;
+		if (!strcmp(m.path, "[vdso]") || !strncmp(m.path, "[vvar", 5) ||
+		    !strcmp(m.path, "[vsyscall]") || m.start == r->ij.scratch)
+			continue;
+		ret = call(r, NULL, "unmap the stub", __NR_munmap, m.start, m.end - m.start, 0, 0, 0,
+			   0);
+		if (ret)
+			break;
+	}
+	free(maps);
+	return ret;
+}
+
+/* Move the stub's vDSO and vvar areas where the image had them. */
+static int move_vdso(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	char path[64], *maps = NULL, *line, *save = NULL;
+	struct maps_line cur[8];
+	int ncur = 0, nimg = 0, ret = 0;
+	const Rtcr__Vma *img[8];
+	uint64_t lo = 0, hi = 0, tmp;
+	long res;
+
+	for (size_t i = 0; i < p->n_vmas && nimg < 8; i++)
+		if (p->vmas[i]->kind == RTCR__VMA_KIND__VMA_VDSO ||
+		    p->vmas[i]->kind == RTCR__VMA_KIND__VMA_VVAR)
+			img[nimg++] = p->vmas[i];
+	snprintf(path, sizeof(path), "/proc/%d/maps", r->pid);
+	if (read_file(path, &maps) < 0)
+		return pr_perror("read %s", path);
+	for (line = strtok_r(maps, "\n", &save); line && ncur < 8; line = strtok_r(NULL, "\n", &save)) {
+		if (parse_maps_line(line, &cur[ncur]))
+			continue;
+		if (!strcmp(cur[ncur].path, "[vdso]") || !strncmp(cur[ncur].path, "[vvar", 5))
+			ncur++;
+	}
+	free(maps);
+	if (nimg == 0 && ncur == 0)
+		return 0;
+	if (nimg != ncur)
+		goto differs;
+	for (int i = 0; i < nimg; i++) {
+		if (!img[i]->path || strcmp(img[i]->path, cur[i].path) ||
+		    img[i]->end - img[i]->start != cur[i].end - cur[i].start ||
+		    img[i]->start - img[0]->start != cur[i].start - cur[0].start)
+			goto differs;
+	}
+	lo = cur[0].start;
+	hi = cur[ncur - 1].end;
+	if (img[0]->start == lo)
+		return 0;
+	/* two hops through a free area, so that old and new places may overlap */
+	ret = call(r, &res, "reserve room for the vDSO", __NR_mmap, 0, hi - lo, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (ret)
+		return ret;
+	tmp = (uint64_t)res;
+	for (int hop = 0; hop < 2; hop++) {
+		for (int i = 0; i < ncur; i++) {
+			uint64_t from = hop == 0 ? cur[i].start : tmp + (cur[i].start - lo);
+			uint64_t to = hop == 0 ? tmp + (cur[i].start - lo) : img[i]->start;
+
+			ret = call(r, NULL, "move the vDSO", __NR_mremap, from,
+				   cur[i].end - cur[i].start, cur[i].end - cur[i].start,
+				   MREMAP_MAYMOVE | MREMAP_FIXED, to, 0);
+			if (ret) {
+				pr_err("cannot move %s from 0x%" PRIx64 " to 0x%" PRIx64, cur[i].path,
+				       from, to);
+				return ret;
+			}
+		}
+	}
+	/* the syscall instruction we use moved with the vDSO */
+	if (r->ij.syscall_ip >= lo && r->ij.syscall_ip < hi)
+		r->ij.syscall_ip = r->ij.syscall_ip - lo + img[0]->start;
+	return 0;
+differs:
+	pr_err("restore: the vDSO of this kernel differs from the image's (%d areas here, %d in "
+	       "the image, or other sizes); restoring across such kernels is not supported yet",
+	       ncur, nimg);
+	return -ENOTSUP;
+}
+
+struct tfile {
+	const char *path;
+	int flags;
+	long fd;
+};
+
+static int target_open(struct rst_ctx *r, struct tfile *cache, int *ncache, const char *path,
+		       int flags, long *fd)
+{
+	uint64_t addr;
+	int ret;
+
+	for (int i = 0; i < *ncache; i++) {
+		if (cache[i].flags == flags && !strcmp(cache[i].path, path)) {
+			*fd = cache[i].fd;
+			return 0;
+		}
+	}
+	ret = rst_scratch_put(r, 0, path, strlen(path) + 1, &addr);
+	if (ret)
+		return ret;
+	ret = call(r, fd, path, __NR_openat, (uint64_t)AT_FDCWD, addr, (uint64_t)(flags | O_CLOEXEC),
+		   0, 0, 0);
+	if (ret)
+		return ret;
+	if (*ncache < 64) {
+		cache[*ncache].path = path;
+		cache[*ncache].flags = flags;
+		cache[*ncache].fd = *fd;
+		(*ncache)++;
+	}
+	return 0;
+}
+
+static bool vma_has_pages(struct rst_ctx *r, const Rtcr__Vma *v)
+{
+	const Rtcr__Image *img = r->img;
+
+	for (size_t i = 0; i < img->n_pagemap; i++) {
+		const Rtcr__PageRun *pr = img->pagemap[i];
+
+		if (pr->shmem_id == 0 && pr->addr < v->end &&
+		    pr->addr + (uint64_t)pr->npages * PG > v->start)
+			return true;
+	}
+	return false;
+}
+
+static int write_private_pages(struct rst_ctx *r)
+{
+	const Rtcr__Image *img = r->img;
+	struct iovec liov[256], riov[256];
+	size_t cnt = 0;
+	ssize_t want = 0, got;
+	int ret;
+
+	for (size_t i = 0; i <= img->n_pagemap; i++) {
+		const void *data;
+		size_t len;
+
+		if (i < img->n_pagemap) {
+			const Rtcr__PageRun *pr = img->pagemap[i];
+
+			if (pr->shmem_id)
+				continue;
+			if (pr->pid && pr->pid != r->proc->pid)
+				continue;
+			ret = img_run_data(r->im, i, true, &data, &len);
+			if (ret)
+				return ret;
+			liov[cnt].iov_base = (void *)data;
+			liov[cnt].iov_len = len;
+			riov[cnt].iov_base = (void *)(uintptr_t)pr->addr;
+			riov[cnt].iov_len = len;
+			want += (ssize_t)len;
+			cnt++;
+		}
+		if (cnt && (cnt == 256 || i == img->n_pagemap)) {
+			got = process_vm_writev(r->pid, liov, cnt, riov, cnt, 0);
+			if (got != want) {
+				if (got < 0)
+					return pr_perror("write memory of pid %u", r->proc->pid);
+				pr_err("short write of memory of pid %u (%zd of %zd)", r->proc->pid,
+				       got, want);
+				return -EFAULT;
+			}
+			cnt = 0;
+			want = 0;
+		}
+	}
+	return 0;
+}
+
+static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
+{
+	const Rtcr__Process *p = r->proc;
+	const Rtcr__Vma *first = NULL;
+	char path[128];
+	uint64_t addr, base = 0;
+	long tfd = -1, res;
+	int fd = -1, ret = 0;
+
+	for (size_t i = 0; i < p->n_vmas; i++) {
+		const Rtcr__Vma *v = p->vmas[i];
+
+		if (v->kind != RTCR__VMA_KIND__VMA_SHMEM || v->shmem_id != sh->id)
+			continue;
+		if (!first)
+			first = v;
+		if (sh->memfd) {
+			if (tfd < 0) {
+				ret = rst_scratch_put(r, 0, sh->name, strlen(sh->name) + 1, &addr);
+				if (ret)
+					return ret;
+				ret = call(r, &tfd, "memfd_create", __NR_memfd_create, addr,
+					   MFD_CLOEXEC | (sh->seals ? MFD_ALLOW_SEALING : 0), 0, 0, 0,
+					   0);
+				if (ret)
+					return ret;
+				ret = call(r, NULL, "size a memfd", __NR_ftruncate, (uint64_t)tfd,
+					   sh->size, 0, 0, 0, 0);
+				if (ret)
+					goto out;
+			}
+			ret = call(r, NULL, "map a memfd", __NR_mmap, v->start, v->end - v->start,
+				   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, v->pgoff);
+		} else {
+			ret = call(r, NULL, "map shared memory", __NR_mmap, v->start,
+				   v->end - v->start, v->prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+				   (uint64_t)-1, 0);
+			base = v->pgoff;
+			if (!ret && v->anon_name) {
+				/* [anon_shmem:NAME] */
+			}
+		}
+		if (ret)
+			goto out;
+	}
+	if (!first)
+		goto out;
+	/* contents: written by us through the object itself */
+	if (sh->memfd)
+		snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->pid, tfd);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, r->pid,
+			 first->start, first->end);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		ret = pr_perror("open %s", path);
+		goto out;
+	}
+	for (size_t i = 0; i < r->img->n_pagemap; i++) {
+		const Rtcr__PageRun *pr = r->img->pagemap[i];
+		const void *data;
+		size_t len;
+
+		if (pr->shmem_id != sh->id)
+			continue;
+		if (pr->addr < base)
+			continue;
+		ret = img_run_data(r->im, i, true, &data, &len);
+		if (ret)
+			goto out;
+		if (pwrite(fd, data, len, (off_t)(pr->addr - base)) != (ssize_t)len) {
+			ret = pr_perror("write shared memory %s", sh->name);
+			goto out;
+		}
+	}
+	if (sh->memfd && sh->seals) {
+		if (call(r, &res, "seal a memfd", __NR_fcntl, (uint64_t)tfd, F_ADD_SEALS, sh->seals,
+			 0, 0, 0))
+			pr_warn("memfd %s: seals 0x%x not restored", sh->name, sh->seals);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tfd >= 0)
+		call(r, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);
+	return ret;
+}
+
+static int restore_mm(struct rst_ctx *r)
+{
+	const Rtcr__MmInfo *mm = r->proc->mm;
+	struct prctl_mm_map map;
+	uint64_t addr, auxv_addr;
+	long exe_fd = -1;
+	int ret;
+
+	if (!mm)
+		return 0;
+	if (mm->exe) {
+		ret = rst_scratch_put(r, 0, mm->exe, strlen(mm->exe) + 1, &addr);
+		if (ret)
+			return ret;
+		if (call(r, &exe_fd, "open the executable", __NR_openat, (uint64_t)AT_FDCWD, addr,
+			 O_RDONLY | O_CLOEXEC, 0, 0, 0))
+			exe_fd = -1;
+	}
+	memset(&map, 0, sizeof(map));
+	map.start_code = mm->start_code;
+	map.end_code = mm->end_code;
+	map.start_data = mm->start_data;
+	map.end_data = mm->end_data;
+	map.start_brk = mm->start_brk;
+	map.brk = mm->brk;
+	map.start_stack = mm->start_stack;
+	map.arg_start = mm->arg_start;
+	map.arg_end = mm->arg_end;
+	map.env_start = mm->env_start;
+	map.env_end = mm->env_end;
+	map.exe_fd = exe_fd >= 0 ? (uint32_t)exe_fd : (uint32_t)-1;
+	ret = rst_scratch_put(r, 1024, mm->auxv, mm->n_auxv * 8, &auxv_addr);
+	if (ret)
+		return ret;
+	map.auxv = (__u64 *)(uintptr_t)auxv_addr;
+	map.auxv_size = (uint32_t)(mm->n_auxv * 8);
+	ret = rst_scratch_put(r, 0, &map, sizeof(map), &addr);
+	if (ret)
+		return ret;
+	ret = call(r, NULL, "PR_SET_MM_MAP (brk, stack, arguments, environment, auxv, exe)",
+		   __NR_prctl, PR_SET_MM, PR_SET_MM_MAP, addr, sizeof(map), 0, 0);
+	if (exe_fd >= 0)
+		call(r, NULL, "close", __NR_close, (uint64_t)exe_fd, 0, 0, 0, 0, 0);
+	return ret;
+}
+
+static int apply_madv(struct rst_ctx *r, const Rtcr__Vma *v)
+{
+	static const struct {
+		uint64_t bit;
+		int advice;
+		const char *name;
+	} tab[] = {
+		{MADVB_HUGEPAGE, MADV_HUGEPAGE, "MADV_HUGEPAGE"},
+		{MADVB_NOHUGEPAGE, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"},
+		{MADVB_DONTFORK, MADV_DONTFORK, "MADV_DONTFORK"},
+		{MADVB_DONTDUMP, MADV_DONTDUMP, "MADV_DONTDUMP"},
+		{MADVB_WIPEONFORK, MADV_WIPEONFORK, "MADV_WIPEONFORK"},
+		{MADVB_MERGEABLE, MADV_MERGEABLE, "MADV_MERGEABLE"},
+	};
+	uint64_t len = v->end - v->start, addr;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		if (!(v->madv & tab[i].bit))
+			continue;
+		ret = call(r, NULL, tab[i].name, __NR_madvise, v->start, len, (uint64_t)tab[i].advice,
+			   0, 0, 0);
+		if (ret)
+			pr_warn("0x%" PRIx64 ": %s not restored", v->start, tab[i].name);
+	}
+	if (v->madv & MADVB_LOCKED) {
+		if (call(r, NULL, "mlock", __NR_mlock, v->start, len, 0, 0, 0, 0))
+			pr_warn("0x%" PRIx64 ": mlock not restored", v->start);
+	}
+	for (size_t g = 0; g + 1 < v->n_guards; g += 2) {
+		ret = call(r, NULL, "MADV_GUARD_INSTALL", __NR_madvise, v->guards[g],
+			   v->guards[g + 1] - v->guards[g], MADV_GUARD_INSTALL, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	if (v->anon_name) {
+		ret = rst_scratch_put(r, 0, v->anon_name, strlen(v->anon_name) + 1, &addr);
+		if (ret)
+			return ret;
+		if (call(r, NULL, "name an anonymous mapping", __NR_prctl, PR_SET_VMA,
+			 PR_SET_VMA_ANON_NAME, v->start, len, addr, 0))
+			pr_warn("0x%" PRIx64 ": anonymous name '%s' not restored", v->start,
+				v->anon_name);
+	}
+	return 0;
+}
+
+static int memory_restore(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	struct tfile cache[64];
+	int ncache = 0, ret;
+	bool *wprot = NULL;
+
+	ret = unmap_stub(r);
+	if (ret)
+		return ret;
+	ret = move_vdso(r);
+	if (ret)
+		return ret;
+	wprot = calloc(p->n_vmas + 1, sizeof(bool));
+	if (!wprot)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_vmas; i++) {
+		const Rtcr__Vma *v = p->vmas[i];
+		uint64_t len = v->end - v->start;
+		uint32_t prot = v->prot;
+		uint32_t gd = (v->flags & MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0;
+		long fd;
+
+		switch (v->kind) {
+		case RTCR__VMA_KIND__VMA_ANON:
+			if (vma_has_pages(r, v) && (prot & (PROT_READ | PROT_WRITE)) !=
+							   (PROT_READ | PROT_WRITE)) {
+				prot |= PROT_READ | PROT_WRITE;
+				wprot[i] = true;
+			}
+			ret = call(r, NULL, "map anonymous memory", __NR_mmap, v->start, len, prot,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | gd, (uint64_t)-1, 0);
+			break;
+		case RTCR__VMA_KIND__VMA_FILE_PRIVATE:
+		case RTCR__VMA_KIND__VMA_FILE_SHARED: {
+			bool shared = v->kind == RTCR__VMA_KIND__VMA_FILE_SHARED;
+			int oflags = shared && (v->madv & MADVB_MAYWRITE) ? O_RDWR : O_RDONLY;
+
+			if (!shared && vma_has_pages(r, v) &&
+			    (prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) {
+				prot |= PROT_READ | PROT_WRITE;
+				wprot[i] = true;
+			}
+			ret = target_open(r, cache, &ncache, v->path, oflags, &fd);
+			if (ret)
+				break;
+			ret = call(r, NULL, v->path, __NR_mmap, v->start, len, prot,
+				   (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | gd, (uint64_t)fd,
+				   v->pgoff);
+			break;
+		}
+		default:
+			break; /* vDSO/vvar moved; shmem below; vsyscall is the kernel's */
+		}
+		if (ret) {
+			pr_err("cannot map 0x%" PRIx64 "-0x%" PRIx64 " %s", v->start, v->end,
+			       v->path ? v->path : "");
+			goto out;
+		}
+	}
+	for (int i = 0; i < ncache; i++)
+		call(r, NULL, "close", __NR_close, (uint64_t)cache[i].fd, 0, 0, 0, 0, 0);
+	ncache = 0;
+	for (size_t i = 0; i < r->img->n_shmem; i++) {
+		ret = restore_shmem(r, r->img->shmem[i]);
+		if (ret)
+			goto out;
+	}
+	ret = write_private_pages(r);
+	if (ret)
+		goto out;
+	for (size_t i = 0; i < p->n_vmas; i++) {
+		const Rtcr__Vma *v = p->vmas[i];
+
+		if (wprot[i]) {
+			ret = call(r, NULL, "mprotect", __NR_mprotect, v->start, v->end - v->start,
+				   v->prot, 0, 0, 0);
+			if (ret)
+				goto out;
+		}
+		if (v->kind != RTCR__VMA_KIND__VMA_VDSO && v->kind != RTCR__VMA_KIND__VMA_VVAR &&
+		    v->kind != RTCR__VMA_KIND__VMA_VSYSCALL) {
+			ret = apply_madv(r, v);
+			if (ret)
+				goto out;
+		}
+	}
+	ret = restore_mm(r);
+out:
+	for (int i = 0; i < ncache; i++)
+		call(r, NULL, "close", __NR_close, (uint64_t)cache[i].fd, 0, 0, 0, 0, 0);
+	free(wprot);
+	return ret;
+}
+
+const struct session_ops session_memory = {
+	.name = "memory",
+	.dump = memory_dump,
+	.prepare = memory_prepare,
+	.restore = memory_restore,
+	.phase = RST_MEMORY,
+};

@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Process-wide attributes: session and process group, cwd, umask,
+ * credentials and capabilities, rlimits, personality, prctl state
+ * (dumpable, parent-death signal, child subreaper, THP disable, timer
+ * slack, no_new_privs) and oom_score_adj.
+ */
+#define LOG_PREFIX "process: "
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/ctx.h"
+#include "core/log.h"
+#include "core/proc.h"
+
+static const char *const rlimit_names[RLIM_NLIMITS] = {
+	"cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile",
+	"memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
+};
+
+static int last_field_u32(const char *status, const char *key, uint32_t *out)
+{
+	char val[256], *last;
+	int ret = proc_status_field(status, key, val, sizeof(val));
+
+	if (ret)
+		return ret;
+	last = strrchr(val, '\t');
+	*out = (uint32_t)strtoul(last ? last + 1 : val, NULL, 10);
+	return 0;
+}
+
+static int four_u32(const char *status, const char *key, uint32_t v[4])
+{
+	char val[256];
+	int ret = proc_status_field(status, key, val, sizeof(val));
+
+	if (ret)
+		return ret;
+	if (sscanf(val, "%u %u %u %u", &v[0], &v[1], &v[2], &v[3]) != 4)
+		return -EINVAL;
+	return 0;
+}
+
+static uint64_t hex_field(const char *status, const char *key)
+{
+	char val[64];
+
+	if (proc_status_field(status, key, val, sizeof(val)))
+		return 0;
+	return strtoull(val, NULL, 16);
+}
+
+static int dump_creds(struct ckpt_ctx *c, const char *status)
+{
+	Rtcr__Creds *cr = calloc(1, sizeof(*cr));
+	uint32_t u[4], g[4];
+	char val[4096], *tok, *save = NULL;
+	int ret;
+
+	if (!cr)
+		return -ENOMEM;
+	rtcr__creds__init(cr);
+	c->proc->creds = cr;
+	if (four_u32(status, "Uid", u) || four_u32(status, "Gid", g)) {
+		pr_err("pid %d: cannot parse credentials", c->ns_pid);
+		return -EINVAL;
+	}
+	cr->has_uid = cr->has_euid = cr->has_suid = cr->has_fsuid = 1;
+	cr->has_gid = cr->has_egid = cr->has_sgid = cr->has_fsgid = 1;
+	cr->uid = u[0], cr->euid = u[1], cr->suid = u[2], cr->fsuid = u[3];
+	cr->gid = g[0], cr->egid = g[1], cr->sgid = g[2], cr->fsgid = g[3];
+	if (proc_status_field(status, "Groups", val, sizeof(val)) == 0) {
+		for (tok = strtok_r(val, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			uint32_t *gp;
+
+			cr->groups = realloc(cr->groups, sizeof(uint32_t) * (cr->n_groups + 1));
+			if (!cr->groups)
+				return -ENOMEM;
+			gp = &cr->groups[cr->n_groups++];
+			*gp = (uint32_t)strtoul(tok, NULL, 10);
+		}
+	}
+	cr->has_cap_inh = cr->has_cap_prm = cr->has_cap_eff = cr->has_cap_bnd = cr->has_cap_amb = 1;
+	cr->cap_inh = hex_field(status, "CapInh");
+	cr->cap_prm = hex_field(status, "CapPrm");
+	cr->cap_eff = hex_field(status, "CapEff");
+	cr->cap_bnd = hex_field(status, "CapBnd");
+	cr->cap_amb = hex_field(status, "CapAmb");
+	{
+		long r = 0;
+
+		ret = inject_call(&c->ij, &r, "PR_GET_SECUREBITS", __NR_prctl, PR_GET_SECUREBITS, 0,
+				  0, 0, 0, 0);
+		if (ret)
+			return ret;
+		cr->has_securebits = 1;
+		cr->securebits = (uint32_t)r;
+	}
+	return 0;
+}
+
+static int prctl_get(struct ckpt_ctx *c, int opt, bool via_ptr, uint64_t *out)
+{
+	long r = 0;
+	int ret;
+
+	ret = inject_call(&c->ij, &r, "prctl", __NR_prctl, (uint64_t)opt,
+			  via_ptr ? c->ij.scratch : 0, 0, 0, 0, 0);
+	if (ret) {
+		pr_err("pid %d: prctl option %d failed", c->ns_pid, opt);
+		return ret;
+	}
+	if (!via_ptr) {
+		*out = (uint64_t)r;
+		return 0;
+	}
+	{
+		int v = 0;
+
+		ret = remote_read(c->pid, c->ij.scratch, &v, sizeof(v));
+		*out = (uint64_t)(uint32_t)v;
+	}
+	return ret;
+}
+
+static int process_dump(struct ckpt_ctx *c)
+{
+	Rtcr__Process *p = c->proc;
+	char path[64], *status = NULL, *buf = NULL, link[4096];
+	uint32_t v;
+	uint64_t x;
+	ssize_t n;
+	int ret;
+	pid_t ppid_host;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", c->pid);
+	if (read_file(path, &status) < 0)
+		return pr_perror("read %s", path);
+	p->has_pid = 1;
+	p->pid = (uint32_t)c->ns_pid;
+	ret = last_field_u32(status, "NSpgid", &v);
+	if (ret)
+		goto out;
+	p->has_pgid = 1;
+	p->pgid = v;
+	ret = last_field_u32(status, "NSsid", &v);
+	if (ret)
+		goto out;
+	p->has_sid = 1;
+	p->sid = v;
+	ret = last_field_u32(status, "PPid", &v);
+	if (ret)
+		goto out;
+	ppid_host = (pid_t)v;
+	p->has_ppid = 1;
+	p->ppid = ppid_host == c->t->init_pid ? 1 : (uint32_t)proc_ns_pid(ppid_host);
+	ret = last_field_u32(status, "Umask", &v);
+	if (ret == 0) {
+		char val[32];
+
+		proc_status_field(status, "Umask", val, sizeof(val));
+		p->has_umask = 1;
+		p->umask = (uint32_t)strtoul(val, NULL, 8);
+	}
+	p->has_no_new_privs = 1;
+	p->no_new_privs = (uint32_t)hex_field(status, "NoNewPrivs");
+	ret = dump_creds(c, status);
+	if (ret)
+		goto out;
+	snprintf(path, sizeof(path), "/proc/%d/comm", c->pid);
+	if (read_file(path, &buf) >= 0) {
+		buf[strcspn(buf, "\n")] = '\0';
+		p->comm = buf;
+		buf = NULL;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cwd", c->pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		ret = pr_perror("read %s", path);
+		goto out;
+	}
+	link[n] = '\0';
+	if (strstr(link, " (deleted)")) {
+		ret = ckpt_refuse(c, "pid %d: working directory %s was deleted (not supported yet)",
+				  c->ns_pid, link);
+		if (ret)
+			goto out;
+	}
+	p->cwd = xstrdup(link);
+	snprintf(path, sizeof(path), "/proc/%d/root", c->pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n >= 0) {
+		link[n] = '\0';
+		p->root = xstrdup(link);
+		if (strcmp(link, "/")) {
+			ret = ckpt_refuse(c, "pid %d: chroot to %s is not supported yet", c->ns_pid,
+					  link);
+			if (ret)
+				goto out;
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/%d/personality", c->pid);
+	if (read_file(path, &buf) >= 0) {
+		p->has_personality = 1;
+		p->personality = (uint32_t)strtoul(buf, NULL, 16);
+		free(buf);
+		buf = NULL;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", c->pid);
+	if (read_file(path, &buf) >= 0) {
+		p->has_oom_score_adj = 1;
+		p->oom_score_adj = atoi(buf);
+		free(buf);
+		buf = NULL;
+	}
+	for (int res = 0; res < RLIM_NLIMITS; res++) {
+		struct rlimit rl;
+		Rtcr__Rlimit *r;
+
+		if (prlimit(c->pid, (enum __rlimit_resource)res, NULL, &rl) < 0) {
+			ret = pr_perror("pid %d: read rlimit %s", c->ns_pid, rlimit_names[res]);
+			goto out;
+		}
+		r = calloc(1, sizeof(*r));
+		if (!r) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		rtcr__rlimit__init(r);
+		r->has_resource = r->has_cur = r->has_max = 1;
+		r->resource = (uint32_t)res;
+		r->cur = rl.rlim_cur;
+		r->max = rl.rlim_max;
+		ret = pb_push((void ***)&p->rlimits, &p->n_rlimits, r);
+		if (ret)
+			goto out;
+	}
+	if ((ret = prctl_get(c, PR_GET_DUMPABLE, false, &x)))
+		goto out;
+	p->has_dumpable = 1;
+	p->dumpable = (uint32_t)x;
+	if ((ret = prctl_get(c, PR_GET_PDEATHSIG, true, &x)))
+		goto out;
+	p->has_pdeathsig = 1;
+	p->pdeathsig = (uint32_t)x;
+	if ((ret = prctl_get(c, PR_GET_CHILD_SUBREAPER, true, &x)))
+		goto out;
+	p->has_child_subreaper = 1;
+	p->child_subreaper = (uint32_t)x;
+	if ((ret = prctl_get(c, PR_GET_THP_DISABLE, false, &x)))
+		goto out;
+	p->has_thp_disable = 1;
+	p->thp_disable = (uint32_t)x;
+	if ((ret = prctl_get(c, PR_GET_TIMERSLACK, false, &x)))
+		goto out;
+	p->has_timerslack_ns = 1;
+	p->timerslack_ns = x;
+	ret = 0;
+out:
+	free(buf);
+	free(status);
+	return ret;
+}
+
+static int call(struct rst_ctx *r, const char *what, long nr, uint64_t a1, uint64_t a2,
+		uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return inject_call(&r->ij, NULL, what, nr, a1, a2, a3, a4, a5, 0);
+}
+
+static int restore_creds(struct rst_ctx *r, const Rtcr__Creds *cr)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	uint64_t addr, all = (1ULL << (CAP_LAST_CAP + 1)) - 1;
+	bool full = cr->uid == 0 && cr->euid == 0 && cr->suid == 0 && cr->fsuid == 0 &&
+		    cr->gid == 0 && cr->egid == 0 && cr->sgid == 0 && cr->fsgid == 0 &&
+		    (cr->cap_eff & all) == all && (cr->cap_prm & all) == all &&
+		    (cr->cap_bnd & all) == all && cr->cap_inh == 0 && cr->cap_amb == 0 &&
+		    cr->securebits == 0;
+	int ret;
+
+	if (full && cr->n_groups == 0)
+		return 0;
+	/* bounding set first, while we still have CAP_SETPCAP */
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
+		if (!(cr->cap_bnd & (1ULL << cap))) {
+			ret = call(r, "drop a capability from the bounding set", __NR_prctl,
+				   PR_CAPBSET_DROP, (uint64_t)cap, 0, 0, 0);
+			if (ret)
+				return ret;
+		}
+	}
+	if (cr->n_groups) {
+		ret = rst_scratch_put(r, 0, cr->groups, cr->n_groups * sizeof(uint32_t), &addr);
+		if (ret)
+			return ret;
+	} else {
+		addr = 0;
+	}
+	ret = call(r, "setgroups", __NR_setgroups, cr->n_groups, addr, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = call(r, "setresgid", __NR_setresgid, cr->gid, cr->egid, cr->sgid, 0, 0);
+	if (ret)
+		return ret;
+	call(r, "setfsgid", __NR_setfsgid, cr->fsgid, 0, 0, 0, 0);
+	/* keep capabilities across the uid change; securebits set below decide after */
+	ret = call(r, "PR_SET_KEEPCAPS", __NR_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = call(r, "setresuid", __NR_setresuid, cr->uid, cr->euid, cr->suid, 0, 0);
+	if (ret)
+		return ret;
+	call(r, "setfsuid", __NR_setfsuid, cr->fsuid, 0, 0, 0, 0);
+	memset(data, 0, sizeof(data));
+	data[0].effective = (uint32_t)cr->cap_eff;
+	data[1].effective = (uint32_t)(cr->cap_eff >> 32);
+	data[0].permitted = (uint32_t)cr->cap_prm;
+	data[1].permitted = (uint32_t)(cr->cap_prm >> 32);
+	data[0].inheritable = (uint32_t)cr->cap_inh;
+	data[1].inheritable = (uint32_t)(cr->cap_inh >> 32);
+	ret = rst_scratch_put(r, 0, &hdr, sizeof(hdr), &addr);
+	if (ret)
+		return ret;
+	ret = rst_scratch_put(r, 64, data, sizeof(data), NULL);
+	if (ret)
+		return ret;
+	ret = call(r, "capset", __NR_capset, addr, addr + 64, 0, 0, 0);
+	if (ret)
+		return ret;
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
+		if (cr->cap_amb & (1ULL << cap)) {
+			ret = call(r, "raise an ambient capability", __NR_prctl, PR_CAP_AMBIENT,
+				   PR_CAP_AMBIENT_RAISE, (uint64_t)cap, 0, 0);
+			if (ret)
+				return ret;
+		}
+	}
+	/* securebits last: it also holds keep-caps */
+	{
+		long cur = 0;
+
+		inject_syscall(&r->ij, &cur, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
+		if ((uint32_t)cur != cr->securebits) {
+			ret = call(r, "PR_SET_SECUREBITS", __NR_prctl, PR_SET_SECUREBITS,
+				   cr->securebits, 0, 0, 0);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int process_restore(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	char path[64], val[32];
+	uint64_t addr;
+	int ret;
+
+	if (p->sid == p->pid) {
+		ret = call(r, "setsid", __NR_setsid, 0, 0, 0, 0, 0);
+		if (ret)
+			return ret;
+	} else if (p->pgid == p->pid) {
+		ret = call(r, "setpgid", __NR_setpgid, 0, 0, 0, 0, 0);
+		if (ret)
+			return ret;
+	} else if (p->sid != 1 || p->pgid != 1) {
+		pr_warn("pid %u: session %u / group %u refer to processes that are not restored",
+			p->pid, p->sid, p->pgid);
+	}
+	if (p->cwd) {
+		ret = rst_scratch_put(r, 0, p->cwd, strlen(p->cwd) + 1, &addr);
+		if (ret)
+			return ret;
+		ret = call(r, "chdir", __NR_chdir, addr, 0, 0, 0, 0);
+		if (ret) {
+			pr_err("restore: cannot enter the working directory %s", p->cwd);
+			return ret;
+		}
+	}
+	ret = call(r, "umask", __NR_umask, p->umask, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = call(r, "personality", __NR_personality, p->personality, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		struct rlimit rl = {p->rlimits[i]->cur, p->rlimits[i]->max}, cur;
+		int res = (int)p->rlimits[i]->resource;
+
+		if (res >= RLIM_NLIMITS)
+			continue;
+		if (prlimit(r->pid, (enum __rlimit_resource)res, &rl, NULL) == 0)
+			continue;
+		if (errno != EPERM)
+			return pr_perror("pid %u: set rlimit %s", p->pid, rlimit_names[res]);
+		/* raising a hard limit needs CAP_SYS_RESOURCE: keep what we may */
+		prlimit(r->pid, (enum __rlimit_resource)res, NULL, &cur);
+		if (rl.rlim_max > cur.rlim_max)
+			rl.rlim_max = cur.rlim_max;
+		if (rl.rlim_cur > rl.rlim_max)
+			rl.rlim_cur = rl.rlim_max;
+		pr_warn("pid %u: rlimit %s lowered to %llu/%llu (raising it needs CAP_SYS_RESOURCE)",
+			p->pid, rlimit_names[res], (unsigned long long)rl.rlim_cur,
+			(unsigned long long)rl.rlim_max);
+		if (prlimit(r->pid, (enum __rlimit_resource)res, &rl, NULL) < 0)
+			return pr_perror("pid %u: set rlimit %s", p->pid, rlimit_names[res]);
+	}
+	ret = call(r, "PR_SET_PDEATHSIG", __NR_prctl, PR_SET_PDEATHSIG, p->pdeathsig, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = call(r, "PR_SET_CHILD_SUBREAPER", __NR_prctl, PR_SET_CHILD_SUBREAPER,
+		   p->child_subreaper, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = call(r, "PR_SET_THP_DISABLE", __NR_prctl, PR_SET_THP_DISABLE, p->thp_disable, 0, 0,
+		   0);
+	if (ret)
+		return ret;
+	if (p->has_timerslack_ns && p->timerslack_ns) {
+		ret = call(r, "PR_SET_TIMERSLACK", __NR_prctl, PR_SET_TIMERSLACK, p->timerslack_ns, 0,
+			   0, 0);
+		if (ret)
+			return ret;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", r->pid);
+	snprintf(val, sizeof(val), "%d", p->oom_score_adj);
+	ret = write_file(path, val);
+	if (ret) {
+		pr_err("pid %u: cannot set oom_score_adj %d: %s", p->pid, p->oom_score_adj,
+		       strerror(-ret));
+		return ret;
+	}
+	if (p->creds) {
+		ret = restore_creds(r, p->creds);
+		if (ret)
+			return ret;
+	}
+	/* after the credentials: changing them resets it */
+	ret = call(r, "PR_SET_DUMPABLE", __NR_prctl, PR_SET_DUMPABLE, p->dumpable, 0, 0, 0);
+	if (ret)
+		return ret;
+	if (p->no_new_privs) {
+		ret = call(r, "PR_SET_NO_NEW_PRIVS", __NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+const struct session_ops session_process = {
+	.name = "process",
+	.dump = process_dump,
+	.restore = process_restore,
+	.phase = RST_PROCESS,
+};

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * CPU session: the per-thread state. Registers (general, fs/gs base) and
+ * the xsave area (x87/SSE/AVX...), blocked mask, signals queued to the
+ * thread, rseq registration, robust futex list, clear_child_tid,
+ * sigaltstack, name and scheduling attributes.
+ */
+#define LOG_PREFIX "threads: "
+#include <elf.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "arch/x86_64/regs.h"
+#include "core/ctx.h"
+#include "core/log.h"
+#include "core/proc.h"
+
+#define XSAVE_MAX (64 * 1024)
+
+#ifndef PTRACE_PEEKSIGINFO_SHARED
+#define PTRACE_PEEKSIGINFO_SHARED 1
+#endif
+
+struct sched_attr_k {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+	uint32_t sched_util_min;
+	uint32_t sched_util_max;
+};
+
+/* Read the signals queued to a thread (shared = false) or to the process. */
+int dump_pending(pid_t tid, bool shared, Rtcr__SigInfo ***out, size_t *n)
+{
+	struct {
+		uint64_t off;
+		uint32_t flags;
+		int32_t nr;
+	} arg;
+	siginfo_t si[32];
+	long got;
+	int ret;
+
+	arg.off = 0;
+	arg.flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0;
+	for (;;) {
+		arg.nr = 32;
+		got = ptrace(PTRACE_PEEKSIGINFO, tid, &arg, si);
+		if (got < 0)
+			return pr_perror("pending signals of %d", tid);
+		if (got == 0)
+			return 0;
+		for (long i = 0; i < got; i++) {
+			Rtcr__SigInfo *s = calloc(1, sizeof(*s));
+
+			if (!s)
+				return -ENOMEM;
+			rtcr__sig_info__init(s);
+			s->has_raw = 1;
+			s->raw.len = sizeof(siginfo_t);
+			s->raw.data = malloc(sizeof(siginfo_t));
+			if (!s->raw.data) {
+				free(s);
+				return -ENOMEM;
+			}
+			memcpy(s->raw.data, &si[i], sizeof(siginfo_t));
+			s->has_shared = 1;
+			s->shared = shared;
+			ret = pb_push((void ***)out, n, s);
+			if (ret)
+				return ret;
+		}
+		arg.off += (uint64_t)got;
+	}
+}
+
+static int dump_sched(pid_t tid, Rtcr__Thread *th)
+{
+	struct sched_attr_k a;
+	Rtcr__Sched *s;
+
+	memset(&a, 0, sizeof(a));
+	if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) < 0)
+		return pr_perror("scheduling attributes of %d", tid);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	rtcr__sched__init(s);
+	s->has_policy = s->has_priority = s->has_nice = s->has_flags = 1;
+	s->policy = a.sched_policy;
+	s->priority = a.sched_priority;
+	s->nice = a.sched_nice;
+	s->flags = a.sched_flags;
+	if (a.sched_policy == 6 /* SCHED_DEADLINE */) {
+		s->has_runtime = s->has_deadline = s->has_period = 1;
+		s->runtime = a.sched_runtime;
+		s->deadline = a.sched_deadline;
+		s->period = a.sched_period;
+	}
+	th->sched = s;
+	return 0;
+}
+
+static int dump_thread(struct ckpt_ctx *c, pid_t tid, bool main)
+{
+	Rtcr__Thread *th = calloc(1, sizeof(*th));
+	struct user_regs_struct regs;
+	struct __ptrace_rseq_configuration rc;
+	struct iovec iov;
+	void *xs = NULL;
+	uint64_t head = 0;
+	size_t hlen = 0;
+	char path[96], *comm = NULL;
+	long r;
+	int ret;
+
+	if (!th)
+		return -ENOMEM;
+	rtcr__thread__init(th);
+	ret = pb_push((void ***)&c->proc->threads, &c->proc->n_threads, th);
+	if (ret) {
+		free(th);
+		return ret;
+	}
+	th->has_tid = 1;
+	th->tid = (uint32_t)proc_ns_pid(tid);
+	if (main) {
+		regs = c->ij.orig;
+		th->sigmask = c->ij.orig_sigmask;
+	} else {
+		if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
+			return pr_perror("registers of thread %d", tid);
+		if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &th->sigmask) < 0)
+			return pr_perror("signal mask of thread %d", tid);
+	}
+	th->has_sigmask = 1;
+	th->regs = regs_to_image(&regs);
+	if (!th->regs)
+		return -ENOMEM;
+	if ((long)regs.orig_rax >= 0) {
+		th->has_in_syscall = 1;
+		th->in_syscall = (uint32_t)regs.orig_rax + 1;
+	}
+	xs = malloc(XSAVE_MAX);
+	if (!xs)
+		return -ENOMEM;
+	iov.iov_base = xs;
+	iov.iov_len = XSAVE_MAX;
+	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		ret = pr_perror("xsave state of thread %d", tid);
+		free(xs);
+		return ret;
+	}
+	th->has_xsave = 1;
+	th->xsave.len = iov.iov_len;
+	th->xsave.data = realloc(xs, iov.iov_len);
+	if (!th->xsave.data)
+		th->xsave.data = xs;
+	ret = dump_pending(tid, false, &th->pending, &th->n_pending);
+	if (ret)
+		return ret;
+	memset(&rc, 0, sizeof(rc));
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0)
+		return pr_perror("rseq configuration of thread %d", tid);
+	if (rc.rseq_abi_pointer) {
+		th->rseq = calloc(1, sizeof(*th->rseq));
+		if (!th->rseq)
+			return -ENOMEM;
+		rtcr__rseq__init(th->rseq);
+		th->rseq->has_abi_pointer = th->rseq->has_abi_size = 1;
+		th->rseq->has_signature = th->rseq->has_flags = 1;
+		th->rseq->abi_pointer = rc.rseq_abi_pointer;
+		th->rseq->abi_size = rc.rseq_abi_size;
+		th->rseq->signature = rc.signature;
+		th->rseq->flags = rc.flags;
+	}
+	if (syscall(SYS_get_robust_list, tid, &head, &hlen) < 0)
+		return pr_perror("robust list of thread %d", tid);
+	th->has_robust_list = th->has_robust_list_len = 1;
+	th->robust_list = head;
+	th->robust_list_len = hlen;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", c->pid, tid);
+	if (read_file(path, &comm) >= 0) {
+		comm[strcspn(comm, "\n")] = '\0';
+		th->comm = comm;
+	}
+	ret = dump_sched(tid, th);
+	if (ret)
+		return ret;
+	if (!main)
+		return 0; /* per-thread injected state: with multi-threading */
+	/* clear_child_tid and sigaltstack are only readable by the thread itself */
+	ret = inject_call(&c->ij, NULL, "PR_GET_TID_ADDRESS", __NR_prctl, PR_GET_TID_ADDRESS,
+			  c->ij.scratch, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	ret = remote_read(c->pid, c->ij.scratch, &th->clear_child_tid, sizeof(uint64_t));
+	if (ret)
+		return ret;
+	th->has_clear_child_tid = 1;
+	ret = inject_call(&c->ij, &r, "sigaltstack", __NR_sigaltstack, 0, c->ij.scratch, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	{
+		stack_t ss;
+
+		ret = remote_read(c->pid, c->ij.scratch, &ss, sizeof(ss));
+		if (ret)
+			return ret;
+		th->sigaltstack = calloc(1, sizeof(*th->sigaltstack));
+		if (!th->sigaltstack)
+			return -ENOMEM;
+		rtcr__sig_alt_stack__init(th->sigaltstack);
+		th->sigaltstack->has_sp = th->sigaltstack->has_flags = th->sigaltstack->has_size = 1;
+		th->sigaltstack->sp = (uint64_t)(uintptr_t)ss.ss_sp;
+		th->sigaltstack->flags = (uint32_t)ss.ss_flags;
+		th->sigaltstack->size = ss.ss_size;
+	}
+	return 0;
+}
+
+static int threads_dump(struct ckpt_ctx *c)
+{
+	int ret;
+
+	for (int i = 0; i < c->nstops; i++) {
+		ret = dump_thread(c, c->stops[i].tid, i == 0);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int threads_restore(struct rst_ctx *r)
+{
+	const Rtcr__Thread *th;
+	struct iovec iov;
+	struct sched_attr_k a;
+	char path[96];
+	uint64_t addr;
+	int ret;
+
+	if (r->proc->n_threads != 1) {
+		pr_err("pid %u: %zu threads: multi-threaded images are not supported yet",
+		       r->proc->pid, r->proc->n_threads);
+		return -ENOTSUP;
+	}
+	th = r->proc->threads[0];
+	if (th->has_xsave && th->xsave.len) {
+		iov.iov_base = th->xsave.data;
+		iov.iov_len = th->xsave.len;
+		if (ptrace(PTRACE_SETREGSET, r->pid, NT_X86_XSTATE, &iov) < 0)
+			return pr_perror("thread %u: set xsave state (%zu bytes)", th->tid,
+					 th->xsave.len);
+	}
+	if (th->rseq && th->rseq->abi_pointer) {
+		ret = inject_call(&r->ij, NULL, "register rseq", __NR_rseq, th->rseq->abi_pointer,
+				  th->rseq->abi_size, 0, th->rseq->signature, 0, 0);
+		if (ret)
+			return ret;
+	}
+	if (th->robust_list) {
+		ret = inject_call(&r->ij, NULL, "set_robust_list", __NR_set_robust_list,
+				  th->robust_list, th->robust_list_len, 0, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	ret = inject_call(&r->ij, NULL, "set_tid_address", __NR_set_tid_address,
+			  th->clear_child_tid, 0, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	if (th->sigaltstack) {
+		stack_t ss;
+
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_sp = (void *)(uintptr_t)th->sigaltstack->sp;
+		ss.ss_size = th->sigaltstack->size;
+		ss.ss_flags = (int)(th->sigaltstack->flags & ~(uint32_t)SS_ONSTACK);
+		if (!(ss.ss_flags & SS_DISABLE) || ss.ss_sp) {
+			ret = rst_scratch_put(r, 0, &ss, sizeof(ss), &addr);
+			if (ret)
+				return ret;
+			ret = inject_call(&r->ij, NULL, "sigaltstack", __NR_sigaltstack, addr, 0, 0, 0,
+					  0, 0);
+			if (ret)
+				return ret;
+		}
+	}
+	/* signals queued to the thread; all signals are blocked until the end */
+	for (size_t i = 0; i < th->n_pending; i++) {
+		const siginfo_t *si = (const siginfo_t *)th->pending[i]->raw.data;
+
+		if (th->pending[i]->raw.len != sizeof(siginfo_t))
+			continue;
+		ret = rst_scratch_put(r, 0, si, sizeof(*si), &addr);
+		if (ret)
+			return ret;
+		ret = inject_call(&r->ij, NULL, "queue a pending signal", __NR_rt_tgsigqueueinfo,
+				  r->proc->pid, th->tid, (uint64_t)si->si_signo, addr, 0, 0);
+		if (ret)
+			return ret;
+	}
+	if (th->comm) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", r->pid, r->pid);
+		ret = write_file(path, th->comm);
+		if (ret)
+			pr_warn("thread %u: cannot set name '%s': %s", th->tid, th->comm,
+				strerror(-ret));
+	}
+	if (th->sched) {
+		memset(&a, 0, sizeof(a));
+		a.size = 48;
+		a.sched_policy = th->sched->policy;
+		a.sched_priority = th->sched->priority;
+		a.sched_nice = th->sched->nice;
+		a.sched_flags = th->sched->flags;
+		a.sched_runtime = th->sched->runtime;
+		a.sched_deadline = th->sched->deadline;
+		a.sched_period = th->sched->period;
+		if (syscall(SYS_sched_setattr, r->pid, &a, 0) < 0)
+			return pr_perror("thread %u: set scheduling policy %u priority %u nice %d",
+					 th->tid, a.sched_policy, a.sched_priority, a.sched_nice);
+	}
+	memset(&r->final_regs, 0, sizeof(r->final_regs));
+	regs_from_image(th->regs, &r->final_regs);
+	regs_fixup_restart(&r->final_regs);
+	r->final_sigmask = th->sigmask;
+	r->have_final = true;
+	return 0;
+}
+
+const struct session_ops session_threads = {
+	.name = "threads",
+	.dump = threads_dump,
+	.restore = threads_restore,
+	.phase = RST_THREADS,
+};
