@@ -344,7 +344,7 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 	if (ret)
 		goto out_resume;
 	injecting = true;
-	ret = inject_scratch(&c.ij, 4 * PAGE_SIZE_4K, 0);
+	ret = inject_scratch(&c.ij, 4 * PAGE_SIZE_4K, 0, false);
 	if (ret)
 		goto out_resume;
 	ret = requeue_inflight(&c, &c.stops[0]);

@@ -72,6 +72,7 @@ struct rst_ctx {
 	int xfer_fd;                /* the target's end, its fd number there */
 	int log_w[3];               /* write ends of the new LOG pipes */
 	bool ignore_cpu;
+	uint64_t vdso_ip;           /* a syscall instruction in the vDSO (follows it when moved) */
 	/* set by the thread session, applied as the very last step */
 	struct user_regs_struct final_regs;
 	uint64_t final_sigmask;

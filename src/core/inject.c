@@ -231,6 +231,8 @@ int inject_syscall(struct inject *ij, long *ret, long nr, uint64_t a1, uint64_t 
 			return pr_perror("registers of %d", ij->tid);
 		if (r.rip == ij->syscall_ip + 2) {
 			*ret = (long)r.rax;
+			pr_debug("%d: syscall %ld(%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64 ") = %ld",
+				 ij->tid, nr, a1, a2, a3, *ret);
 			return 0;
 		}
 		if (r.rip != ij->syscall_ip) {
@@ -261,13 +263,13 @@ int inject_call(struct inject *ij, long *ret, const char *what, long nr, uint64_
 	return 0;
 }
 
-int inject_scratch(struct inject *ij, uint64_t len, uint64_t hint)
+int inject_scratch(struct inject *ij, uint64_t len, uint64_t hint, bool exec)
 {
 	long r;
 	int ret;
 
 	ret = inject_call(ij, &r, "map scratch memory in the target", __NR_mmap, hint, len,
-			  PROT_READ | PROT_WRITE,
+			  PROT_READ | PROT_WRITE | (exec ? PROT_EXEC : 0),
 			  MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)-1, 0);
 	if (ret)
 		return ret;

@@ -54,8 +54,9 @@ int inject_syscall(struct inject *ij, long *ret, long nr, uint64_t a1, uint64_t 
 /* Like inject_syscall, but a negative result is an error logged with `what`. */
 int inject_call(struct inject *ij, long *ret, const char *what, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
-/* Map len bytes of read/write scratch memory in the target (at hint if nonzero). */
-int inject_scratch(struct inject *ij, uint64_t len, uint64_t hint);
+/* Map len bytes of read/write (and exec, if asked) scratch memory in the
+ * target (at hint if nonzero). */
+int inject_scratch(struct inject *ij, uint64_t len, uint64_t hint, bool exec);
 int inject_scratch_free(struct inject *ij);
 /* Put the registers and signal mask of the stop back (the thread stays stopped). */
 int inject_end(struct inject *ij);

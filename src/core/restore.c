@@ -157,7 +157,7 @@ static int map_scratch(struct rst_ctx *r)
 	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
 		if (overlaps(candidates[i], candidates[i] + SCRATCH_LEN, r->proc))
 			continue;
-		if (inject_scratch(&r->ij, SCRATCH_LEN, candidates[i]) == 0)
+		if (inject_scratch(&r->ij, SCRATCH_LEN, candidates[i], true) == 0)
 			return 0;
 	}
 	pr_err("no free place for the restore's scratch memory");
@@ -341,15 +341,38 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		ret = -EEXIST;
 		goto out;
 	}
+	/* from the exec stop into a stop inside get_signal(), where injected
+	 * syscalls see the registers we set (see inject.h) */
+	{
+		struct tstop ts;
+
+		if (ptrace(PTRACE_CONT, r.pid, 0, 0) < 0) {
+			ret = pr_perror("start the stub");
+			goto out;
+		}
+		ret = ptrace_pause_thread(r.pid, &ts);
+		if (ret)
+			goto out;
+	}
 	ret = find_syscall_ip(r.pid, &sysip);
 	if (ret)
 		goto out;
+	r.vdso_ip = sysip;
 	ret = inject_begin(&r.ij, r.pid, sysip);
 	if (ret)
 		goto out;
 	ret = map_scratch(&r);
 	if (ret)
 		goto out;
+	/* syscalls run from a syscall instruction in the scratch area while the
+	 * vDSO moves; the scratch area itself goes last, from the vDSO */
+	{
+		static const unsigned char insn[2] = {0x0f, 0x05};
+
+		ret = rst_scratch_put(&r, SCRATCH_LEN - 64, insn, sizeof(insn), &r.ij.syscall_ip);
+		if (ret)
+			goto out;
+	}
 	ret = place_xfer_fd(&r);
 	if (ret)
 		goto out;
@@ -369,6 +392,7 @@ int restore_target(const struct restore_req *rq, struct target *t)
 			  (uint64_t)r.xfer_fd, 0, 0, 0, 0, 0);
 	if (ret)
 		goto out;
+	r.ij.syscall_ip = r.vdso_ip;
 	ret = inject_scratch_free(&r.ij);
 	if (ret)
 		goto out;

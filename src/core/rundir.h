@@ -72,8 +72,8 @@ struct rundir_record {
 	pid_t pid, ns_pid, parent_pid;
 	uint64_t started_ns;
 	uint64_t ended_ns; /* .status only */
-	int status;        /* .status only: code or 128+signal */
-	int raw_status;    /* .status only: the wait status */
+	int status;	   /* .status only: code or 128+signal */
+	int raw_status;	   /* .status only: the wait status */
 	char command[256];
 	char origin[256];
 };

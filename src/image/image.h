@@ -20,17 +20,17 @@
 #include "proto/rtcr.pb-c.h"
 
 #define IMG_FORMAT_VERSION 1
-#define IMG_META_FILE "rtcr.img"
-#define IMG_PAGES_FILE "pages.img"
-#define IMG_PAGE_SIZE 4096ULL
-#define IMG_MAX_RUN_PAGES 256 /* runs are split into blocks of at most 1 MiB */
+#define IMG_META_FILE	   "rtcr.img"
+#define IMG_PAGES_FILE	   "pages.img"
+#define IMG_PAGE_SIZE	   4096ULL
+#define IMG_MAX_RUN_PAGES  256 /* runs are split into blocks of at most 1 MiB */
 
 /* A run of pages in the parent's memory to be written into pages.img. */
 struct img_page_src {
-	uint64_t addr;     /* virtual address, or offset inside the Shmem object */
+	uint64_t addr; /* virtual address, or offset inside the Shmem object */
 	uint32_t npages;
 	uint32_t shmem_id; /* 0: process memory */
-	uint32_t pid;      /* process (ns pid) */
+	uint32_t pid;	   /* process (ns pid) */
 	const void *data;  /* npages * 4096 bytes */
 };
 
@@ -44,22 +44,52 @@ struct img_write_stats {
  * is filled to match (any old contents replaced) and rtcr.img written.
  * Files are written under temporary names and renamed, so a crash never
  * leaves a half image under the real names.
+ *
+ * meta->inventory must be present. img_write sets its format_version and
+ * memory_bytes and, when image_id is NULL, stores a fresh malloc'd id.
+ * The metadata is encoded, decoded and validated (img_validate) before
+ * anything is written: img_write never writes an image that img_open would
+ * refuse. Remember the has_ flags: an optional scalar whose has_ flag is
+ * not set is not encoded, so it reads back as absent (0).
+ *
+ * Memory: the old meta->pagemap (array and entries) is freed with free()
+ * on entry, so it must be empty or come from an earlier img_write. On
+ * success meta->pagemap holds one malloc'd Rtcr__PageRun per block in a
+ * malloc'd array, owned by meta: img_meta_free() frees it with the rest of
+ * a malloc-built tree, img_pagemap_clear() frees just the pagemap. On
+ * failure meta->pagemap is left empty. Files are created mode 0600.
  */
 int img_write(int dirfd, Rtcr__Image *meta, const struct img_page_src *runs, size_t nruns,
 	      struct img_write_stats *st);
 
-/* Free a meta tree that the caller built with malloc'd fields (see build helpers). */
+/*
+ * Free a meta tree that the caller built with malloc'd fields: every
+ * sub-message, string, bytes buffer and repeated array allocated
+ * separately with malloc (the layout protobuf-c's unpack produces), so
+ * this is rtcr__image__free_unpacked(meta, NULL). NULL is fine.
+ */
+void img_meta_free(Rtcr__Image *meta);
+/* Free meta->pagemap as filled by img_write and leave it empty. */
+void img_pagemap_clear(Rtcr__Image *meta);
+/* A fresh random image id: 32 lowercase hex digits and a NUL (buf of >= 33 bytes). */
+int img_gen_id(char *buf, size_t len);
 
 struct img;
 /* Open and fully validate an image directory. path is used in messages. */
 int img_open(const char *path, struct img **out);
 const Rtcr__Image *img_meta(const struct img *im);
 /* Bytes of pagemap run i (inside the mapped pages.img). The checksum is verified
- * when verify is true; a mismatch is an error naming the run. */
+ * when verify is true; a mismatch is an error naming the run.
+ * img_run_data and img_run_verify return 0, -EINVAL for a bad index and
+ * -EBADMSG (logged, naming the run) for a checksum mismatch. */
 int img_run_data(struct img *im, size_t i, bool verify, const void **data, size_t *len);
 /* Check a run's checksum (thread-safe: may run beside img_run_data). */
 int img_run_verify(struct img *im, size_t i);
 void img_close(struct img *im);
+/* The open pages.img (read-only, valid until img_close) and its size, for
+ * callers that would rather read or map runs themselves. */
+int img_pages_fd(const struct img *im);
+uint64_t img_pages_size(const struct img *im);
 
 /*
  * Decode and validate metadata from a buffer (the rtcr.img file contents):

@@ -211,11 +211,12 @@ struct rangev {
 		bool force; /* not readable: use /proc/PID/mem */
 	} *v;
 	size_t n, cap;
+	bool barrier; /* next range starts a new VMA: never merge across VMAs */
 };
 
 static int rangev_add(struct rangev *rv, uint64_t s, uint64_t e, bool force)
 {
-	if (rv->n && rv->v[rv->n - 1].end == s && rv->v[rv->n - 1].force == force) {
+	if (rv->n && !rv->barrier && rv->v[rv->n - 1].end == s && rv->v[rv->n - 1].force == force) {
 		rv->v[rv->n - 1].end = e;
 		return 0;
 	}
@@ -232,6 +233,7 @@ static int rangev_add(struct rangev *rv, uint64_t s, uint64_t e, bool force)
 	rv->v[rv->n].end = e;
 	rv->v[rv->n].force = force;
 	rv->n++;
+	rv->barrier = false;
 	return 0;
 }
 
@@ -762,6 +764,7 @@ static int memory_dump(struct ckpt_ctx *c)
 		}
 		if (!scan || c->dry_run)
 			continue;
+		rv.barrier = true;
 		if (have_scan) {
 			ret = scan_pagemap_scan(pmfd, m.start, m.end, file_backed, &rv,
 						!(v->prot & PROT_READ), v);
@@ -920,9 +923,9 @@ static int move_vdso(struct rst_ctx *r)
 			}
 		}
 	}
-	/* the syscall instruction we use moved with the vDSO */
-	if (r->ij.syscall_ip >= lo && r->ij.syscall_ip < hi)
-		r->ij.syscall_ip = r->ij.syscall_ip - lo + img[0]->start;
+	/* the syscall instruction we end with moved with the vDSO */
+	if (r->vdso_ip >= lo && r->vdso_ip < hi)
+		r->vdso_ip = r->vdso_ip - lo + img[0]->start;
 	return 0;
 differs:
 	pr_err("restore: the vDSO of this kernel differs from the image's (%d areas here, %d in "

@@ -250,7 +250,6 @@ static int threads_restore(struct rst_ctx *r)
 	const Rtcr__Thread *th;
 	struct iovec iov;
 	struct sched_attr_k a;
-	char path[96];
 	uint64_t addr;
 	int ret;
 
@@ -315,11 +314,18 @@ static int threads_restore(struct rst_ctx *r)
 			return ret;
 	}
 	if (th->comm) {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", r->pid, r->pid);
-		ret = write_file(path, th->comm);
+		char name[16];
+
+		/* only the thread itself may rename itself */
+		memset(name, 0, sizeof(name));
+		snprintf(name, sizeof(name), "%s", th->comm);
+		ret = rst_scratch_put(r, 0, name, sizeof(name), &addr);
 		if (ret)
-			pr_warn("thread %u: cannot set name '%s': %s", th->tid, th->comm,
-				strerror(-ret));
+			return ret;
+		ret = inject_call(&r->ij, NULL, "PR_SET_NAME", __NR_prctl, PR_SET_NAME, addr, 0, 0,
+				  0, 0);
+		if (ret)
+			return ret;
 	}
 	if (th->sched) {
 		memset(&a, 0, sizeof(a));
