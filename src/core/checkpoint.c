@@ -116,9 +116,12 @@ void capture_free(struct capture *cap)
 {
 	if (!cap)
 		return;
+	if (cap->snap_pid)
+		kill(cap->snap_pid, SIGKILL);
 	for (int i = 0; i < cap->nbufs; i++)
 		munmap(cap->bufs[i].base, cap->bufs[i].cap);
 	free(cap->runs);
+	free(cap->def);
 	if (cap->img)
 		rtcr__image__free_unpacked(cap->img, NULL);
 	free(cap);
@@ -318,6 +321,7 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 		ret = -ENOMEM;
 		goto out;
 	}
+	pr_debug("prepare: %.3f ms", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	tp = now_ns(CLOCK_MONOTONIC);
 	for (i = 0; i < ntids; i++) {
 		ret = ptrace_pause_thread(tids[i], &c.stops[i]);
@@ -352,9 +356,12 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 		goto out_resume;
 	/* 2. every session */
 	for (i = 0; i < (int)(sizeof(dump_order) / sizeof(dump_order[0])); i++) {
+		uint64_t ts = now_ns(CLOCK_MONOTONIC);
+
 		ret = dump_order[i]->dump(&c);
 		if (ret)
 			goto out_resume;
+		pr_debug("%s: %.3f ms", dump_order[i]->name, (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
 	}
 	ret = 0;
 out_resume:
@@ -414,6 +421,9 @@ int ckpt_write(struct capture *cap, int dirfd, struct ckpt_stats *st)
 	int ret;
 
 	memset(&ws, 0, sizeof(ws));
+	ret = capture_finish_snapshot(cap);
+	if (ret)
+		return ret;
 	ret = img_write(dirfd, cap->img, cap->runs, cap->nruns, &ws);
 	st->write_ns = now_ns(CLOCK_MONOTONIC) - t0;
 	st->image_bytes = ws.meta_bytes + ws.pages_bytes;

@@ -34,7 +34,17 @@ struct capture {
 	struct pagebuf bufs[16];
 	int nbufs;
 	uint64_t mem_bytes;
+	/* Memory snapshot: a copy-on-write child of the target made in the
+	 * pause (see memory.c); its pages are copied after the target runs on. */
+	pid_t snap_pid;             /* host pid, 0: none */
+	struct deferred_copy {
+		uint64_t addr, len;
+		void *dst;
+	} *def;
+	size_t ndef, def_cap;
 };
+/* Copy what the snapshot holds into the capture buffers, then end it. */
+int capture_finish_snapshot(struct capture *cap);
 
 /* What the memory session read before the pause (smaps VmFlags, sizes). */
 struct premap {

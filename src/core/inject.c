@@ -227,6 +227,18 @@ int inject_syscall(struct inject *ij, long *ret, long nr, uint64_t a1, uint64_t 
 			pr_err("thread %d ended during syscall %ld", ij->tid, nr);
 			return -ESRCH;
 		}
+		{
+			int ev = st >> 16;
+
+			if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK ||
+			    ev == PTRACE_EVENT_CLONE) {
+				/* the new process is auto-attached; finish the syscall */
+				if (ptrace(PTRACE_GETEVENTMSG, ij->tid, 0, &ij->event_msg) < 0)
+					return pr_perror("new process of %d", ij->tid);
+				tries--;
+				continue;
+			}
+		}
 		if (ptrace(PTRACE_GETREGS, ij->tid, 0, &r) < 0)
 			return pr_perror("registers of %d", ij->tid);
 		if (r.rip == ij->syscall_ip + 2) {

@@ -28,6 +28,7 @@ struct inject {
 	uint64_t syscall_ip;                /* a syscall instruction in the target */
 	uint64_t scratch;                   /* remote scratch area (0: none) */
 	uint64_t scratch_len;
+	unsigned long event_msg;            /* PTRACE_GETEVENTMSG of a fork/clone during a syscall */
 	bool active;
 };
 

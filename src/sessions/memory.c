@@ -27,6 +27,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/compat.h"
@@ -209,6 +213,7 @@ struct rangev {
 	struct {
 		uint64_t start, end;
 		bool force; /* not readable: use /proc/PID/mem */
+		bool now;   /* copy inside the pause (not through the snapshot) */
 	} *v;
 	size_t n, cap;
 	bool barrier; /* next range starts a new VMA: never merge across VMAs */
@@ -232,6 +237,7 @@ static int rangev_add(struct rangev *rv, uint64_t s, uint64_t e, bool force)
 	rv->v[rv->n].start = s;
 	rv->v[rv->n].end = e;
 	rv->v[rv->n].force = force;
+	rv->v[rv->n].now = force;
 	rv->n++;
 	rv->barrier = false;
 	return 0;
@@ -340,62 +346,141 @@ static int scan_pagemap_read(int pmfd, uint64_t start, uint64_t end, bool file_b
 	return 0;
 }
 
-static int copy_ranges(struct ckpt_ctx *c, struct rangev *rv)
+static int defer_copy(struct capture *cap, uint64_t addr, uint64_t len, void *dst)
+{
+	if (cap->ndef == cap->def_cap) {
+		size_t nc = cap->def_cap ? cap->def_cap * 2 : 256;
+		void *nd = realloc(cap->def, nc * sizeof(*cap->def));
+
+		if (!nd)
+			return -ENOMEM;
+		cap->def = nd;
+		cap->def_cap = nc;
+	}
+	cap->def[cap->ndef].addr = addr;
+	cap->def[cap->ndef].len = len;
+	cap->def[cap->ndef].dst = dst;
+	cap->ndef++;
+	return 0;
+}
+
+/* process_vm_readv of many (remote, local) pairs, IOV_MAX at a time. */
+static int readv_batches(pid_t pid, const struct deferred_copy *d, size_t n)
 {
 	struct iovec liov[512], riov[512];
-	uint64_t total = 0;
 	size_t i = 0;
-	int memfd = -1, ret = 0;
 
-	for (size_t k = 0; k < rv->n; k++)
-		total += rv->v[k].end - rv->v[k].start;
-	while (i < rv->n) {
+	while (i < n) {
 		size_t cnt = 0;
 		ssize_t want = 0, got;
 
-		/* one process_vm_readv per batch of readable ranges */
-		while (i + cnt < rv->n && cnt < 512 && !rv->v[i + cnt].force) {
-			uint64_t len = rv->v[i + cnt].end - rv->v[i + cnt].start;
-			void *dst = capture_reserve(c->cap, len);
+		for (; i < n && cnt < 512; i++, cnt++) {
+			liov[cnt].iov_base = d[i].dst;
+			liov[cnt].iov_len = d[i].len;
+			riov[cnt].iov_base = (void *)(uintptr_t)d[i].addr;
+			riov[cnt].iov_len = d[i].len;
+			want += (ssize_t)d[i].len;
+		}
+		got = process_vm_readv(pid, liov, cnt, riov, cnt, 0);
+		if (got != want) {
+			if (got < 0)
+				return pr_perror("read memory of %d", pid);
+			pr_err("short read of memory of %d (%zd of %zd bytes)", pid, got, want);
+			return -EFAULT;
+		}
+	}
+	return 0;
+}
 
-			if (!dst) {
-				pr_err("out of memory for %" PRIu64 " bytes of pages", total);
-				ret = -ENOMEM;
-				goto out;
-			}
-			ret = add_run(c->cap, rv->v[i + cnt].start, (uint32_t)(len / PG), 0,
-				      (uint32_t)c->ns_pid, dst);
-			if (ret)
-				goto out;
-			liov[cnt].iov_base = dst;
-			liov[cnt].iov_len = len;
-			riov[cnt].iov_base = (void *)(uintptr_t)rv->v[i + cnt].start;
-			riov[cnt].iov_len = len;
-			want += (ssize_t)len;
-			cnt++;
+int capture_finish_snapshot(struct capture *cap)
+{
+	int ret = 0;
+
+	if (!cap->snap_pid)
+		return 0;
+	if (cap->ndef)
+		ret = readv_batches(cap->snap_pid, cap->def, cap->ndef);
+	kill(cap->snap_pid, SIGKILL);
+	cap->snap_pid = 0;
+	cap->ndef = 0;
+	return ret;
+}
+
+/*
+ * A copy-on-write snapshot of the target's memory: the target forks (an
+ * injected clone, with CLONE_PARENT so that init, not the target, is the
+ * child's parent, and CLONE_FILES so that no file gains a reference). The
+ * child never runs: it is auto-attached by ptrace and stopped before its
+ * first instruction. Copying its pages can then wait until the target
+ * runs again; the pause holds only the page-table copy of fork.
+ */
+static int make_snapshot(struct ckpt_ctx *c)
+{
+	long ret_pid = 0;
+	pid_t child;
+	int st, ret;
+
+	c->ij.event_msg = 0;
+	ret = inject_syscall(&c->ij, &ret_pid, __NR_clone,
+			     CLONE_PARENT | CLONE_FILES | CLONE_FS, 0, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	if (ret_pid < 0 || !c->ij.event_msg) {
+		pr_info("pid %d: no snapshot (clone: %s); copying memory in the pause", c->ns_pid,
+			ret_pid < 0 ? strerror((int)-ret_pid) : "not traced");
+		return -EAGAIN;
+	}
+	child = (pid_t)c->ij.event_msg;
+	/* its first stop: it has not run and will not */
+	while (waitpid(child, &st, __WALL) < 0) {
+		if (errno != EINTR) {
+			ret = pr_perror("wait for the snapshot %d", child);
+			kill(child, SIGKILL);
+			return ret;
 		}
-		if (cnt) {
-			got = process_vm_readv(c->pid, liov, cnt, riov, cnt, 0);
-			if (got != want) {
-				ret = got < 0 ? pr_perror("read memory of pid %d", c->ns_pid) : -EFAULT;
-				if (got >= 0)
-					pr_err("short read of memory of pid %d (%zd of %zd bytes)",
-					       c->ns_pid, got, want);
-				goto out;
-			}
-			i += cnt;
-			continue;
+	}
+	if (!WIFSTOPPED(st)) {
+		pr_err("snapshot %d ended at once", child);
+		return -ECHILD;
+	}
+	c->cap->snap_pid = child;
+	return 0;
+}
+
+static int copy_ranges(struct ckpt_ctx *c, struct rangev *rv)
+{
+	struct deferred_copy *now = NULL;
+	uint64_t total = 0, deferrable = 0;
+	size_t nnow = 0;
+	bool snap = false;
+	int memfd = -1, ret = 0;
+
+	for (size_t k = 0; k < rv->n; k++) {
+		total += rv->v[k].end - rv->v[k].start;
+		if (!rv->v[k].now)
+			deferrable += rv->v[k].end - rv->v[k].start;
+	}
+	if (deferrable >= (1ULL << 20) && !getenv("RTCR_NO_SNAPSHOT"))
+		snap = make_snapshot(c) == 0;
+	now = calloc(rv->n ? rv->n : 1, sizeof(*now));
+	if (!now)
+		return -ENOMEM;
+	for (size_t k = 0; k < rv->n; k++) {
+		uint64_t s = rv->v[k].start, len = rv->v[k].end - s;
+		void *dst = capture_reserve(c->cap, len);
+
+		if (!dst) {
+			pr_err("out of memory for %" PRIu64 " bytes of pages", total);
+			ret = -ENOMEM;
+			goto out;
 		}
-		/* not readable (PROT_NONE after use...): through /proc/PID/mem */
-		{
-			uint64_t s = rv->v[i].start, len = rv->v[i].end - s;
-			void *dst = capture_reserve(c->cap, len);
+		ret = add_run(c->cap, s, (uint32_t)(len / PG), 0, (uint32_t)c->ns_pid, dst);
+		if (ret)
+			goto out;
+		if (rv->v[k].force) {
+			/* not readable (PROT_NONE after use...): through /proc/PID/mem */
 			char path[64];
 
-			if (!dst) {
-				ret = -ENOMEM;
-				goto out;
-			}
 			if (memfd < 0) {
 				snprintf(path, sizeof(path), "/proc/%d/mem", c->pid);
 				memfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -409,15 +494,22 @@ static int copy_ranges(struct ckpt_ctx *c, struct rangev *rv)
 						c->ns_pid);
 				goto out;
 			}
-			ret = add_run(c->cap, s, (uint32_t)(len / PG), 0, (uint32_t)c->ns_pid, dst);
+		} else if (snap && !rv->v[k].now) {
+			ret = defer_copy(c->cap, s, len, dst);
 			if (ret)
 				goto out;
-			i++;
+		} else {
+			now[nnow].addr = s;
+			now[nnow].len = len;
+			now[nnow].dst = dst;
+			nnow++;
 		}
 	}
+	ret = readv_batches(c->pid, now, nnow);
 out:
 	if (memfd >= 0)
 		close(memfd);
+	free(now);
 	return ret;
 }
 
@@ -604,6 +696,7 @@ static int memory_dump(struct ckpt_ctx *c)
 	struct rangev rv = {0};
 	struct maps_line m;
 	bool have_scan = true;
+	size_t first_range;
 	int pmfd = -1, ret;
 
 	ret = dump_mm(c);
@@ -765,6 +858,7 @@ static int memory_dump(struct ckpt_ctx *c)
 		if (!scan || c->dry_run)
 			continue;
 		rv.barrier = true;
+		first_range = rv.n;
 		if (have_scan) {
 			ret = scan_pagemap_scan(pmfd, m.start, m.end, file_backed, &rv,
 						!(v->prot & PROT_READ), v);
@@ -776,7 +870,7 @@ static int memory_dump(struct ckpt_ctx *c)
 				       strerror(-ret));
 				goto out;
 			} else {
-				continue;
+				goto scanned;
 			}
 		}
 		ret = scan_pagemap_read(pmfd, m.start, m.end, file_backed, &rv,
@@ -786,9 +880,18 @@ static int memory_dump(struct ckpt_ctx *c)
 			       strerror(-ret));
 			goto out;
 		}
+scanned:
+		/* fork does not give these to the snapshot as they are */
+		if (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK))
+			for (size_t k = first_range; k < rv.n; k++)
+				rv.v[k].now = true;
 	}
-	if (!c->dry_run)
+	if (!c->dry_run) {
+		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+
 		ret = copy_ranges(c, &rv);
+		pr_debug("copy of %zu ranges: %.3f ms", rv.n, (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
+	}
 out:
 	if (pmfd >= 0)
 		close(pmfd);
