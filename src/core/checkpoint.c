@@ -121,7 +121,7 @@ void capture_free(struct capture *cap)
 	for (int i = 0; i < cap->nbufs; i++)
 		munmap(cap->bufs[i].base, cap->bufs[i].cap);
 	free(cap->runs);
-	free(cap->def);
+	free(cap->dscan);
 	if (cap->img)
 		rtcr__image__free_unpacked(cap->img, NULL);
 	free(cap);

@@ -37,11 +37,16 @@ struct capture {
 	/* Memory snapshot: a copy-on-write child of the target made in the
 	 * pause (see memory.c); its pages are copied after the target runs on. */
 	pid_t snap_pid;             /* host pid, 0: none */
-	struct deferred_copy {
-		uint64_t addr, len;
-		void *dst;
-	} *def;
-	size_t ndef, def_cap;
+	uint32_t ns_pid;            /* the process the pages belong to */
+	struct scan_req *dscan;     /* VMAs whose pages are found and copied from the snapshot */
+	size_t ndscan;
+};
+struct scan_req {
+	uint64_t start, end;
+	bool file_backed;           /* save only pages that are no longer the file's */
+	bool force;                 /* not readable: read through /proc/PID/mem */
+	bool now;                   /* fork does not pass it on as is: copy in the pause */
+	Rtcr__Vma *vma;
 };
 /* Copy what the snapshot holds into the capture buffers, then end it. */
 int capture_finish_snapshot(struct capture *cap);

@@ -346,26 +346,13 @@ static int scan_pagemap_read(int pmfd, uint64_t start, uint64_t end, bool file_b
 	return 0;
 }
 
-static int defer_copy(struct capture *cap, uint64_t addr, uint64_t len, void *dst)
-{
-	if (cap->ndef == cap->def_cap) {
-		size_t nc = cap->def_cap ? cap->def_cap * 2 : 256;
-		void *nd = realloc(cap->def, nc * sizeof(*cap->def));
-
-		if (!nd)
-			return -ENOMEM;
-		cap->def = nd;
-		cap->def_cap = nc;
-	}
-	cap->def[cap->ndef].addr = addr;
-	cap->def[cap->ndef].len = len;
-	cap->def[cap->ndef].dst = dst;
-	cap->ndef++;
-	return 0;
-}
-
 /* process_vm_readv of many (remote, local) pairs, IOV_MAX at a time. */
-static int readv_batches(pid_t pid, const struct deferred_copy *d, size_t n)
+struct copy_item {
+	uint64_t addr, len;
+	void *dst;
+};
+
+static int readv_batches(pid_t pid, const struct copy_item *d, size_t n)
 {
 	struct iovec liov[512], riov[512];
 	size_t i = 0;
@@ -390,20 +377,6 @@ static int readv_batches(pid_t pid, const struct deferred_copy *d, size_t n)
 		}
 	}
 	return 0;
-}
-
-int capture_finish_snapshot(struct capture *cap)
-{
-	int ret = 0;
-
-	if (!cap->snap_pid)
-		return 0;
-	if (cap->ndef)
-		ret = readv_batches(cap->snap_pid, cap->def, cap->ndef);
-	kill(cap->snap_pid, SIGKILL);
-	cap->snap_pid = 0;
-	cap->ndef = 0;
-	return ret;
 }
 
 /*
@@ -447,34 +420,47 @@ static int make_snapshot(struct ckpt_ctx *c)
 	return 0;
 }
 
-static int copy_ranges(struct ckpt_ctx *c, struct rangev *rv)
+/* Find the pages of one VMA worth saving: PAGEMAP_SCAN, or pagemap. */
+static int scan_vma(int pmfd, const struct scan_req *q, struct rangev *rv, bool *have_scan)
 {
-	struct deferred_copy *now = NULL;
-	uint64_t total = 0, deferrable = 0;
-	size_t nnow = 0;
-	bool snap = false;
+	int ret;
+
+	rv->barrier = true;
+	if (*have_scan) {
+		ret = scan_pagemap_scan(pmfd, q->start, q->end, q->file_backed, rv, q->force, q->vma);
+		if (ret != -ENOTTY && ret != -EINVAL)
+			goto out;
+		*have_scan = false;
+	}
+	ret = scan_pagemap_read(pmfd, q->start, q->end, q->file_backed, rv, q->force);
+out:
+	if (ret)
+		pr_err("scan pages of 0x%" PRIx64 "-0x%" PRIx64 ": %s", q->start, q->end,
+		       strerror(-ret));
+	return ret;
+}
+
+/* Reserve capture memory for every range, record the runs, and copy them
+ * from process `pid` (the target, or its snapshot). */
+static int copy_ranges(struct capture *cap, pid_t pid, struct rangev *rv)
+{
+	struct copy_item *items = NULL;
+	size_t nitems = 0;
 	int memfd = -1, ret = 0;
 
-	for (size_t k = 0; k < rv->n; k++) {
-		total += rv->v[k].end - rv->v[k].start;
-		if (!rv->v[k].now)
-			deferrable += rv->v[k].end - rv->v[k].start;
-	}
-	if (deferrable >= (1ULL << 20) && !getenv("RTCR_NO_SNAPSHOT"))
-		snap = make_snapshot(c) == 0;
-	now = calloc(rv->n ? rv->n : 1, sizeof(*now));
-	if (!now)
+	items = calloc(rv->n ? rv->n : 1, sizeof(*items));
+	if (!items)
 		return -ENOMEM;
 	for (size_t k = 0; k < rv->n; k++) {
 		uint64_t s = rv->v[k].start, len = rv->v[k].end - s;
-		void *dst = capture_reserve(c->cap, len);
+		void *dst = capture_reserve(cap, len);
 
 		if (!dst) {
-			pr_err("out of memory for %" PRIu64 " bytes of pages", total);
+			pr_err("out of memory for %" PRIu64 " bytes of pages", len);
 			ret = -ENOMEM;
 			goto out;
 		}
-		ret = add_run(c->cap, s, (uint32_t)(len / PG), 0, (uint32_t)c->ns_pid, dst);
+		ret = add_run(cap, s, (uint32_t)(len / PG), 0, cap->ns_pid, dst);
 		if (ret)
 			goto out;
 		if (rv->v[k].force) {
@@ -482,7 +468,7 @@ static int copy_ranges(struct ckpt_ctx *c, struct rangev *rv)
 			char path[64];
 
 			if (memfd < 0) {
-				snprintf(path, sizeof(path), "/proc/%d/mem", c->pid);
+				snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 				memfd = open(path, O_RDONLY | O_CLOEXEC);
 				if (memfd < 0) {
 					ret = pr_perror("open %s", path);
@@ -490,26 +476,48 @@ static int copy_ranges(struct ckpt_ctx *c, struct rangev *rv)
 				}
 			}
 			if (pread(memfd, dst, len, (off_t)s) != (ssize_t)len) {
-				ret = pr_perror("read 0x%" PRIx64 "-0x%" PRIx64 " of pid %d", s, s + len,
-						c->ns_pid);
+				ret = pr_perror("read 0x%" PRIx64 "-0x%" PRIx64 " of %d", s, s + len, pid);
 				goto out;
 			}
-		} else if (snap && !rv->v[k].now) {
-			ret = defer_copy(c->cap, s, len, dst);
-			if (ret)
-				goto out;
-		} else {
-			now[nnow].addr = s;
-			now[nnow].len = len;
-			now[nnow].dst = dst;
-			nnow++;
+			continue;
 		}
+		items[nitems].addr = s;
+		items[nitems].len = len;
+		items[nitems].dst = dst;
+		nitems++;
 	}
-	ret = readv_batches(c->pid, now, nnow);
+	ret = readv_batches(pid, items, nitems);
 out:
 	if (memfd >= 0)
 		close(memfd);
-	free(now);
+	free(items);
+	return ret;
+}
+
+int capture_finish_snapshot(struct capture *cap)
+{
+	struct rangev rv = {0};
+	bool have_scan = true;
+	char path[64];
+	int pmfd, ret = 0;
+
+	if (!cap->snap_pid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", cap->snap_pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0) {
+		ret = pr_perror("open %s", path);
+		goto out;
+	}
+	for (size_t i = 0; i < cap->ndscan && !ret; i++)
+		ret = scan_vma(pmfd, &cap->dscan[i], &rv, &have_scan);
+	close(pmfd);
+	if (!ret)
+		ret = copy_ranges(cap, cap->snap_pid, &rv);
+out:
+	kill(cap->snap_pid, SIGKILL);
+	cap->snap_pid = 0;
+	free(rv.v);
 	return ret;
 }
 
@@ -696,7 +704,8 @@ static int memory_dump(struct ckpt_ctx *c)
 	struct rangev rv = {0};
 	struct maps_line m;
 	bool have_scan = true;
-	size_t first_range;
+	struct scan_req *reqs = NULL;
+	size_t nreqs = 0;
 	int pmfd = -1, ret;
 
 	ret = dump_mm(c);
@@ -857,45 +866,61 @@ static int memory_dump(struct ckpt_ctx *c)
 		}
 		if (!scan || c->dry_run)
 			continue;
-		rv.barrier = true;
-		first_range = rv.n;
-		if (have_scan) {
-			ret = scan_pagemap_scan(pmfd, m.start, m.end, file_backed, &rv,
-						!(v->prot & PROT_READ), v);
-			if (ret == -ENOTTY || ret == -EINVAL) {
-				have_scan = false;
-				ret = 0;
-			} else if (ret) {
-				pr_err("PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64 ": %s", m.start, m.end,
-				       strerror(-ret));
+		{
+			struct scan_req *nq = realloc(reqs, sizeof(*reqs) * (nreqs + 1));
+
+			if (!nq) {
+				ret = -ENOMEM;
 				goto out;
-			} else {
-				goto scanned;
 			}
+			reqs = nq;
+			reqs[nreqs].start = m.start;
+			reqs[nreqs].end = m.end;
+			reqs[nreqs].file_backed = file_backed;
+			reqs[nreqs].force = !(v->prot & PROT_READ);
+			/* fork does not give these to the snapshot as they are */
+			reqs[nreqs].now = (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK)) ||
+					  reqs[nreqs].force;
+			reqs[nreqs].vma = v;
+			nreqs++;
 		}
-		ret = scan_pagemap_read(pmfd, m.start, m.end, file_backed, &rv,
-					!(v->prot & PROT_READ));
-		if (ret) {
-			pr_err("read pagemap of 0x%" PRIx64 "-0x%" PRIx64 ": %s", m.start, m.end,
-			       strerror(-ret));
-			goto out;
-		}
-scanned:
-		/* fork does not give these to the snapshot as they are */
-		if (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK))
-			for (size_t k = first_range; k < rv.n; k++)
-				rv.v[k].now = true;
 	}
 	if (!c->dry_run) {
 		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+		bool snap = false;
 
-		ret = copy_ranges(c, &rv);
-		pr_debug("copy of %zu ranges: %.3f ms", rv.n, (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
+		c->cap->ns_pid = (uint32_t)c->ns_pid;
+		if (c->est_bytes >= (1ULL << 20) && !getenv("RTCR_NO_SNAPSHOT"))
+			snap = make_snapshot(c) == 0;
+		for (size_t i = 0; i < nreqs; i++) {
+			if (snap && !reqs[i].now)
+				continue;
+			ret = scan_vma(pmfd, &reqs[i], &rv, &have_scan);
+			if (ret)
+				goto out;
+		}
+		ret = copy_ranges(c->cap, c->pid, &rv);
+		if (ret)
+			goto out;
+		if (snap) {
+			/* the rest is found and copied from the snapshot after the resume */
+			size_t k = 0;
+
+			for (size_t i = 0; i < nreqs; i++)
+				if (!reqs[i].now)
+					reqs[k++] = reqs[i];
+			c->cap->dscan = reqs;
+			c->cap->ndscan = k;
+			reqs = NULL;
+		}
+		pr_debug("memory: %zu ranges in the pause, snapshot %s: %.3f ms", rv.n,
+			 snap ? "yes" : "no", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	}
 out:
 	if (pmfd >= 0)
 		close(pmfd);
 	free(rv.v);
+	free(reqs);
 	free(maps);
 	return ret;
 }
