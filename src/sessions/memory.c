@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch/x86_64/vdso.h"
 #include "core/compat.h"
 #include "core/ctx.h"
 #include "core/log.h"
@@ -767,6 +768,12 @@ static int memory_dump(struct ckpt_ctx *c)
 			v->path = xstrdup(m.path);
 		if (!strcmp(m.path, "[vdso]")) {
 			v->kind = RTCR__VMA_KIND__VMA_VDSO;
+			ret = vdso_symbols(c->pid, m.start, m.end, &c->proc->mm->vdso_syms,
+					   &c->proc->mm->n_vdso_syms);
+			if (ret)
+				pr_warn("cannot read the vDSO's symbols: restoring on another kernel "
+					"will not be possible");
+			ret = 0;
 		} else if (!strncmp(m.path, "[vvar", 5)) {
 			v->kind = RTCR__VMA_KIND__VMA_VVAR;
 		} else if (!strcmp(m.path, "[vsyscall]")) {
@@ -991,6 +998,114 @@ static int unmap_stub(struct rst_ctx *r)
 	return ret;
 }
 
+/*
+ * This kernel's vDSO/vvar differ from the image's: keep ours where it does
+ * not collide with the image's memory, and fill the old vDSO's place with
+ * trampolines into ours (and the old vvar places with empty read-only
+ * memory, so that the layout stays as the target knew it).
+ */
+static int proxy_vdso(struct rst_ctx *r, const Rtcr__Vma **img, int nimg,
+		      const struct maps_line *cur, int ncur)
+{
+	static const uint64_t candidates[] = {
+		0x7ff000000000ULL, 0x7f0000000000ULL, 0x600000000000ULL, 0x400000000000ULL,
+		0x100000000000ULL, 0x20000000ULL,
+	};
+	const Rtcr__MmInfo *mm = r->proc->mm;
+	Rtcr__VdsoSym **now = NULL;
+	size_t nnow = 0;
+	uint64_t lo = cur[0].start, hi = cur[ncur - 1].end, base = lo, vdso = 0, vend = 0;
+	unsigned char *buf = NULL;
+	bool clash = false;
+	int ret = 0, done;
+
+	if (!mm || !mm->n_vdso_syms) {
+		pr_err("restore: the vDSO of this kernel differs from the image's, and the image "
+		       "does not name the old vDSO's functions");
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < r->proc->n_vmas; i++)
+		if (r->proc->vmas[i]->start < hi && lo < r->proc->vmas[i]->end)
+			clash = true;
+	if (clash) {
+		base = 0;
+		for (size_t c = 0; c < sizeof(candidates) / sizeof(candidates[0]) && !base; c++) {
+			uint64_t s = candidates[c], e = s + (hi - lo);
+			bool busy = r->ij.scratch < e && s < r->ij.scratch + r->ij.scratch_len;
+
+			for (size_t i = 0; i < r->proc->n_vmas && !busy; i++)
+				if (r->proc->vmas[i]->start < e && s < r->proc->vmas[i]->end)
+					busy = true;
+			if (!busy)
+				base = s;
+		}
+		if (!base) {
+			pr_err("restore: no free place for this kernel's vDSO");
+			return -ENOMEM;
+		}
+		for (int i = 0; i < ncur; i++) {
+			ret = call(r, NULL, "move the vDSO", __NR_mremap, cur[i].start,
+				   cur[i].end - cur[i].start, cur[i].end - cur[i].start,
+				   MREMAP_MAYMOVE | MREMAP_FIXED, base + (cur[i].start - lo), 0);
+			if (ret)
+				return ret;
+		}
+		if (r->vdso_ip >= lo && r->vdso_ip < hi)
+			r->vdso_ip = r->vdso_ip - lo + base;
+	}
+	for (int i = 0; i < ncur; i++) {
+		if (!strcmp(cur[i].path, "[vdso]")) {
+			vdso = base + (cur[i].start - lo);
+			vend = base + (cur[i].end - lo);
+		}
+	}
+	ret = vdso_symbols(r->pid, vdso, vend, &now, &nnow);
+	if (ret)
+		goto out;
+	for (int i = 0; i < nimg; i++) {
+		const Rtcr__Vma *v = img[i];
+		uint64_t len = v->end - v->start;
+
+		ret = call(r, NULL, "map the old vDSO's place", __NR_mmap, v->start, len,
+			   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			   (uint64_t)-1, 0);
+		if (ret)
+			goto out;
+		if (v->kind != RTCR__VMA_KIND__VMA_VDSO) {
+			ret = call(r, NULL, "mprotect", __NR_mprotect, v->start, len, PROT_READ, 0, 0,
+				   0);
+			if (ret)
+				goto out;
+			continue;
+		}
+		buf = malloc(len);
+		if (!buf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		done = vdso_trampolines(mm->vdso_syms, mm->n_vdso_syms, now, nnow, vdso, buf, len);
+		if (done < 0) {
+			ret = done;
+			goto out;
+		}
+		ret = remote_write(r->pid, v->start, buf, len);
+		if (ret)
+			goto out;
+		ret = call(r, NULL, "mprotect", __NR_mprotect, v->start, len, PROT_READ | PROT_EXEC,
+			   0, 0, 0);
+		if (ret)
+			goto out;
+		pr_info("vDSO differs from the image's: %d functions redirected to 0x%" PRIx64, done,
+			vdso);
+	}
+out:
+	free(buf);
+	for (size_t i = 0; i < nnow; i++)
+		rtcr__vdso_sym__free_unpacked(now[i], NULL);
+	free(now);
+	return ret;
+}
+
 /* Move the stub's vDSO and vvar areas where the image had them. */
 static int move_vdso(struct rst_ctx *r)
 {
@@ -1026,6 +1141,8 @@ static int move_vdso(struct rst_ctx *r)
 		    img[i]->start - img[0]->start != cur[i].start - cur[0].start)
 			goto differs;
 	}
+	if (getenv("RTCR_VDSO_PROXY"))
+		goto differs;
 	lo = cur[0].start;
 	hi = cur[ncur - 1].end;
 	if (img[0]->start == lo)
@@ -1056,10 +1173,7 @@ static int move_vdso(struct rst_ctx *r)
 		r->vdso_ip = r->vdso_ip - lo + img[0]->start;
 	return 0;
 differs:
-	pr_err("restore: the vDSO of this kernel differs from the image's (%d areas here, %d in "
-	       "the image, or other sizes); restoring across such kernels is not supported yet",
-	       ncur, nimg);
-	return -ENOTSUP;
+	return proxy_vdso(r, img, nimg, cur, ncur);
 }
 
 struct tfile {
