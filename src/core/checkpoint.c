@@ -164,6 +164,37 @@ static int list_tasks(pid_t pid, pid_t **tids, int *n)
 	return 0;
 }
 
+/* Every process of the namespace but init and the target is refused for
+ * now: a checkpoint must never silently leave one out. */
+static int check_no_children(struct ckpt_ctx *c, pid_t *tids, int ntids)
+{
+	char path[96], *buf = NULL, *p, *end;
+	int ret = 0;
+
+	for (int i = -1; i < ntids && !ret; i++) {
+		pid_t owner = i < 0 ? c->t->init_pid : c->pid, tid = i < 0 ? c->t->init_pid : tids[i];
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", owner, tid);
+		if (read_file(path, &buf) < 0)
+			continue;
+		for (p = buf; *p && !ret; p = end) {
+			long child = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (child == c->pid)
+				continue;
+			ret = ckpt_refuse(c, "pid %d: process %d (ns pid %d) is part of the target: "
+					  "process trees are not supported yet (remedy: checkpoint a "
+					  "program that does not fork, or wait for it to reap its "
+					  "children)", c->ns_pid, (int)child, (int)proc_ns_pid((pid_t)child));
+		}
+		free(buf);
+		buf = NULL;
+	}
+	return ret;
+}
+
 static void random_id(char *out)
 {
 	unsigned char r[16];
@@ -336,6 +367,9 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 		if (ret)
 			goto out_resume;
 	}
+	ret = check_no_children(&c, tids, ntids);
+	if (ret)
+		goto out_resume;
 	for (i = 0; i < ntids; i++) {
 		if (c.stops[i].group_stop) {
 			ret = ckpt_refuse(&c, "pid %d: the target is stopped (SIGSTOP); continue it first",

@@ -52,6 +52,7 @@ enum {
 	MADVB_MERGEABLE = 1 << 5,
 	MADVB_LOCKED = 1 << 6,
 	MADVB_MAYWRITE = 1 << 7, /* shared file mapping whose file is open for writing */
+	MADVB_NORESERVE = 1 << 8, /* MAP_NORESERVE */
 };
 
 struct maps_line {
@@ -102,6 +103,8 @@ static uint64_t madv_from_vmflags(const char *f)
 			m |= MADVB_LOCKED;
 		else if (!strncmp(p, "mw", 2))
 			m |= MADVB_MAYWRITE;
+		else if (!strncmp(p, "nr", 2))
+			m |= MADVB_NORESERVE;
 		if (!p[2])
 			break;
 	}
@@ -1470,7 +1473,8 @@ static int memory_restore(struct rst_ctx *r)
 		const Rtcr__Vma *v = p->vmas[i];
 		uint64_t len = v->end - v->start;
 		uint32_t prot = v->prot;
-		uint32_t gd = (v->flags & MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0;
+		uint32_t gd = ((v->flags & MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0) |
+			      ((v->madv & MADVB_NORESERVE) ? MAP_NORESERVE : 0);
 		long fd;
 
 		switch (v->kind) {

@@ -263,6 +263,30 @@ static int process_dump(struct ckpt_ctx *c)
 		goto out;
 	p->has_timerslack_ns = 1;
 	p->timerslack_ns = x;
+	if ((ret = prctl_get(c, PR_MCE_KILL_GET, false, &x)))
+		goto out;
+	p->has_mce_kill = 1;
+	p->mce_kill = (uint32_t)x;
+	if ((ret = prctl_get(c, PR_GET_TSC, true, &x)))
+		goto out;
+	p->has_tsc_mode = 1;
+	p->tsc_mode = (uint32_t)x;
+	{
+		long r = 0;
+
+		/* PR_GET_MEMORY_MERGE (6.4); older kernels say EINVAL */
+		if (inject_syscall(&c->ij, &r, __NR_prctl, 68, 0, 0, 0, 0, 0) == 0 && r >= 0) {
+			p->has_memory_merge = 1;
+			p->memory_merge = (uint32_t)r;
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/%d/coredump_filter", c->pid);
+	if (read_file(path, &buf) >= 0) {
+		p->has_coredump_filter = 1;
+		p->coredump_filter = (uint32_t)strtoul(buf, NULL, 16);
+		free(buf);
+		buf = NULL;
+	}
 	ret = 0;
 out:
 	free(buf);
@@ -433,6 +457,29 @@ static int process_restore(struct rst_ctx *r)
 			   0, 0);
 		if (ret)
 			return ret;
+	}
+	if (p->has_mce_kill && p->mce_kill != 2 /* PR_MCE_KILL_DEFAULT */) {
+		ret = call(r, "PR_MCE_KILL", __NR_prctl, PR_MCE_KILL, PR_MCE_KILL_SET, p->mce_kill, 0,
+			   0);
+		if (ret)
+			return ret;
+	}
+	if (p->has_tsc_mode && p->tsc_mode && p->tsc_mode != PR_TSC_ENABLE) {
+		ret = call(r, "PR_SET_TSC", __NR_prctl, PR_SET_TSC, p->tsc_mode, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	if (p->has_memory_merge && p->memory_merge) {
+		ret = call(r, "PR_SET_MEMORY_MERGE", __NR_prctl, 67, 1, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	if (p->has_coredump_filter) {
+		snprintf(path, sizeof(path), "/proc/%d/coredump_filter", r->pid);
+		snprintf(val, sizeof(val), "0x%x", p->coredump_filter);
+		ret = write_file(path, val);
+		if (ret)
+			pr_warn("pid %u: coredump_filter not restored: %s", p->pid, strerror(-ret));
 	}
 	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", r->pid);
 	snprintf(val, sizeof(val), "%d", p->oom_score_adj);

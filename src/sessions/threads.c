@@ -112,6 +112,23 @@ static int dump_sched(pid_t tid, Rtcr__Thread *th)
 		s->period = a.sched_period;
 	}
 	th->sched = s;
+	{
+		uint64_t mask[16];
+		long n = syscall(SYS_sched_getaffinity, tid, sizeof(mask), mask);
+
+		if (n < 0)
+			return pr_perror("CPU affinity of %d", tid);
+		s->n_affinity = (size_t)n / 8;
+		s->affinity = malloc(sizeof(mask));
+		if (!s->affinity)
+			return -ENOMEM;
+		memcpy(s->affinity, mask, (size_t)n);
+		n = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid);
+		if (n >= 0) {
+			s->has_ioprio = 1;
+			s->ioprio = (uint32_t)n;
+		}
+	}
 	return 0;
 }
 
@@ -340,6 +357,15 @@ static int threads_restore(struct rst_ctx *r)
 		if (syscall(SYS_sched_setattr, r->pid, &a, 0) < 0)
 			return pr_perror("thread %u: set scheduling policy %u priority %u nice %d",
 					 th->tid, a.sched_policy, a.sched_priority, a.sched_nice);
+		if (th->sched->n_affinity &&
+		    syscall(SYS_sched_setaffinity, r->pid, th->sched->n_affinity * 8,
+			    th->sched->affinity) < 0)
+			pr_warn("thread %u: CPU affinity not restored: %s (CPUs differ?)", th->tid,
+				strerror(errno));
+		if (th->sched->has_ioprio &&
+		    syscall(SYS_ioprio_set, 1, r->pid, (int)th->sched->ioprio) < 0)
+			pr_warn("thread %u: I/O priority 0x%x not restored: %s", th->tid,
+				th->sched->ioprio, strerror(errno));
 	}
 	memset(&r->final_regs, 0, sizeof(r->final_regs));
 	regs_from_image(th->regs, &r->final_regs);
