@@ -97,6 +97,23 @@ int ptrace_resume_thread(const struct tstop *ts)
 	return 0;
 }
 
+void ptrace_reap(pid_t pid)
+{
+	int st;
+
+	for (;;) {
+		if (waitpid(pid, &st, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (!WIFSTOPPED(st))
+			return;
+		/* PTRACE_EVENT_EXIT (or a stop that raced the kill): go on */
+		ptrace(PTRACE_CONT, pid, 0, 0);
+	}
+}
+
 int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};

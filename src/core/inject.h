@@ -45,6 +45,9 @@ int ptrace_pause_thread(pid_t tid, struct tstop *ts);
 /* Let it run on (PTRACE_CONT, or LISTEN for a group-stop). */
 int ptrace_resume_thread(const struct tstop *ts);
 
+/* Wait until a killed tracee is gone, letting it through its exit stop. */
+void ptrace_reap(pid_t pid);
+
 /* Find a syscall instruction in the vDSO (else any executable mapping) of pid. */
 int find_syscall_ip(pid_t pid, uint64_t *ip);
 

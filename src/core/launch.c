@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "core/compat.h"
+#include "core/inject.h"
 #include "core/log.h"
 #include "core/proc.h"
 
@@ -367,11 +368,10 @@ out_kill:
 		kill(init, SIGKILL);
 		if (pid > 0)
 			kill(pid, SIGKILL);
+		if (pid > 0)
+			ptrace_reap(pid);
 		while (waitpid(init, &st, __WALL) < 0 && errno == EINTR)
 			;
-		if (pid > 0)
-			while (waitpid(pid, &st, __WALL) > 0 || errno == EINTR)
-				;
 	}
 out:
 	if (sv[0] >= 0)

@@ -431,16 +431,9 @@ out:
 	if (ret && launched) {
 		kill(t->init_pid, SIGKILL);
 		kill(t->pid, SIGKILL);
-		while (waitpid(t->pid, &st, __WALL) > 0 || errno == EINTR)
-			;
+		ptrace_reap(t->pid);
 		while (waitpid(t->init_pid, &st, __WALL) < 0 && errno == EINTR)
 			;
-		for (int i = 1; i < 3; i++) {
-			if (t->log_rd[i] >= 0 && i < 3 && t->log_rd[i] != outp[0] &&
-			    t->log_rd[i] != errp[0]) {
-				/* nothing was handed over on failure */
-			}
-		}
 	}
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0)
