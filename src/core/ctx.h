@@ -88,6 +88,7 @@ struct rst_ctx {
 	int log_w[3];               /* write ends of the new LOG pipes */
 	bool ignore_cpu;
 	uint64_t vdso_ip;           /* a syscall instruction in the vDSO (follows it when moved) */
+	bool verified;              /* a verifier thread checks page checksums (restore.c) */
 	/* set by the thread session, applied as the very last step */
 	struct user_regs_struct final_regs;
 	uint64_t final_sigmask;

@@ -19,6 +19,16 @@
 #include "core/log.h"
 #include "core/proc.h"
 
+/* RTCR_TRACE=1 logs every injected syscall (at debug level). */
+static bool trace_syscalls(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = getenv("RTCR_TRACE") != NULL;
+	return on;
+}
+
 static int wait_tid(pid_t tid, int *st)
 {
 	for (;;) {
@@ -260,8 +270,9 @@ int inject_syscall(struct inject *ij, long *ret, long nr, uint64_t a1, uint64_t 
 			return pr_perror("registers of %d", ij->tid);
 		if (r.rip == ij->syscall_ip + 2) {
 			*ret = (long)r.rax;
-			pr_debug("%d: syscall %ld(%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64 ") = %ld",
-				 ij->tid, nr, a1, a2, a3, *ret);
+			if (trace_syscalls())
+				pr_debug("%d: syscall %ld(%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64
+					 ") = %ld", ij->tid, nr, a1, a2, a3, *ret);
 			return 0;
 		}
 		if (r.rip != ij->syscall_ip) {

@@ -35,6 +35,11 @@ void log_clear_error(void)
 	last_error[0] = '\0';
 }
 
+void log_set_last_error(const char *msg)
+{
+	snprintf(last_error, sizeof(last_error), "%s", msg);
+}
+
 void log_msg(int level, const char *file, int line, const char *fmt, ...)
 {
 	char msg[1024];

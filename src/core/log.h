@@ -26,6 +26,9 @@ void log_msg(int level, const char *file, int line, const char *fmt, ...)
 /* The last message logged at LOG_ERR by this thread ("" if none). */
 const char *log_last_error(void);
 void log_clear_error(void);
+/* Make msg this thread's last error without printing it (it was printed
+ * where it happened, in another thread). */
+void log_set_last_error(const char *msg);
 
 #define pr_err(fmt, ...)   log_msg(LOG_ERR, __FILE__, __LINE__, LOG_PREFIX fmt, ##__VA_ARGS__)
 #define pr_warn(fmt, ...)  log_msg(LOG_WARN, __FILE__, __LINE__, LOG_PREFIX fmt, ##__VA_ARGS__)

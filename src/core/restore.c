@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -136,6 +137,45 @@ int restore_peek_name(const char *dir, char *name_out, size_t len)
 		ret = -ENAMETOOLONG;
 	img_close(im);
 	return ret;
+}
+
+/*
+ * Page checksums are verified by a second thread while the first writes
+ * the pages into the target (this VM has two cores); the target runs only
+ * once every run has been verified.
+ */
+struct verifier {
+	pthread_t th;
+	struct img *im;
+	size_t nruns;
+	int ret;
+	char err[512];
+	bool started;
+};
+
+static void *verify_thread(void *arg)
+{
+	struct verifier *v = arg;
+
+	for (size_t i = 0; i < v->nruns; i++) {
+		v->ret = img_run_verify(v->im, i);
+		if (v->ret) {
+			snprintf(v->err, sizeof(v->err), "%s", log_last_error());
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int verifier_join(struct verifier *v)
+{
+	if (!v->started)
+		return 0;
+	pthread_join(v->th, NULL);
+	v->started = false;
+	if (v->ret && v->err[0])
+		log_set_last_error(v->err);
+	return v->ret;
 }
 
 static bool overlaps(uint64_t s, uint64_t e, const Rtcr__Process *p)
@@ -281,11 +321,13 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	const Rtcr__Image *img;
 	struct stat sb;
+	struct verifier ver;
 	uint64_t sysip;
 	bool launched = false;
 	int ret, st;
 
 	memset(&r, 0, sizeof(r));
+	memset(&ver, 0, sizeof(ver));
 	log_clear_error();
 	ret = img_open(rq->dir, &r.im);
 	if (ret)
@@ -314,6 +356,13 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	ret = stub_path(stub, sizeof(stub));
 	if (ret)
 		goto out;
+	ver.im = r.im;
+	ver.nruns = img->n_pagemap;
+	if (ver.nruns && pthread_create(&ver.th, NULL, verify_thread, &ver) == 0)
+		ver.started = true;
+	else
+		ver.ret = 0;
+	r.verified = ver.started;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		ret = pr_perror("create pipes");
@@ -380,7 +429,10 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		for (size_t i = 0; i < NSESSIONS; i++) {
 			if ((int)sessions[i]->phase != phase || !sessions[i]->restore)
 				continue;
+			uint64_t ts = now_ns(CLOCK_MONOTONIC);
+
 			ret = sessions[i]->restore(&r);
+			pr_debug("%s: %.3f ms", sessions[i]->name, (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
 			if (ret) {
 				if (!log_last_error()[0])
 					pr_err("%s: %s", sessions[i]->name, strerror(-ret));
@@ -394,6 +446,14 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		goto out;
 	r.ij.syscall_ip = r.vdso_ip;
 	ret = inject_scratch_free(&r.ij);
+	if (ret)
+		goto out;
+	{
+		uint64_t ts = now_ns(CLOCK_MONOTONIC);
+
+		ret = verifier_join(&ver);
+		pr_debug("waited %.3f ms for the checksums", (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
+	}
 	if (ret)
 		goto out;
 	if (!r.have_final) {
@@ -428,6 +488,8 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	}
 	ret = 0;
 out:
+	if (ver.started)
+		verifier_join(&ver);
 	if (ret && launched) {
 		kill(t->init_pid, SIGKILL);
 		kill(t->pid, SIGKILL);

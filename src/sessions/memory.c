@@ -1246,7 +1246,7 @@ static int write_private_pages(struct rst_ctx *r)
 				continue;
 			if (pr->pid && pr->pid != r->proc->pid)
 				continue;
-			ret = img_run_data(r->im, i, true, &data, &len);
+			ret = img_run_data(r->im, i, !r->verified, &data, &len);
 			if (ret)
 				return ret;
 			liov[cnt].iov_base = (void *)data;
@@ -1339,7 +1339,7 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 			continue;
 		if (pr->addr < base)
 			continue;
-		ret = img_run_data(r->im, i, true, &data, &len);
+		ret = img_run_data(r->im, i, !r->verified, &data, &len);
 		if (ret)
 			goto out;
 		if (pwrite(fd, data, len, (off_t)(pr->addr - base)) != (ssize_t)len) {
