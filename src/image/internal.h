@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internals of src/image/ shared between its files; not part of the
+ * interface the rest of rtcr uses (that is image.h).
+ */
+#ifndef RTCR_IMAGE_INTERNAL_H
+#define RTCR_IMAGE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image/image.h"
+
+/* rtcr.img header: all fields little-endian. */
+#define IMG_MAGIC	  "RTCRIMG\0" /* 8 bytes, the last one NUL */
+#define IMG_MAGIC_LEN	  8
+#define IMG_HDR_SIZE	  32
+#define IMG_HDR_OFF_MAGIC 0
+#define IMG_HDR_OFF_VER	  8
+#define IMG_HDR_OFF_HSIZE 12
+#define IMG_HDR_OFF_LEN	  16
+#define IMG_HDR_OFF_SUM	  24
+/* Largest rtcr.img payload accepted (metadata of 1M VMAs and 1M runs fits easily). */
+#define IMG_MAX_META_BYTES (256ULL << 20)
+
+/* pages.img header page. */
+#define IMG_PAGES_MAGIC	   "RTCRPAGE" /* 8 bytes, no NUL */
+#define IMG_PAGES_OFF_VER  8
+#define IMG_PAGES_OFF_ID   12
+#define IMG_PAGES_HDR_SIZE IMG_PAGE_SIZE
+
+#define IMG_ID_LEN 32 /* hex digits of Inventory.image_id */
+
+/* Limits checked by validate.c (and, for the raw wire format, read.c). */
+#define IMG_MAX_STR	   4096	      /* strings are shorter than this */
+#define IMG_MAX_NAME	   64	      /* Inventory.name */
+#define IMG_MAX_VMAS	   (1u << 20) /* per process */
+#define IMG_MAX_RUNS	   (1u << 20)
+#define IMG_MAX_PROCESSES  65536
+#define IMG_MAX_THREADS	   65536      /* per process */
+#define IMG_MAX_FDS	   65536      /* per process */
+#define IMG_MAX_FD	   (1u << 20) /* fd numbers are below this */
+#define IMG_MAX_FILES	   (1u << 20)
+#define IMG_MAX_SHMEM	   65536
+#define IMG_MAX_SHMEM_SIZE (1ULL << 40)
+#define IMG_MAX_XSAVE	   65536
+#define IMG_MAX_PENDING	   65536 /* queued signals per thread / process */
+#define IMG_MAX_GROUPS	   65536
+#define IMG_MAX_AUXV	   128 /* u64 words (pairs) */
+#define IMG_MAX_ARGV	   65536
+#define IMG_MAX_CPU_WORDS  64
+#define IMG_MAX_CPU_FLAGS  4096
+#define IMG_SIGINFO_SIZE   128
+#define IMG_TASK_SIZE	   0x800000000000ULL /* user addresses are below this */
+#define IMG_VSYSCALL_ADDR  0xffffffffff600000ULL
+/* Raw wire format limits, checked before protobuf-c allocates anything. */
+#define IMG_MAX_REPEATED (1u << 20) /* elements of one repeated field in one message */
+#define IMG_MAX_MESSAGES (1u << 22) /* sub-messages, strings, unknown fields: whole payload */
+#define IMG_MAX_DEPTH	 16
+
+static inline void img_put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void img_put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t img_get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline uint64_t img_get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* img_validate() with `name` (an image path, or a description) leading every message. */
+int img_validate_named(const Rtcr__Image *im, uint64_t pages_size, const char *name);
+/* img_parse() with `name` leading every message. */
+int img_parse_named(const void *buf, size_t len, uint64_t pages_size, const char *name,
+		    Rtcr__Image **out);
+/* Decode and validate a payload (rtcr.img past its header): the part of img_parse after
+ * the header checks. */
+int img_decode_named(const uint8_t *payload, size_t plen, uint64_t pages_size, const char *name,
+		     Rtcr__Image **out);
+/* True if s is IMG_ID_LEN hex digits. */
+bool img_id_valid(const char *s);
+
+/*
+ * Print a decoded (and validated) image. im gives the pages for checksum
+ * verification, or NULL to skip it. Returns 0, or -EBADMSG (logged) when a
+ * run's checksum does not match, or -EIO when out could not be written.
+ */
+int img_show_meta(const Rtcr__Image *m, struct img *im, const char *path, FILE *out, bool json);
+
+#endif
