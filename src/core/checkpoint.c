@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -32,7 +33,8 @@
  * (it must see the address space after our own scratch mapping is gone
  * from consideration). */
 static const struct session_ops *const dump_order[] = {
-	&session_threads, &session_process, &session_signals, &session_files, &session_memory,
+	&session_threads, &session_process, &session_signals, &session_files, &session_seccomp,
+	&session_memory,
 };
 
 int mem_prepare(struct ckpt_ctx *c);
@@ -378,6 +380,14 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 				goto out_resume;
 		}
 	}
+	/* rtcr's own injected calls must not meet the target's seccomp filters */
+	for (i = 0; i < ntids; i++) {
+		if (ptrace(PTRACE_SETOPTIONS, tids[i], 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
+		    0) {
+			ret = pr_perror("suspend seccomp of thread %d", tids[i]);
+			goto out_resume;
+		}
+	}
 	ret = inject_begin(&c.ij, c.pid, sysip);
 	if (ret)
 		goto out_resume;
@@ -409,6 +419,8 @@ out_resume:
 		if (!ret)
 			ret = r2;
 	}
+	for (i = 0; i < paused; i++)
+		ptrace(PTRACE_SETOPTIONS, tids[i], 0, RTCR_PTRACE_OPTS_ALL);
 	if (o->kill && !ret && !c.dry_run) {
 		kill(c.pid, SIGKILL);
 		for (i = 0; i < paused; i++)

@@ -101,6 +101,7 @@ enum rst_phase {
 	RST_PROCESS,     /* process-wide attributes */
 	RST_SIGNALS,     /* handlers, itimers, pending signals: last before threads */
 	RST_THREADS,     /* per-thread state, registers */
+	RST_LAST,        /* what would stop the injected calls: seccomp */
 	RST_NPHASES,
 };
 
@@ -118,7 +119,7 @@ struct session_ops {
 };
 
 extern const struct session_ops session_memory, session_files, session_process, session_signals,
-	session_threads;
+	session_threads, session_seccomp;
 
 /* Record that a resource cannot be checkpointed: logs an error (or, in a
  * dry run, appends a line to the report) and returns -ENOTSUP. */

@@ -301,7 +301,7 @@ int launch_target(const struct launch_spec *spec, struct target *t)
 		       spec->kind == LAUNCH_EXEC ? spec->argv[0] : "restore stub", err);
 		goto out_kill;
 	}
-	if (ptrace(PTRACE_SEIZE, pid, 0, RTCR_PTRACE_OPTS | PTRACE_O_TRACEEXIT) < 0) {
+	if (ptrace(PTRACE_SEIZE, pid, 0, RTCR_PTRACE_OPTS_ALL) < 0) {
 		ret = pr_perror("ptrace seize %d", pid);
 		goto out_kill;
 	}

@@ -38,6 +38,7 @@
 
 static const struct session_ops *const sessions[] = {
 	&session_memory, &session_files, &session_process, &session_signals, &session_threads,
+	&session_seccomp,
 };
 #define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
 
@@ -402,6 +403,11 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		ret = ptrace_pause_thread(r.pid, &ts);
 		if (ret)
 			goto out;
+		if (ptrace(PTRACE_SETOPTIONS, r.pid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
+		    0) {
+			ret = pr_perror("suspend seccomp of the new process");
+			goto out;
+		}
 	}
 	ret = find_syscall_ip(r.pid, &sysip);
 	if (ret)
@@ -459,6 +465,10 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	if (!r.have_final) {
 		pr_err("image has no registers for pid %u", r.proc->pid);
 		ret = -EINVAL;
+		goto out;
+	}
+	if (ptrace(PTRACE_SETOPTIONS, r.pid, 0, RTCR_PTRACE_OPTS_ALL) < 0) {
+		ret = pr_perror("set ptrace options");
 		goto out;
 	}
 	if (ptrace(PTRACE_SETREGS, r.pid, 0, &r.final_regs) < 0) {

@@ -55,6 +55,9 @@ int launch_target(const struct launch_spec *spec, struct target *t);
 	(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |   \
 	 PTRACE_O_TRACEVFORK)
 
+/* ... and with the exit event, as set at launch */
+#define RTCR_PTRACE_OPTS_ALL (RTCR_PTRACE_OPTS | PTRACE_O_TRACEEXIT)
+
 /* ---- checkpoint (src/core/checkpoint.c) ---- */
 struct capture;
 struct ckpt_opts {

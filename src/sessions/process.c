@@ -280,6 +280,15 @@ static int process_dump(struct ckpt_ctx *c)
 			p->memory_merge = (uint32_t)r;
 		}
 	}
+	{
+		long r = 0;
+
+		/* arch_prctl(ARCH_GET_CPUID): 0 when cpuid faults */
+		if (inject_syscall(&c->ij, &r, __NR_arch_prctl, 0x1011, 0, 0, 0, 0, 0) == 0 && r >= 0) {
+			p->has_cpuid_enabled = 1;
+			p->cpuid_enabled = (uint32_t)r;
+		}
+	}
 	snprintf(path, sizeof(path), "/proc/%d/coredump_filter", c->pid);
 	if (read_file(path, &buf) >= 0) {
 		p->has_coredump_filter = 1;
@@ -471,6 +480,11 @@ static int process_restore(struct rst_ctx *r)
 	}
 	if (p->has_memory_merge && p->memory_merge) {
 		ret = call(r, "PR_SET_MEMORY_MERGE", __NR_prctl, 67, 1, 0, 0, 0);
+		if (ret)
+			return ret;
+	}
+	if (p->has_cpuid_enabled && !p->cpuid_enabled) {
+		ret = call(r, "arch_prctl ARCH_SET_CPUID", __NR_arch_prctl, 0x1012, 0, 0, 0, 0);
 		if (ret)
 			return ret;
 	}
