@@ -9,19 +9,22 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -fno-strict-al
 LDLIBS  += -lprotobuf-c -lxxhash -lpthread
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 
-PROTO_C := $(BUILD)/gen/proto/rtcr.pb-c.c
+PROTOS  := $(sort $(wildcard proto/*.proto))
+PROTO_C := $(PROTOS:%.proto=$(BUILD)/gen/%.pb-c.c)
+PROTO_O := $(PROTO_C:.c=.o)
 LIB_SRCS := $(sort $(wildcard src/core/*.c src/sessions/*.c src/image/*.c src/arch/x86_64/*.c))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/proto/rtcr.pb-c.o
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 
 all: $(BUILD)/rtcr $(BUILD)/rtcr-stub
 
-$(PROTO_C): proto/rtcr.proto
+# all of proto/ at once: the files import each other
+$(PROTO_C) $(PROTO_C:.c=.h) &: $(PROTOS)
 	@mkdir -p $(BUILD)/gen
-	protoc-c --c_out=$(BUILD)/gen $<
+	protoc-c -I. --c_out=$(BUILD)/gen $(PROTOS)
 
-$(BUILD)/gen/proto/rtcr.pb-c.o: $(PROTO_C)
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	$(CC) $(CFLAGS) -Wno-error -c -o $@ $<
 
 $(BUILD)/%.o: %.c $(PROTO_C)
@@ -32,7 +35,8 @@ $(BUILD)/librtcr.a: $(LIB_OBJS)
 	rm -f $@; ar rcs $@ $^
 
 $(BUILD)/rtcr: $(CLI_OBJS) $(BUILD)/librtcr.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/librtcr.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) -Wl,--whole-archive $(BUILD)/librtcr.a \
+	  -Wl,--no-whole-archive $(LDLIBS)
 
 # The restore stub: a tiny static program with no libc, linked at an
 # address far from where programs usually live.

@@ -252,8 +252,12 @@ static int validate_files(struct vctx *c)
 			}
 			break;
 		default:
-			VERR(c, "file %" PRIu32 ": unknown kind %d", f->id, (int)f->kind);
-			return -EINVAL;
+			/* the other kinds validate their own part (fd_ops.prepare) */
+			if ((int)f->kind < 0 || (int)f->kind > RTCR__FILE_KIND__FILE_GHOST) {
+				VERR(c, "file %" PRIu32 ": unknown kind %d", f->id, (int)f->kind);
+				return -EINVAL;
+			}
+			break;
 		}
 		c->files[i] = (struct id_idx){f->id, (uint32_t)i};
 	}

@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The capability space: the descriptor table. Each descriptor names an
- * open file description (File, shared between dup'd descriptors); kinds
- * handled here: regular files (path, status flags, offset, and the
- * file's identity, checked again at restore), directories, character
- * devices of the memory class (/dev/null, zero, full, random, urandom),
- * and the LOG pipes to the parent. Everything else is refused at
- * checkpoint with the descriptor number and kind.
+ * open file description (File, shared between dup'd descriptors, found
+ * with kcmp). What a File is depends on its kind: one struct fd_ops per
+ * kind (files.h), listed in fd_kinds[] below. The basic kinds live here:
+ * regular files (path, status flags, offset, and the file's identity,
+ * checked again at restore), directories, character devices of the memory
+ * class (/dev/null, zero, full, random, urandom), and the LOG pipes to the
+ * parent. A descriptor no kind takes is refused at checkpoint, naming it.
  *
- * Restore opens each file in the parent, verifies it is still the file
- * that was checkpointed, positions it, and passes it into the target
- * over a unix socket (SCM_RIGHTS, received by an injected recvmsg), then
- * moves it to its number with dup3.
+ * Restore: each File is opened in the parent (or created in the target),
+ * passed into the target over a unix socket (SCM_RIGHTS, received by an
+ * injected recvmsg), and moved to its numbers with dup3; then each kind's
+ * post step (epoll interest lists...).
  */
 #define LOG_PREFIX "files: "
+#include "sessions/files.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -26,16 +29,56 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/ctx.h"
 #include "core/log.h"
 #include "core/proc.h"
 
 #define OPEN_IGNORED_FLAGS (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
 
+/* Checked in this order; the first kind whose match() says yes takes the fd. */
+static const struct fd_ops *const *fd_kinds(size_t *n)
+{
+	static const struct fd_ops *const all[] = {
+		&fd_log,     &fd_pipe,	   &fd_fifo,   &fd_unix,    &fd_inet,	 &fd_eventfd,
+		&fd_timerfd, &fd_signalfd, &fd_epoll,  &fd_inotify, &fd_memfd, &fd_ghost,
+		&fd_reg,     &fd_dir,	   &fd_chr,
+	};
+	*n = sizeof(all) / sizeof(all[0]);
+	return all;
+}
+
+static const struct fd_ops *kind_ops(Rtcr__FileKind kind)
+{
+	size_t n;
+	const struct fd_ops *const *k = fd_kinds(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (k[i] && k[i]->kind == kind)
+			return k[i];
+	return NULL;
+}
+
+const Rtcr__File *files_by_id(const Rtcr__Image *img, uint32_t id)
+{
+	for (size_t i = 0; i < img->n_files; i++)
+		if (img->files[i]->id == id)
+			return img->files[i];
+	return NULL;
+}
+
+int files_target_fd(const struct rst_ctx *r, uint32_t file_id)
+{
+	for (size_t j = 0; j < r->proc->n_fds; j++)
+		if (r->proc->fds[j]->file_id == file_id)
+			return (int)r->proc->fds[j]->fd;
+	return -1;
+}
+
 static uint64_t mtime_ns(const struct stat *st)
 {
 	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
 }
+
+/* ---------- the basic kinds ---------- */
 
 static bool chr_supported(dev_t rdev)
 {
@@ -53,183 +96,77 @@ static bool chr_supported(dev_t rdev)
 	}
 }
 
-static int read_fdinfo(pid_t pid, int fd, uint64_t *pos, uint32_t *flags)
+static bool log_match(struct ckpt_ctx *c, const struct fd_info *fi)
 {
-	char path[64], *buf = NULL, *p;
+	return S_ISFIFO(fi->st.st_mode) && fi->st.st_ino &&
+	       (fi->st.st_ino == c->t->log_ino[1] || fi->st.st_ino == c->t->log_ino[2]);
+}
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	if (read_file(path, &buf) < 0)
-		return pr_perror("read %s", path);
-	p = strstr(buf, "pos:");
-	*pos = p ? strtoull(p + 4, NULL, 10) : 0;
-	p = strstr(buf, "flags:");
-	*flags = p ? (uint32_t)strtoul(p + 6, NULL, 8) : 0;
-	free(buf);
+static int log_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
+{
+	f->has_log_stream = 1;
+	f->log_stream = fi->st.st_ino == c->t->log_ino[2] ? 2 : 1;
 	return 0;
 }
 
-static int cmp_int(const void *a, const void *b)
+static int log_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tfd)
 {
-	return *(const int *)a - *(const int *)b;
+	int w = r->log_w[f->log_stream == 2 ? 2 : 1];
+	int fd = fcntl(w, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return pr_perror("dup log pipe");
+	if (fcntl(fd, F_SETFL, (int)f->flags & (O_NONBLOCK | O_APPEND)) < 0)
+		pr_warn("log pipe: cannot set flags 0%o", f->flags);
+	*ourfd = fd;
+	return 0;
 }
 
-static const char *describe_special(const char *link)
+const struct fd_ops fd_log = {
+	.name = "log",
+	.kind = RTCR__FILE_KIND__FILE_LOG,
+	.match = log_match,
+	.dump = log_dump,
+	.open = log_open,
+};
+
+/* regular files, directories: the path must still name the same object */
+static int path_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
 {
-	if (!strncmp(link, "socket:", 7))
-		return "socket";
-	if (!strncmp(link, "pipe:", 5))
-		return "pipe";
-	if (!strncmp(link, "anon_inode:", 11))
-		return link + 11;
-	return NULL;
+	struct stat now;
+
+	if (strstr(fi->link, " (deleted)") || fi->st.st_nlink == 0)
+		return ckpt_refuse(c, "pid %d: fd %d: %s: open files that were deleted are not "
+				   "supported yet", c->ns_pid, fi->fd, fi->link);
+	if (fi->link[0] != '/' || stat(fi->link, &now) < 0 || now.st_ino != fi->st.st_ino ||
+	    now.st_dev != fi->st.st_dev)
+		return ckpt_refuse(c, "pid %d: fd %d: %s was moved or replaced since it was opened "
+				   "(its path no longer names it)", c->ns_pid, fi->fd, fi->link);
+	return 0;
 }
 
-/* Is fd the same open file description as an already recorded one? */
-static Rtcr__File *find_shared(struct ckpt_ctx *c, int fd, const struct stat *st, int *fds)
+static bool reg_match(struct ckpt_ctx *c, const struct fd_info *fi)
 {
-	for (size_t i = 0; i < c->img->n_files; i++) {
-		Rtcr__File *f = c->img->files[i];
-
-		if (f->ino != st->st_ino || f->dev != st->st_dev)
-			continue;
-		for (size_t j = 0; j < c->proc->n_fds; j++) {
-			if (c->proc->fds[j]->file_id != f->id)
-				continue;
-			if (syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, fds[j], fd) == 0)
-				return f;
-			break;
-		}
-	}
-	return NULL;
+	return S_ISREG(fi->st.st_mode);
 }
 
-static int dump_one(struct ckpt_ctx *c, int fd, int *fds)
+static bool dir_match(struct ckpt_ctx *c, const struct fd_info *fi)
 {
-	char path[64], link[4096];
-	struct stat st, now;
-	Rtcr__File *f;
-	Rtcr__Fd *e;
-	const char *special;
-	uint64_t pos = 0;
-	uint32_t flags = 0;
-	ssize_t n;
-	int ret, stream = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return pr_perror("read %s", path);
-	link[n] = '\0';
-	if (stat(path, &st) < 0)
-		return pr_perror("stat %s", path);
-	ret = read_fdinfo(c->pid, fd, &pos, &flags);
-	if (ret)
-		return ret;
-	if (S_ISFIFO(st.st_mode)) {
-		if (st.st_ino == c->t->log_ino[1] && c->t->log_ino[1])
-			stream = 1;
-		else if (st.st_ino == c->t->log_ino[2] && c->t->log_ino[2])
-			stream = 2;
-		else
-			return ckpt_refuse(c, "pid %d: fd %d: %s: pipes and FIFOs are not supported yet "
-					   "(remedy: let the target use regular files)",
-					   c->ns_pid, fd, link);
-	} else if (S_ISSOCK(st.st_mode) || (special = describe_special(link))) {
-		special = describe_special(link);
-		return ckpt_refuse(c, "pid %d: fd %d: %s not supported yet (%s)", c->ns_pid, fd,
-				   special ? special : "socket", link);
-	} else if (S_ISCHR(st.st_mode)) {
-		if (!chr_supported(st.st_rdev))
-			return ckpt_refuse(c, "pid %d: fd %d: character device %s (%u:%u) not "
-					   "supported (only /dev/null, zero, full, random, urandom)",
-					   c->ns_pid, fd, link, major(st.st_rdev), minor(st.st_rdev));
-	} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
-		if (strstr(link, " (deleted)") || st.st_nlink == 0)
-			return ckpt_refuse(c, "pid %d: fd %d: %s: open files that were deleted are "
-					   "not supported yet", c->ns_pid, fd, link);
-		if (link[0] != '/' || stat(link, &now) < 0 || now.st_ino != st.st_ino ||
-		    now.st_dev != st.st_dev)
-			return ckpt_refuse(c, "pid %d: fd %d: %s was moved or replaced since it was "
-					   "opened (its path no longer names it)", c->ns_pid, fd, link);
-	} else {
-		return ckpt_refuse(c, "pid %d: fd %d: %s: this kind of file is not supported",
-				   c->ns_pid, fd, link);
-	}
-	f = find_shared(c, fd, &st, fds);
-	if (!f) {
-		f = calloc(1, sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		rtcr__file__init(f);
-		ret = pb_push((void ***)&c->img->files, &c->img->n_files, f);
-		if (ret) {
-			free(f);
-			return ret;
-		}
-		f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
-		f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode = f->has_rdev = 1;
-		f->id = (uint32_t)c->img->n_files;
-		f->kind = stream ? RTCR__FILE_KIND__FILE_LOG
-			  : S_ISREG(st.st_mode) ? RTCR__FILE_KIND__FILE_REG
-			  : S_ISDIR(st.st_mode) ? RTCR__FILE_KIND__FILE_DIR
-						: RTCR__FILE_KIND__FILE_CHR;
-		f->path = xstrdup(link);
-		f->flags = flags & ~(uint32_t)O_CLOEXEC;
-		f->pos = pos;
-		f->dev = st.st_dev;
-		f->ino = st.st_ino;
-		f->size = (uint64_t)st.st_size;
-		f->mtime_ns = mtime_ns(&st);
-		f->mode = st.st_mode;
-		f->rdev = st.st_rdev;
-		if (stream) {
-			f->has_log_stream = 1;
-			f->log_stream = (uint32_t)stream;
-		}
-	}
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	rtcr__fd__init(e);
-	e->has_fd = e->has_file_id = e->has_cloexec = 1;
-	e->fd = (uint32_t)fd;
-	e->file_id = f->id;
-	e->cloexec = (flags & O_CLOEXEC) != 0;
-	return pb_push((void ***)&c->proc->fds, &c->proc->n_fds, e);
+	return S_ISDIR(fi->st.st_mode);
 }
 
-static int files_dump(struct ckpt_ctx *c)
+static bool chr_match(struct ckpt_ctx *c, const struct fd_info *fi)
 {
-	char path[64];
-	struct dirent *de;
-	int *fds = NULL, *nf, n = 0, ret = 0;
-	DIR *d;
+	return S_ISCHR(fi->st.st_mode);
+}
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
-	d = opendir(path);
-	if (!d)
-		return pr_perror("open %s", path);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		nf = realloc(fds, sizeof(int) * (size_t)(n + 1));
-		if (!nf) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		fds = nf;
-		fds[n++] = atoi(de->d_name);
-	}
-	qsort(fds, (size_t)n, sizeof(int), cmp_int);
-	for (int i = 0; i < n; i++) {
-		ret = dump_one(c, fds[i], fds);
-		if (ret)
-			goto out;
-	}
-out:
-	closedir(d);
-	free(fds);
-	return ret;
+static int chr_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
+{
+	if (!chr_supported(fi->st.st_rdev))
+		return ckpt_refuse(c, "pid %d: fd %d: character device %s (%u:%u) not supported "
+				   "(only /dev/null, zero, full, random, urandom)", c->ns_pid,
+				   fi->fd, fi->link, major(fi->st.st_rdev), minor(fi->st.st_rdev));
+	return 0;
 }
 
 /* Is the file at f->path still the file that was checkpointed? */
@@ -268,46 +205,29 @@ static int check_identity(const Rtcr__File *f, const struct stat *st)
 	return -ESTALE;
 }
 
-static int files_prepare(struct rst_ctx *r)
+static int path_prepare(struct rst_ctx *r, const Rtcr__File *f)
 {
 	struct stat st;
 	int ret;
 
-	for (size_t i = 0; i < r->img->n_files; i++) {
-		const Rtcr__File *f = r->img->files[i];
-
-		if (f->kind == RTCR__FILE_KIND__FILE_LOG)
-			continue;
-		if (stat(f->path, &st) < 0) {
-			ret = -errno;
-			pr_err("restore: %s: %s (an open file of the target)", f->path,
-			       strerror(errno));
-			return ret;
-		}
-		ret = check_identity(f, &st);
-		if (ret)
-			return ret;
+	if (!f->path || !f->path[0]) {
+		pr_err("file %u: no path", f->id);
+		return -EINVAL;
 	}
-	return 0;
+	if (stat(f->path, &st) < 0) {
+		ret = -errno;
+		pr_err("restore: %s: %s (an open file of the target)", f->path, strerror(errno));
+		return ret;
+	}
+	return check_identity(f, &st);
 }
 
-static int open_file(struct rst_ctx *r, const Rtcr__File *f, int *out)
+static int path_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tfd)
 {
 	struct stat st;
 	int fd, ret;
 	int flags = (int)(f->flags & ~(uint32_t)OPEN_IGNORED_FLAGS) | O_CLOEXEC;
 
-	if (f->kind == RTCR__FILE_KIND__FILE_LOG) {
-		int w = r->log_w[f->log_stream == 2 ? 2 : 1];
-
-		fd = fcntl(w, F_DUPFD_CLOEXEC, 0);
-		if (fd < 0)
-			return pr_perror("dup log pipe");
-		if (fcntl(fd, F_SETFL, (int)f->flags & (O_NONBLOCK | O_APPEND)) < 0)
-			pr_warn("log pipe: cannot set flags 0%o", f->flags);
-		*out = fd;
-		return 0;
-	}
 	fd = open(f->path, flags);
 	if (fd < 0) {
 		ret = -errno;
@@ -330,8 +250,238 @@ static int open_file(struct rst_ctx *r, const Rtcr__File *f, int *out)
 		close(fd);
 		return ret;
 	}
-	*out = fd;
+	*ourfd = fd;
 	return 0;
+}
+
+const struct fd_ops fd_reg = {
+	.name = "file",
+	.kind = RTCR__FILE_KIND__FILE_REG,
+	.match = reg_match,
+	.dump = path_dump,
+	.prepare = path_prepare,
+	.open = path_open,
+};
+
+const struct fd_ops fd_dir = {
+	.name = "directory",
+	.kind = RTCR__FILE_KIND__FILE_DIR,
+	.match = dir_match,
+	.dump = path_dump,
+	.prepare = path_prepare,
+	.open = path_open,
+};
+
+const struct fd_ops fd_chr = {
+	.name = "device",
+	.kind = RTCR__FILE_KIND__FILE_CHR,
+	.match = chr_match,
+	.dump = chr_dump,
+	.prepare = path_prepare,
+	.open = path_open,
+};
+
+/* ---------- the descriptor table ---------- */
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Is fd the same open file description as an already recorded one? */
+static Rtcr__File *find_shared(struct ckpt_ctx *c, int fd, const struct stat *st)
+{
+	for (size_t i = 0; i < c->img->n_files; i++) {
+		Rtcr__File *f = c->img->files[i];
+
+		if (f->ino != st->st_ino || f->dev != st->st_dev)
+			continue;
+		for (size_t j = 0; j < c->proc->n_fds; j++) {
+			if (c->proc->fds[j]->file_id != f->id)
+				continue;
+			if (syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, (int)c->proc->fds[j]->fd, fd) ==
+			    0)
+				return f;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static const char *describe(const struct fd_info *fi)
+{
+	if (!strncmp(fi->link, "socket:", 7) || S_ISSOCK(fi->st.st_mode))
+		return "socket";
+	if (!strncmp(fi->link, "pipe:", 5))
+		return "pipe";
+	if (S_ISFIFO(fi->st.st_mode))
+		return "FIFO";
+	if (!strncmp(fi->link, "anon_inode:", 11))
+		return fi->link + 11;
+	if (S_ISBLK(fi->st.st_mode))
+		return "block device";
+	return "file of this kind";
+}
+
+static int dump_one(struct ckpt_ctx *c, int fd)
+{
+	char path[64], link[4096];
+	char *fdinfo = NULL, *p;
+	const struct fd_ops *const *kinds;
+	const struct fd_ops *ops = NULL;
+	struct fd_info fi;
+	Rtcr__File *f;
+	Rtcr__Fd *e;
+	size_t nk;
+	ssize_t n;
+	bool cloexec;
+	int ret;
+
+	memset(&fi, 0, sizeof(fi));
+	fi.fd = fd;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return pr_perror("read %s", path);
+	link[n] = '\0';
+	fi.link = link;
+	if (stat(path, &fi.st) < 0)
+		return pr_perror("stat %s", path);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", c->pid, fd);
+	if (read_file(path, &fdinfo) < 0)
+		return pr_perror("read %s", path);
+	fi.fdinfo = fdinfo;
+	p = strstr(fdinfo, "pos:");
+	fi.pos = p ? strtoull(p + 4, NULL, 10) : 0;
+	p = strstr(fdinfo, "flags:");
+	fi.flags = p ? (uint32_t)strtoul(p + 6, NULL, 8) : 0;
+	cloexec = (fi.flags & O_CLOEXEC) != 0;
+	fi.flags &= ~(uint32_t)O_CLOEXEC;
+
+	f = find_shared(c, fd, &fi.st);
+	if (!f) {
+		kinds = fd_kinds(&nk);
+		for (size_t i = 0; i < nk && !ops; i++)
+			if (kinds[i] && kinds[i]->match(c, &fi))
+				ops = kinds[i];
+		if (!ops) {
+			ret = ckpt_refuse(c, "pid %d: fd %d: %s not supported yet (%s)", c->ns_pid, fd,
+					  describe(&fi), link);
+			goto out;
+		}
+		f = calloc(1, sizeof(*f));
+		if (!f) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		rtcr__file__init(f);
+		ret = pb_push((void ***)&c->img->files, &c->img->n_files, f);
+		if (ret) {
+			free(f);
+			goto out;
+		}
+		f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
+		f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode = f->has_rdev = 1;
+		f->id = (uint32_t)c->img->n_files;
+		f->kind = ops->kind;
+		f->path = xstrdup(link);
+		f->flags = fi.flags;
+		f->pos = fi.pos;
+		f->dev = fi.st.st_dev;
+		f->ino = fi.st.st_ino;
+		f->size = (uint64_t)fi.st.st_size;
+		f->mtime_ns = mtime_ns(&fi.st);
+		f->mode = fi.st.st_mode;
+		f->rdev = fi.st.st_rdev;
+		ret = ops->dump ? ops->dump(c, &fi, f) : 0;
+		if (ret)
+			goto out;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	rtcr__fd__init(e);
+	e->has_fd = e->has_file_id = e->has_cloexec = 1;
+	e->fd = (uint32_t)fd;
+	e->file_id = f->id;
+	e->cloexec = cloexec;
+	ret = pb_push((void ***)&c->proc->fds, &c->proc->n_fds, e);
+out:
+	free(fdinfo);
+	return ret;
+}
+
+static int files_dump(struct ckpt_ctx *c)
+{
+	char path[64];
+	struct dirent *de;
+	int *fds = NULL, *nf, n = 0, ret = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
+	d = opendir(path);
+	if (!d)
+		return pr_perror("open %s", path);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		nf = realloc(fds, sizeof(int) * (size_t)(n + 1));
+		if (!nf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		fds = nf;
+		fds[n++] = atoi(de->d_name);
+	}
+	qsort(fds, (size_t)n, sizeof(int), cmp_int);
+	for (int i = 0; i < n; i++) {
+		ret = dump_one(c, fds[i]);
+		if (ret)
+			goto out;
+	}
+out:
+	closedir(d);
+	free(fds);
+	return ret;
+}
+
+static int files_prepare(struct rst_ctx *r)
+{
+	int ret;
+
+	for (size_t i = 0; i < r->img->n_files; i++) {
+		const Rtcr__File *f = r->img->files[i];
+		const struct fd_ops *ops = kind_ops(f->kind);
+
+		if (!ops) {
+			pr_err("file %u: this rtcr cannot restore %s descriptors", f->id,
+			       f->path ? f->path : "such");
+			return -ENOTSUP;
+		}
+		if (ops->prepare) {
+			ret = ops->prepare(r, f);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/* Move a descriptor that exists in the target as tfd to number fd. */
+static int target_move_fd(struct rst_ctx *r, int tfd, int fd, bool cloexec, bool keep)
+{
+	int ret;
+
+	if (tfd == fd)
+		return inject_call(&r->ij, NULL, "fcntl F_SETFD", __NR_fcntl, (uint64_t)fd, F_SETFD,
+				   cloexec ? FD_CLOEXEC : 0, 0, 0, 0);
+	ret = inject_call(&r->ij, NULL, "dup3", __NR_dup3, (uint64_t)tfd, (uint64_t)fd,
+			  cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+	if (ret || keep)
+		return ret;
+	return inject_call(&r->ij, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);
 }
 
 static int files_restore(struct rst_ctx *r)
@@ -341,27 +491,45 @@ static int files_restore(struct rst_ctx *r)
 
 	for (size_t i = 0; i < r->img->n_files; i++) {
 		const Rtcr__File *f = r->img->files[i];
-		int ours = -1;
-		bool used = false;
+		const struct fd_ops *ops = kind_ops(f->kind);
+		int ours = -1, tfd = -1;
+		size_t users = 0, done = 0;
 
 		for (size_t j = 0; j < p->n_fds; j++)
 			if (p->fds[j]->file_id == f->id)
-				used = true;
-		if (!used)
+				users++;
+		if (!users || !ops)
 			continue;
-		ret = open_file(r, f, &ours);
+		ret = ops->open(r, f, &ours, &tfd);
 		if (ret)
 			return ret;
 		for (size_t j = 0; j < p->n_fds && !ret; j++) {
-			if (p->fds[j]->file_id != f->id)
+			const Rtcr__Fd *e = p->fds[j];
+
+			if (e->file_id != f->id)
 				continue;
-			ret = rst_install_fd(r, ours, (int)p->fds[j]->fd, p->fds[j]->cloexec);
+			done++;
+			if (ours >= 0)
+				ret = rst_install_fd(r, ours, (int)e->fd, e->cloexec);
+			else
+				ret = target_move_fd(r, tfd, (int)e->fd, e->cloexec, done < users);
 			if (ret)
-				pr_err("fd %u: cannot install %s", p->fds[j]->fd, f->path);
+				pr_err("fd %u: cannot install %s", e->fd, f->path ? f->path : ops->name);
 		}
-		close(ours);
+		if (ours >= 0)
+			close(ours);
 		if (ret)
 			return ret;
+	}
+	for (size_t i = 0; i < r->img->n_files; i++) {
+		const Rtcr__File *f = r->img->files[i];
+		const struct fd_ops *ops = kind_ops(f->kind);
+
+		if (ops && ops->post && files_target_fd(r, f->id) >= 0) {
+			ret = ops->post(r, f);
+			if (ret)
+				return ret;
+		}
 	}
 	return 0;
 }

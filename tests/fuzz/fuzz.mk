@@ -16,9 +16,11 @@ FUZZ_LIBS    := -lprotobuf-c -lxxhash -lpthread
 $(FUZZ_BUILD)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_SRCS) $(wildcard src/image/*.h) \
                           src/core/log.h $(PROTO_C)
 	@mkdir -p $(FUZZ_BUILD)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-everything -c -o $(FUZZ_BUILD)/rtcr.pb-c.o $(PROTO_C)
+	for f in $(PROTO_C); do $(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-everything -c \
+	  -o $(FUZZ_BUILD)/$$(basename $$f .c).o $$f || exit 1; done
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -Wno-unused-parameter -Werror -o $@ \
-	  tests/fuzz/fuzz_image.c $(FUZZ_SRCS) $(FUZZ_BUILD)/rtcr.pb-c.o $(FUZZ_LIBS)
+	  tests/fuzz/fuzz_image.c $(FUZZ_SRCS) $(PROTO_C:$(BUILD)/gen/proto/%.c=$(FUZZ_BUILD)/%.o) \
+	  $(FUZZ_LIBS)
 
 fuzz: $(FUZZ_BUILD)/fuzz_image
 	@mkdir -p $(FUZZ_BUILD)/corpus
@@ -26,11 +28,9 @@ fuzz: $(FUZZ_BUILD)/fuzz_image
 	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ \
 	  $(FUZZ_BUILD)/corpus tests/fuzz/seeds
 
-$(FUZZ_BUILD)/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_SRCS) $(wildcard src/image/*.h) $(PROTO_C)
+$(FUZZ_BUILD)/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_SRCS) $(wildcard src/image/*.h) $(PROTO_O)
 	@mkdir -p $(FUZZ_BUILD)
-	$(CC) $(CFLAGS) -Wno-error -c -o $(FUZZ_BUILD)/gen-rtcr.pb-c.o $(PROTO_C)
-	$(CC) $(CFLAGS) -o $@ tests/fuzz/gen_seeds.c $(FUZZ_SRCS) $(FUZZ_BUILD)/gen-rtcr.pb-c.o \
-	  $(FUZZ_LIBS)
+	$(CC) $(CFLAGS) -o $@ tests/fuzz/gen_seeds.c $(FUZZ_SRCS) $(PROTO_O) $(FUZZ_LIBS)
 
 fuzz-seeds: $(FUZZ_BUILD)/gen_seeds
 	@mkdir -p tests/fuzz/seeds

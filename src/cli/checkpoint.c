@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* rtcr checkpoint: write an image of a running target. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "rtcr/rtcr.h"
+
+static const char usage[] =
+    "Usage: rtcr checkpoint NAME -o DIR [--leave-running | --kill] [--dry-run] [--json]\n"
+    "\n"
+    "Write an image of the target NAME into DIR (created if missing). The\n"
+    "target is stopped only while its state is captured; the image is written\n"
+    "while it runs again.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output DIR     the image directory (not needed with --dry-run)\n"
+    "      --leave-running  let the target go on afterwards (the default)\n"
+    "      --kill           kill the target once it is captured\n"
+    "      --dry-run        write nothing; list what a checkpoint would refuse\n"
+    "      --json           print the result as JSON\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit status: 0 success (--dry-run: nothing would be refused), 1 failure\n"
+    "(--dry-run: something would be refused), 2 usage error.\n";
+
+static void print_json(const struct rtcr_ckpt_result *res, bool dry_run)
+{
+	printf("{\"pause_ns\":%llu,\"capture_ns\":%llu,\"write_ns\":%llu,\"mem_bytes\":%llu,"
+	       "\"image_bytes\":%llu",
+	       (unsigned long long)res->pause_ns, (unsigned long long)res->capture_ns,
+	       (unsigned long long)res->write_ns, (unsigned long long)res->mem_bytes,
+	       (unsigned long long)res->image_bytes);
+	if (dry_run) {
+		const char *p = res->report;
+		bool first = true;
+
+		fputs(",\"refused\":[", stdout);
+		while (*p) {
+			size_t n = strcspn(p, "\n");
+			char line[sizeof(res->report)];
+
+			memcpy(line, p, n);
+			line[n] = '\0';
+			if (n) {
+				if (!first)
+					fputc(',', stdout);
+				cli_json_str(stdout, line);
+				first = false;
+			}
+			p += n;
+			if (*p)
+				p++;
+		}
+		fputc(']', stdout);
+	}
+	fputs("}\n", stdout);
+}
+
+int cmd_checkpoint(int argc, char **argv)
+{
+	enum { OPT_LEAVE = 256, OPT_KILL, OPT_DRY, OPT_JSON };
+	static const struct option longopts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"leave-running", no_argument, NULL, OPT_LEAVE},
+	    {"kill", no_argument, NULL, OPT_KILL},
+	    {"dry-run", no_argument, NULL, OPT_DRY},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct rtcr_ckpt_req r = {0};
+	struct rtcr_ckpt_result res;
+	bool json = false, leave = false;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			r.dir = optarg;
+			break;
+		case OPT_LEAVE:
+			leave = true;
+			break;
+		case OPT_KILL:
+			r.kill = true;
+			break;
+		case OPT_DRY:
+			r.dry_run = true;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EXIT_OK;
+		default:
+			return cli_bad_option("checkpoint");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("checkpoint", "no target NAME given");
+	if (argc - optind > 1)
+		return cli_usage_error("checkpoint", "unexpected argument '%s'", argv[optind + 1]);
+	if (leave && r.kill)
+		return cli_usage_error("checkpoint",
+				       "--leave-running and --kill exclude each other");
+	if (!r.dir && !r.dry_run)
+		return cli_usage_error("checkpoint", "no image directory given (-o DIR)");
+	if (r.dry_run && r.kill)
+		return cli_usage_error("checkpoint", "--dry-run and --kill exclude each other");
+	r.name = argv[optind];
+
+	ret = rtcr_checkpoint(&r, &res);
+	if (ret < 0)
+		return cli_fail(ret);
+	if (json)
+		print_json(&res, r.dry_run);
+	else if (r.dry_run && res.report[0]) {
+		fputs(res.report, stdout);
+		if (res.report[strlen(res.report) - 1] != '\n')
+			putchar('\n');
+	} else
+		printf("%s\n", res.summary);
+	if (r.dry_run && res.report[0])
+		return EXIT_FAIL;
+	return EXIT_OK;
+}

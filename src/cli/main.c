@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* rtcr: dispatch to the subcommands, global options, shared helpers. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "rtcr/rtcr.h"
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+    {"run", cmd_run, "start a program as a target, with rtcr as its parent"},
+    {"checkpoint", cmd_checkpoint, "write an image of a running target"},
+    {"restore", cmd_restore, "start a target again from an image"},
+    {"ps", cmd_ps, "list targets"},
+    {"kill", cmd_kill, "send a signal to a target"},
+    {"wait", cmd_wait, "wait for a target to end; exit with its status"},
+    {"log", cmd_log, "print what a target printed"},
+    {"show", cmd_show, "describe an image"},
+    {"check", cmd_check, "check that this kernel has what rtcr needs"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: rtcr [-v|-q] COMMAND [ARGS...]\n"
+		   "       rtcr --help | --version\n"
+		   "\n"
+		   "Checkpoint and restore Linux processes. rtcr runs a program as its child,\n"
+		   "stays its parent, and can write an image of it and start it again later.\n"
+		   "\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n"
+		   "Global options:\n"
+		   "  -v, --verbose  say more (repeat for debug output)\n"
+		   "  -q, --quiet    print errors only\n"
+		   "  -h, --help     show this help\n"
+		   "  -V, --version  show the version\n"
+		   "\n"
+		   "Run 'rtcr COMMAND --help' for a command's options.\n"
+		   "Targets are kept in $RTCR_RUNDIR (default /run/rtcr for root,\n"
+		   "$XDG_RUNTIME_DIR/rtcr otherwise).\n"
+		   "\n"
+		   "Exit status: 0 success, 1 failure, 2 usage error; 'run' and 'wait' exit\n"
+		   "with the target's status (its exit code, or 128+signal).\n");
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rtcr: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'rtcr%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+	return EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd)
+{
+	/* getopt_long has printed what is wrong */
+	fprintf(stderr, "Try 'rtcr %s --help'.\n", cmd);
+	return EXIT_USAGE;
+}
+
+int cli_fail(int ret)
+{
+	/* The library logs the cause where it is known; if nothing was logged
+	 * (a bug), still name it. */
+	if (!*rtcr_last_error())
+		fprintf(stderr, "rtcr: error: %s\n", strerror(ret < 0 ? -ret : EIO));
+	return EXIT_FAIL;
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+int cli_parse_signal(const char *s)
+{
+	char *end;
+	long n;
+
+	if (!s || !*s)
+		return -1;
+	if (s[0] >= '0' && s[0] <= '9') {
+		errno = 0;
+		n = strtol(s, &end, 10);
+		if (errno || *end || n < 0 || n > SIGRTMAX)
+			return -1;
+		return (int)n;
+	}
+	if (!strncasecmp(s, "SIG", 3))
+		s += 3;
+	if (!strncasecmp(s, "RTMIN", 5) || !strncasecmp(s, "RTMAX", 5)) {
+		bool max = !strncasecmp(s, "RTMAX", 5);
+		int base = max ? SIGRTMAX : SIGRTMIN;
+
+		s += 5;
+		if (!*s)
+			return base;
+		if (*s != (max ? '-' : '+'))
+			return -1;
+		errno = 0;
+		n = strtol(s + 1, &end, 10);
+		if (errno || *end || end == s + 1 || n < 0 || n > SIGRTMAX - SIGRTMIN)
+			return -1;
+		return max ? base - (int)n : base + (int)n;
+	}
+	for (int i = 1; i < SIGRTMIN; i++) {
+		const char *abbrev = sigabbrev_np(i);
+
+		if (abbrev && !strcasecmp(s, abbrev))
+			return i;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	static char prog[64];
+	int verbosity = 1, opt;
+
+	/* "+": stop at the command; its options are its own */
+	while ((opt = getopt_long(argc, argv, "+vqhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'v':
+			verbosity++;
+			break;
+		case 'q':
+			verbosity = 0;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("rtcr %s\n", RTCR_VERSION);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'rtcr --help'.\n");
+			return EXIT_USAGE;
+		}
+	}
+	rtcr_set_verbosity(verbosity > 3 ? 3 : verbosity);
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	argc -= optind;
+	argv += optind;
+	if (!strcmp(argv[0], "help")) {
+		if (argc < 2) {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		/* rtcr help CMD == rtcr CMD --help */
+		for (size_t i = 0; i < NCOMMANDS; i++) {
+			if (!strcmp(argv[1], commands[i].name)) {
+				char *hargv[] = {prog, (char *)"--help", NULL};
+
+				snprintf(prog, sizeof(prog), "rtcr %s", commands[i].name);
+				optind = 0; /* 0: GNU getopt starts over (ordering too) */
+				return commands[i].fn(2, hargv);
+			}
+		}
+		return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (!strcmp(argv[0], commands[i].name)) {
+			/* argv[0] is now the command: getopt_long names it in its messages */
+			snprintf(prog, sizeof(prog), "rtcr %s", commands[i].name);
+			argv[0] = prog;
+			optind = 0; /* 0: GNU getopt starts over (ordering too) */
+			return commands[i].fn(argc, argv);
+		}
+	}
+	return cli_usage_error(NULL, "unknown command '%s'", argv[0]);
+}

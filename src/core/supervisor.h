@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The parent of a target: rtcr_run() and rtcr_restore() (public API) start
+ * a target and then stay its parent, the "supervisor". Its event loop
+ *   - reaps and handles the ptrace stops of every traced process,
+ *   - copies the LOG pipes to NAME.log and forwards them (stdout/stderr in
+ *     the foreground, --log FILE),
+ *   - serves the control socket (protocol: see control.c),
+ *   - forwards termination signals to the target,
+ * and ends when the target has ended and its output is drained.
+ */
+#ifndef RTCR_SUPERVISOR_H
+#define RTCR_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Make a valid default target name out of a program path or image name. */
+void sup_default_name(const char *src, char *out, size_t len);
+
+#endif
