@@ -33,8 +33,8 @@
  * (it must see the address space after our own scratch mapping is gone
  * from consideration). */
 static const struct session_ops *const dump_order[] = {
-	&session_threads, &session_process, &session_signals, &session_files, &session_seccomp,
-	&session_memory,
+	&session_threads, &session_process, &session_signals, &session_timers,
+	&session_files,	  &session_seccomp, &session_memory,
 };
 
 int mem_prepare(struct ckpt_ctx *c);
@@ -402,6 +402,8 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 	for (i = 0; i < (int)(sizeof(dump_order) / sizeof(dump_order[0])); i++) {
 		uint64_t ts = now_ns(CLOCK_MONOTONIC);
 
+		if (!dump_order[i])
+			continue;
 		ret = dump_order[i]->dump(&c);
 		if (ret)
 			goto out_resume;

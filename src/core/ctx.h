@@ -89,6 +89,9 @@ struct rst_ctx {
 	bool ignore_cpu;
 	uint64_t vdso_ip;           /* a syscall instruction in the vDSO (follows it when moved) */
 	bool verified;              /* a verifier thread checks page checksums (restore.c) */
+	int *shmem_tfd;             /* memfd objects: their fd in the target (-1), by Shmem id */
+	size_t nshmem_tfd;
+	void *fd_state[16];         /* per descriptor kind (by FileKind), owned by that kind */
 	/* set by the thread session, applied as the very last step */
 	struct user_regs_struct final_regs;
 	uint64_t final_sigmask;
@@ -120,13 +123,20 @@ struct session_ops {
 
 extern const struct session_ops session_memory, session_files, session_process, session_signals,
 	session_threads, session_seccomp;
+extern const struct session_ops session_timers __attribute__((weak));
 
 /* Record that a resource cannot be checkpointed: logs an error (or, in a
  * dry run, appends a line to the report) and returns -ENOTSUP. */
 int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Copy remote memory into the capture: adds a page run; returns 0/-errno. */
-int capture_pages(struct ckpt_ctx *c, uint64_t addr, uint32_t npages, uint32_t shmem_id);
+/*
+ * Save the contents of a shared memory object or file that fd (the
+ * parent's descriptor on it) reaches, as a Shmem object of the image (page
+ * runs with its id); an object already saved (same inode) is not saved
+ * twice. memory.c
+ */
+int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, const char *name,
+		       uint32_t *shmem_id);
 /* Reserve len bytes of capture buffer. */
 void *capture_reserve(struct capture *cap, size_t len);
 

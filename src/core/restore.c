@@ -33,12 +33,13 @@
 #include "core/ctx.h"
 #include "core/log.h"
 #include "core/proc.h"
+#include "sessions/files.h"
 
 #define SCRATCH_LEN (1ULL << 20)
 
 static const struct session_ops *const sessions[] = {
-	&session_memory, &session_files, &session_process, &session_signals, &session_threads,
-	&session_seccomp,
+	&session_memory,  &session_files,   &session_process, &session_timers,
+	&session_signals, &session_threads, &session_seccomp,
 };
 #define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
 
@@ -348,7 +349,7 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	if (ret)
 		goto out;
 	for (size_t i = 0; i < NSESSIONS; i++) {
-		if (sessions[i]->prepare) {
+		if (sessions[i] && sessions[i]->prepare) {
 			ret = sessions[i]->prepare(&r);
 			if (ret)
 				goto out;
@@ -431,9 +432,17 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	ret = place_xfer_fd(&r);
 	if (ret)
 		goto out;
+	r.nshmem_tfd = img->n_shmem;
+	r.shmem_tfd = malloc(sizeof(int) * (img->n_shmem + 1));
+	if (!r.shmem_tfd) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i <= img->n_shmem; i++)
+		r.shmem_tfd[i] = -1;
 	for (int phase = 0; phase < RST_NPHASES; phase++) {
 		for (size_t i = 0; i < NSESSIONS; i++) {
-			if ((int)sessions[i]->phase != phase || !sessions[i]->restore)
+			if (!sessions[i] || (int)sessions[i]->phase != phase || !sessions[i]->restore)
 				continue;
 			uint64_t ts = now_ns(CLOCK_MONOTONIC);
 
@@ -450,6 +459,15 @@ int restore_target(const struct restore_req *rq, struct target *t)
 			  (uint64_t)r.xfer_fd, 0, 0, 0, 0, 0);
 	if (ret)
 		goto out;
+	for (size_t i = 0; i <= r.nshmem_tfd; i++) {
+		if (r.shmem_tfd[i] < 0)
+			continue;
+		ret = inject_call(&r.ij, NULL, "close", __NR_close, (uint64_t)r.shmem_tfd[i], 0, 0,
+				  0, 0, 0);
+		if (ret)
+			goto out;
+		r.shmem_tfd[i] = -1;
+	}
 	r.ij.syscall_ip = r.vdso_ip;
 	ret = inject_scratch_free(&r.ij);
 	if (ret)
@@ -515,6 +533,8 @@ out:
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
+	files_cleanup(&r);
+	free(r.shmem_tfd);
 	img_close(r.im);
 	return ret;
 }

@@ -57,6 +57,16 @@ static const struct fd_ops *kind_ops(Rtcr__FileKind kind)
 	return NULL;
 }
 
+void files_cleanup(struct rst_ctx *r)
+{
+	size_t n;
+	const struct fd_ops *const *k = fd_kinds(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (k[i] && k[i]->cleanup)
+			k[i]->cleanup(r);
+}
+
 const Rtcr__File *files_by_id(const Rtcr__Image *img, uint32_t id)
 {
 	for (size_t i = 0; i < img->n_files; i++)

@@ -527,36 +527,22 @@ out:
 	return ret;
 }
 
-/* Shared memory object (MAP_SHARED anonymous, memfd): save its data once. */
-static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m,
-		      const struct stat *st, bool memfd, const char *name)
+int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, const char *name,
+		       uint32_t *shmem_id)
 {
-	Rtcr__Shmem *sh = NULL;
-	char path[96];
+	Rtcr__Shmem *sh;
+	struct stat st;
 	off_t off = 0, hole;
-	int fd = -1, ret = 0;
+	int ret;
 
 	for (size_t i = 0; i < c->img->n_shmem; i++) {
-		/* the same object mapped twice: Shmem.id is per inode */
-		if (c->img->shmem[i]->size == (uint64_t)st->st_size && v->ino == st->st_ino) {
-			for (size_t j = 0; j < c->proc->n_vmas; j++) {
-				if (c->proc->vmas[j]->shmem_id == c->img->shmem[i]->id &&
-				    c->proc->vmas[j]->ino == st->st_ino) {
-					sh = c->img->shmem[i];
-					break;
-				}
-			}
+		if (c->img->shmem[i]->ino == ino) {
+			*shmem_id = c->img->shmem[i]->id;
+			return 0;
 		}
 	}
-	if (sh) {
-		if (!memfd)
-			return ckpt_refuse(c, "pid %d: shared anonymous memory at 0x%" PRIx64
-					   " mapped in several pieces is not supported yet",
-					   c->ns_pid, m->start);
-		v->has_shmem_id = 1;
-		v->shmem_id = sh->id;
-		return 0;
-	}
+	if (fstat(fd, &st) < 0)
+		return pr_perror("stat shared memory %s", name);
 	sh = calloc(1, sizeof(*sh));
 	if (!sh)
 		return -ENOMEM;
@@ -566,20 +552,15 @@ static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *
 		free(sh);
 		return ret;
 	}
-	sh->has_id = sh->has_size = sh->has_memfd = 1;
+	sh->has_id = sh->has_size = sh->has_memfd = sh->has_ino = 1;
 	sh->id = (uint32_t)c->img->n_shmem;
-	sh->size = ((uint64_t)st->st_size + PG - 1) & ~(PG - 1);
+	sh->size = ((uint64_t)st.st_size + PG - 1) & ~(PG - 1);
 	sh->memfd = memfd;
+	sh->ino = ino;
 	sh->name = xstrdup(name);
-	v->has_shmem_id = 1;
-	v->shmem_id = sh->id;
+	*shmem_id = sh->id;
 	if (c->dry_run)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid, m->start,
-		 m->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pr_perror("open %s", path);
 	if (memfd) {
 		int seals = fcntl(fd, F_GET_SEALS);
 
@@ -588,13 +569,13 @@ static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *
 			sh->seals = (uint32_t)seals;
 		}
 	}
-	while (off < st->st_size) {
+	while (off < st.st_size) {
 		off = lseek(fd, off, SEEK_DATA);
 		if (off < 0)
 			break; /* ENXIO: no more data */
 		hole = lseek(fd, off, SEEK_HOLE);
 		if (hole < 0)
-			hole = st->st_size;
+			hole = st.st_size;
 		off &= ~(off_t)(PG - 1);
 		hole = (hole + (off_t)PG - 1) & ~(off_t)(PG - 1);
 		while (off < hole) {
@@ -604,25 +585,48 @@ static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *
 			if (len > 64 * 1024 * 1024)
 				len = 64 * 1024 * 1024;
 			dst = capture_reserve(c->cap, len);
-			if (!dst) {
-				ret = -ENOMEM;
-				goto out;
-			}
+			if (!dst)
+				return -ENOMEM;
 			memset(dst, 0, len);
-			if (pread(fd, dst, len, off) < 0) {
-				ret = pr_perror("read shared memory %s", name);
-				goto out;
-			}
+			if (pread(fd, dst, len, off) < 0)
+				return pr_perror("read shared memory %s", name);
 			ret = add_run(c->cap, (uint64_t)off, (uint32_t)(len / PG), sh->id,
 				      (uint32_t)c->ns_pid, dst);
 			if (ret)
-				goto out;
+				return ret;
 			off += (off_t)len;
 		}
 	}
-out:
+	return 0;
+}
+
+/* Shared memory object (MAP_SHARED anonymous, memfd) behind a VMA. */
+static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m,
+		      const struct stat *st, bool memfd, const char *name)
+{
+	char path[96];
+	uint32_t id;
+	int fd, ret;
+
+	if (!memfd) {
+		for (size_t i = 0; i < c->img->n_shmem; i++)
+			if (c->img->shmem[i]->ino == st->st_ino)
+				return ckpt_refuse(c, "pid %d: shared anonymous memory at 0x%" PRIx64
+						   " mapped in several pieces is not supported yet",
+						   c->ns_pid, m->start);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid, m->start,
+		 m->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("open %s", path);
+	ret = mem_capture_object(c, fd, st->st_ino, memfd, name, &id);
 	close(fd);
-	return ret;
+	if (ret)
+		return ret;
+	v->has_shmem_id = 1;
+	v->shmem_id = id;
+	return 0;
 }
 
 static int dump_mm(struct ckpt_ctx *c)
@@ -1424,6 +1428,20 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 	long tfd = -1, res;
 	int fd = -1, ret = 0;
 
+	if (sh->memfd) {
+		/* the object itself; kept open for descriptors that name it */
+		ret = rst_scratch_put(r, 0, sh->name, strlen(sh->name) + 1, &addr);
+		if (ret)
+			return ret;
+		ret = call(r, &tfd, "memfd_create", __NR_memfd_create, addr,
+			   MFD_CLOEXEC | (sh->seals ? MFD_ALLOW_SEALING : 0), 0, 0, 0, 0);
+		if (ret)
+			return ret;
+		ret = call(r, NULL, "size a memfd", __NR_ftruncate, (uint64_t)tfd, sh->size, 0, 0, 0,
+			   0);
+		if (ret)
+			goto out;
+	}
 	for (size_t i = 0; i < p->n_vmas; i++) {
 		const Rtcr__Vma *v = p->vmas[i];
 
@@ -1432,20 +1450,6 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 		if (!first)
 			first = v;
 		if (sh->memfd) {
-			if (tfd < 0) {
-				ret = rst_scratch_put(r, 0, sh->name, strlen(sh->name) + 1, &addr);
-				if (ret)
-					return ret;
-				ret = call(r, &tfd, "memfd_create", __NR_memfd_create, addr,
-					   MFD_CLOEXEC | (sh->seals ? MFD_ALLOW_SEALING : 0), 0, 0, 0,
-					   0);
-				if (ret)
-					return ret;
-				ret = call(r, NULL, "size a memfd", __NR_ftruncate, (uint64_t)tfd,
-					   sh->size, 0, 0, 0, 0);
-				if (ret)
-					goto out;
-			}
 			ret = call(r, NULL, "map a memfd", __NR_mmap, v->start, v->end - v->start,
 				   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, v->pgoff);
 		} else {
@@ -1453,21 +1457,18 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 				   v->end - v->start, v->prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
 				   (uint64_t)-1, 0);
 			base = v->pgoff;
-			if (!ret && v->anon_name) {
-				/* [anon_shmem:NAME] */
-			}
 		}
 		if (ret)
 			goto out;
 	}
-	if (!first)
-		goto out;
 	/* contents: written by us through the object itself */
 	if (sh->memfd)
 		snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->pid, tfd);
-	else
+	else if (first)
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, r->pid,
 			 first->start, first->end);
+	else
+		goto out;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		ret = pr_perror("open %s", path);
@@ -1498,8 +1499,12 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (tfd >= 0)
-		call(r, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);
+	if (tfd >= 0) {
+		if (!ret && r->shmem_tfd && sh->id <= r->nshmem_tfd)
+			r->shmem_tfd[sh->id] = (int)tfd;
+		else
+			call(r, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);
+	}
 	return ret;
 }
 
