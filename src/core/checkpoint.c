@@ -271,26 +271,6 @@ static int fill_inventory(struct ckpt_ctx *c)
 	return 0;
 }
 
-/* Queue a signal that was being delivered when we paused back to its thread. */
-static int requeue_inflight(struct ckpt_ctx *c, const struct tstop *ts)
-{
-	uint64_t addr;
-	int ret;
-
-	if (!ts->sig)
-		return 0;
-	if (ts->tid != c->pid) {
-		pr_err("thread %d: signal %d in flight (threads come later)", ts->tid, ts->sig);
-		return -ENOTSUP;
-	}
-	addr = c->ij.scratch;
-	ret = remote_write(c->pid, addr, &ts->si, sizeof(ts->si));
-	if (ret)
-		return ret;
-	return inject_call(&c->ij, NULL, "re-queue an in-flight signal", __NR_rt_tgsigqueueinfo,
-			   (uint64_t)c->ns_pid, (uint64_t)c->ns_pid, (uint64_t)ts->sig, addr, 0, 0);
-}
-
 int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **out, char **report,
 		 struct ckpt_stats *st)
 {
@@ -346,28 +326,63 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 			goto out;
 	}
 	/* 1. pause */
-	ret = list_tasks(c.pid, &tids, &ntids);
-	if (ret)
-		goto out;
-	c.stops = calloc((size_t)ntids, sizeof(*c.stops));
-	if (!c.stops) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	pr_debug("prepare: %.3f ms", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	tp = now_ns(CLOCK_MONOTONIC);
-	for (i = 0; i < ntids; i++) {
-		ret = ptrace_pause_thread(tids[i], &c.stops[i]);
+	/* pause every thread; threads made meanwhile are auto-attached and
+	 * found by the next listing: repeat until no new one shows up */
+	for (;;) {
+		pid_t *now = NULL;
+		int nnow = 0, added = 0;
+
+		ret = list_tasks(c.pid, &now, &nnow);
 		if (ret)
 			goto out_resume;
-		paused++;
+		for (int k = 0; k < nnow; k++) {
+			bool known = false;
+
+			for (i = 0; i < ntids && !known; i++)
+				known = tids[i] == now[k];
+			if (known)
+				continue;
+			{
+				pid_t *nt = realloc(tids, sizeof(pid_t) * (size_t)(ntids + 1));
+				struct tstop *ns = realloc(c.stops, sizeof(*ns) * (size_t)(ntids + 1));
+
+				if (nt)
+					tids = nt;
+				if (ns)
+					c.stops = ns;
+				if (!nt || !ns) {
+					free(now);
+					ret = -ENOMEM;
+					goto out_resume;
+				}
+			}
+			tids[ntids] = now[k];
+			ret = ptrace_pause_thread(now[k], &c.stops[ntids]);
+			if (ret) {
+				free(now);
+				goto out_resume;
+			}
+			ntids++;
+			paused++;
+			added++;
+		}
+		free(now);
+		if (!added)
+			break;
 	}
 	c.nstops = ntids;
-	if (ntids > 1) {
-		ret = ckpt_refuse(&c, "pid %d: %d threads: multi-threaded targets are not supported yet",
-				  c.ns_pid, ntids);
-		if (ret)
-			goto out_resume;
+	/* the main thread first */
+	for (i = 1; i < ntids; i++) {
+		if (tids[i] == c.pid) {
+			struct tstop tmp = c.stops[0];
+			pid_t tt = tids[0];
+
+			c.stops[0] = c.stops[i];
+			c.stops[i] = tmp;
+			tids[0] = tids[i];
+			tids[i] = tt;
+		}
 	}
 	ret = check_no_children(&c, tids, ntids);
 	if (ret)
@@ -393,9 +408,6 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 		goto out_resume;
 	injecting = true;
 	ret = inject_scratch(&c.ij, 4 * PAGE_SIZE_4K, 0, false);
-	if (ret)
-		goto out_resume;
-	ret = requeue_inflight(&c, &c.stops[0]);
 	if (ret)
 		goto out_resume;
 	/* 2. every session */

@@ -76,6 +76,17 @@ struct ckpt_ctx {
 	uint64_t est_bytes;
 };
 
+/* A thread of the process being restored (index 0: the main thread, which
+ * uses rst_ctx.ij). */
+struct rst_thread {
+	pid_t tid;                  /* host tid */
+	struct inject ij;
+	const Rtcr__Thread *th;
+	struct user_regs_struct final_regs;
+	uint64_t final_sigmask;
+	bool ready;                 /* final_regs/final_sigmask set */
+};
+
 struct rst_ctx {
 	struct img *im;
 	const Rtcr__Image *img;
@@ -96,10 +107,13 @@ struct rst_ctx {
 	struct user_regs_struct final_regs;
 	uint64_t final_sigmask;
 	bool have_final;
+	struct rst_thread *thr;     /* every thread; thr[0] is the main thread */
+	size_t nthr;
 };
 
 enum rst_phase {
 	RST_MEMORY = 0,  /* address space: VMAs, contents, mm fields */
+	RST_TASKS,       /* threads created (with their tids), while still privileged */
 	RST_FILES,       /* descriptor table */
 	RST_PROCESS,     /* process-wide attributes */
 	RST_SIGNALS,     /* handlers, itimers, pending signals: last before threads */
@@ -122,7 +136,7 @@ struct session_ops {
 };
 
 extern const struct session_ops session_memory, session_files, session_process, session_signals,
-	session_threads, session_seccomp;
+	session_threads, session_seccomp, session_tasks;
 extern const struct session_ops session_timers __attribute__((weak));
 
 /* Record that a resource cannot be checkpointed: logs an error (or, in a
@@ -139,6 +153,12 @@ int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, con
 		       uint32_t *shmem_id);
 /* Reserve len bytes of capture buffer. */
 void *capture_reserve(struct capture *cap, size_t len);
+
+/* The injection context of thread i (0: the main thread). */
+static inline struct inject *rst_thread_ij(struct rst_ctx *r, size_t i)
+{
+	return i == 0 ? &r->ij : &r->thr[i].ij;
+}
 
 /* Restore helpers (restore.c) */
 /* Write a buffer into the target's scratch area at offset off, return its remote address. */

@@ -38,8 +38,8 @@
 #define SCRATCH_LEN (1ULL << 20)
 
 static const struct session_ops *const sessions[] = {
-	&session_memory,  &session_files,   &session_process, &session_timers,
-	&session_signals, &session_threads, &session_seccomp,
+	&session_memory,  &session_tasks,   &session_files,	&session_process,
+	&session_timers,  &session_signals, &session_threads, &session_seccomp,
 };
 #define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
 
@@ -510,6 +510,24 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		for (size_t i = 0; t->argv && i < img->inventory->n_argv; i++)
 			t->argv[i] = strdup(img->inventory->argv[i]);
 	}
+	/* the other threads first; the main thread last */
+	for (size_t i = 1; i < r.nthr; i++) {
+		struct rst_thread *th = &r.thr[i];
+
+		if (ptrace(PTRACE_SETOPTIONS, th->tid, 0, RTCR_PTRACE_OPTS_ALL) < 0 ||
+		    ptrace(PTRACE_SETREGS, th->tid, 0, &th->final_regs) < 0 ||
+		    ptrace(PTRACE_SETSIGMASK, th->tid, sizeof(uint64_t), &th->final_sigmask) < 0) {
+			ret = pr_perror("set the registers of thread %d", th->tid);
+			goto out;
+		}
+		th->ij.active = false;
+	}
+	for (size_t i = 1; i < r.nthr; i++) {
+		if (ptrace(PTRACE_CONT, r.thr[i].tid, 0, 0) < 0) {
+			ret = pr_perror("resume thread %d", r.thr[i].tid);
+			goto out;
+		}
+	}
 	if (ptrace(PTRACE_CONT, r.pid, 0, 0) < 0) {
 		ret = pr_perror("resume the restored process");
 		goto out;
@@ -521,10 +539,13 @@ out:
 	if (ret && launched) {
 		kill(t->init_pid, SIGKILL);
 		kill(t->pid, SIGKILL);
+		for (size_t i = 1; i < r.nthr; i++)
+			ptrace_reap(r.thr[i].tid);
 		ptrace_reap(t->pid);
 		while (waitpid(t->init_pid, &st, __WALL) < 0 && errno == EINTR)
 			;
 	}
+	free(r.thr);
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0)
 			close(sv[i]);

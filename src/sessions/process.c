@@ -58,19 +58,21 @@ static uint64_t hex_field(const char *status, const char *key)
 	return strtoull(val, NULL, 16);
 }
 
-static int dump_creds(struct ckpt_ctx *c, const char *status)
+/* Credentials of one task from its status text; securebits through ij. */
+int proc_dump_creds(struct inject *ij, const char *status, Rtcr__Creds **out)
 {
 	Rtcr__Creds *cr = calloc(1, sizeof(*cr));
 	uint32_t u[4], g[4];
 	char val[4096], *tok, *save = NULL;
+	long r = 0;
 	int ret;
 
 	if (!cr)
 		return -ENOMEM;
 	rtcr__creds__init(cr);
-	c->proc->creds = cr;
+	*out = cr;
 	if (four_u32(status, "Uid", u) || four_u32(status, "Gid", g)) {
-		pr_err("pid %d: cannot parse credentials", c->ns_pid);
+		pr_err("thread %d: cannot parse credentials", ij->tid);
 		return -EINVAL;
 	}
 	cr->has_uid = cr->has_euid = cr->has_suid = cr->has_fsuid = 1;
@@ -79,13 +81,12 @@ static int dump_creds(struct ckpt_ctx *c, const char *status)
 	cr->gid = g[0], cr->egid = g[1], cr->sgid = g[2], cr->fsgid = g[3];
 	if (proc_status_field(status, "Groups", val, sizeof(val)) == 0) {
 		for (tok = strtok_r(val, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-			uint32_t *gp;
+			uint32_t *ng = realloc(cr->groups, sizeof(uint32_t) * (cr->n_groups + 1));
 
-			cr->groups = realloc(cr->groups, sizeof(uint32_t) * (cr->n_groups + 1));
-			if (!cr->groups)
+			if (!ng)
 				return -ENOMEM;
-			gp = &cr->groups[cr->n_groups++];
-			*gp = (uint32_t)strtoul(tok, NULL, 10);
+			cr->groups = ng;
+			cr->groups[cr->n_groups++] = (uint32_t)strtoul(tok, NULL, 10);
 		}
 	}
 	cr->has_cap_inh = cr->has_cap_prm = cr->has_cap_eff = cr->has_cap_bnd = cr->has_cap_amb = 1;
@@ -94,16 +95,11 @@ static int dump_creds(struct ckpt_ctx *c, const char *status)
 	cr->cap_eff = hex_field(status, "CapEff");
 	cr->cap_bnd = hex_field(status, "CapBnd");
 	cr->cap_amb = hex_field(status, "CapAmb");
-	{
-		long r = 0;
-
-		ret = inject_call(&c->ij, &r, "PR_GET_SECUREBITS", __NR_prctl, PR_GET_SECUREBITS, 0,
-				  0, 0, 0, 0);
-		if (ret)
-			return ret;
-		cr->has_securebits = 1;
-		cr->securebits = (uint32_t)r;
-	}
+	ret = inject_call(ij, &r, "PR_GET_SECUREBITS", __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	cr->has_securebits = 1;
+	cr->securebits = (uint32_t)r;
 	return 0;
 }
 
@@ -172,7 +168,7 @@ static int process_dump(struct ckpt_ctx *c)
 	}
 	p->has_no_new_privs = 1;
 	p->no_new_privs = (uint32_t)hex_field(status, "NoNewPrivs");
-	ret = dump_creds(c, status);
+	ret = proc_dump_creds(&c->ij, status, &c->proc->creds);
 	if (ret)
 		goto out;
 	snprintf(path, sizeof(path), "/proc/%d/comm", c->pid);
@@ -309,7 +305,7 @@ static int call(struct rst_ctx *r, const char *what, long nr, uint64_t a1, uint6
 	return inject_call(&r->ij, NULL, what, nr, a1, a2, a3, a4, a5, 0);
 }
 
-static int restore_creds(struct rst_ctx *r, const Rtcr__Creds *cr)
+int proc_restore_creds(struct rst_ctx *r, const Rtcr__Creds *cr)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
@@ -504,7 +500,7 @@ static int process_restore(struct rst_ctx *r)
 		return ret;
 	}
 	if (p->creds) {
-		ret = restore_creds(r, p->creds);
+		ret = proc_restore_creds(r, p->creds);
 		if (ret)
 			return ret;
 	}

@@ -99,14 +99,29 @@ out:
 	return ret;
 }
 
+static int seccomp_restore_thread(struct rst_ctx *r, struct inject *ij);
+
 static int seccomp_restore(struct rst_ctx *r)
+{
+	int ret;
+
+	for (size_t t = 0; t < (r->nthr ? r->nthr : 1); t++) {
+		ret = seccomp_restore_thread(r, rst_thread_ij(r, t));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Seccomp state is per thread; every thread gets the main thread's. */
+static int seccomp_restore_thread(struct rst_ctx *r, struct inject *ij)
 {
 	const Rtcr__Process *p = r->proc;
 	uint64_t addr;
 	int ret;
 
 	if (p->seccomp_mode == SECCOMP_MODE_STRICT)
-		return inject_call(&r->ij, NULL, "enter seccomp strict mode", __NR_prctl,
+		return inject_call(ij, NULL, "enter seccomp strict mode", __NR_prctl,
 				   PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0, 0);
 	for (size_t i = 0; i < p->n_seccomp_filters; i++) {
 		const Rtcr__SeccompFilter *f = p->seccomp_filters[i];
@@ -129,7 +144,7 @@ static int seccomp_restore(struct rst_ctx *r)
 		ret = rst_scratch_put(r, 0, &hdr.fp, sizeof(hdr.fp), &addr);
 		if (ret)
 			return ret;
-		ret = inject_call(&r->ij, NULL, "install a seccomp filter", __NR_seccomp,
+		ret = inject_call(ij, NULL, "install a seccomp filter", __NR_seccomp,
 				  SECCOMP_SET_MODE_FILTER, f->flags & SECCOMP_FILTER_FLAG_LOG, addr, 0,
 				  0, 0);
 		if (ret)

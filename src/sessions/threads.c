@@ -9,6 +9,8 @@
 #include <elf.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <linux/sched.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,16 +134,35 @@ static int dump_sched(pid_t tid, Rtcr__Thread *th)
 	return 0;
 }
 
-static int dump_thread(struct ckpt_ctx *c, pid_t tid, bool main)
+int proc_dump_creds(struct inject *ij, const char *status, Rtcr__Creds **out);
+
+/* Queue back a signal that was being delivered when the thread stopped. */
+static int requeue_inflight(struct ckpt_ctx *c, struct inject *ij, const struct tstop *ts,
+			    uint32_t ns_tid)
+{
+	int ret;
+
+	if (!ts->sig)
+		return 0;
+	ret = remote_write(c->pid, c->ij.scratch, &ts->si, sizeof(ts->si));
+	if (ret)
+		return ret;
+	return inject_call(ij, NULL, "re-queue an in-flight signal", __NR_rt_tgsigqueueinfo,
+			   (uint64_t)c->ns_pid, ns_tid, (uint64_t)ts->sig, c->ij.scratch, 0, 0);
+}
+
+static int dump_thread(struct ckpt_ctx *c, const struct tstop *ts, bool main)
 {
 	Rtcr__Thread *th = calloc(1, sizeof(*th));
 	struct user_regs_struct regs;
 	struct __ptrace_rseq_configuration rc;
+	struct inject tij, *ij = &c->ij;
 	struct iovec iov;
+	pid_t tid = ts->tid;
 	void *xs = NULL;
 	uint64_t head = 0;
 	size_t hlen = 0;
-	char path[96], *comm = NULL;
+	char path[96], *comm = NULL, *status = NULL;
 	long r;
 	int ret;
 
@@ -155,32 +176,41 @@ static int dump_thread(struct ckpt_ctx *c, pid_t tid, bool main)
 	}
 	th->has_tid = 1;
 	th->tid = (uint32_t)proc_ns_pid(tid);
-	if (main) {
-		regs = c->ij.orig;
-		th->sigmask = c->ij.orig_sigmask;
-	} else {
-		if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
-			return pr_perror("registers of thread %d", tid);
-		if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &th->sigmask) < 0)
-			return pr_perror("signal mask of thread %d", tid);
+	if (!main) {
+		/* its own injection context, sharing the main thread's scratch memory */
+		ret = inject_begin(&tij, tid, c->ij.syscall_ip);
+		if (ret)
+			return ret;
+		tij.scratch = c->ij.scratch;
+		tij.scratch_len = c->ij.scratch_len;
+		ij = &tij;
 	}
+	regs = ij->orig;
 	th->has_sigmask = 1;
+	th->sigmask = ij->orig_sigmask;
+	ret = requeue_inflight(c, ij, ts, th->tid);
+	if (ret)
+		goto out;
 	th->regs = regs_to_image(&regs);
-	if (!th->regs)
-		return -ENOMEM;
+	if (!th->regs) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	if ((long)regs.orig_rax >= 0) {
 		th->has_in_syscall = 1;
 		th->in_syscall = (uint32_t)regs.orig_rax + 1;
 	}
 	xs = malloc(XSAVE_MAX);
-	if (!xs)
-		return -ENOMEM;
+	if (!xs) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	iov.iov_base = xs;
 	iov.iov_len = XSAVE_MAX;
 	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
 		ret = pr_perror("xsave state of thread %d", tid);
 		free(xs);
-		return ret;
+		goto out;
 	}
 	th->has_xsave = 1;
 	th->xsave.len = iov.iov_len;
@@ -189,14 +219,18 @@ static int dump_thread(struct ckpt_ctx *c, pid_t tid, bool main)
 		th->xsave.data = xs;
 	ret = dump_pending(tid, false, &th->pending, &th->n_pending);
 	if (ret)
-		return ret;
+		goto out;
 	memset(&rc, 0, sizeof(rc));
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0)
-		return pr_perror("rseq configuration of thread %d", tid);
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0) {
+		ret = pr_perror("rseq configuration of thread %d", tid);
+		goto out;
+	}
 	if (rc.rseq_abi_pointer) {
 		th->rseq = calloc(1, sizeof(*th->rseq));
-		if (!th->rseq)
-			return -ENOMEM;
+		if (!th->rseq) {
+			ret = -ENOMEM;
+			goto out;
+		}
 		rtcr__rseq__init(th->rseq);
 		th->rseq->has_abi_pointer = th->rseq->has_abi_size = 1;
 		th->rseq->has_signature = th->rseq->has_flags = 1;
@@ -205,8 +239,10 @@ static int dump_thread(struct ckpt_ctx *c, pid_t tid, bool main)
 		th->rseq->signature = rc.signature;
 		th->rseq->flags = rc.flags;
 	}
-	if (syscall(SYS_get_robust_list, tid, &head, &hlen) < 0)
-		return pr_perror("robust list of thread %d", tid);
+	if (syscall(SYS_get_robust_list, tid, &head, &hlen) < 0) {
+		ret = pr_perror("robust list of thread %d", tid);
+		goto out;
+	}
 	th->has_robust_list = th->has_robust_list_len = 1;
 	th->robust_list = head;
 	th->robust_list_len = hlen;
@@ -217,37 +253,75 @@ static int dump_thread(struct ckpt_ctx *c, pid_t tid, bool main)
 	}
 	ret = dump_sched(tid, th);
 	if (ret)
-		return ret;
-	if (!main)
-		return 0; /* per-thread injected state: with multi-threading */
+		goto out;
 	/* clear_child_tid and sigaltstack are only readable by the thread itself */
-	ret = inject_call(&c->ij, NULL, "PR_GET_TID_ADDRESS", __NR_prctl, PR_GET_TID_ADDRESS,
+	ret = inject_call(ij, NULL, "PR_GET_TID_ADDRESS", __NR_prctl, PR_GET_TID_ADDRESS,
 			  c->ij.scratch, 0, 0, 0, 0);
 	if (ret)
-		return ret;
+		goto out;
 	ret = remote_read(c->pid, c->ij.scratch, &th->clear_child_tid, sizeof(uint64_t));
 	if (ret)
-		return ret;
+		goto out;
 	th->has_clear_child_tid = 1;
-	ret = inject_call(&c->ij, &r, "sigaltstack", __NR_sigaltstack, 0, c->ij.scratch, 0, 0, 0, 0);
+	ret = inject_call(ij, &r, "sigaltstack", __NR_sigaltstack, 0, c->ij.scratch, 0, 0, 0, 0);
 	if (ret)
-		return ret;
+		goto out;
 	{
 		stack_t ss;
 
 		ret = remote_read(c->pid, c->ij.scratch, &ss, sizeof(ss));
 		if (ret)
-			return ret;
+			goto out;
 		th->sigaltstack = calloc(1, sizeof(*th->sigaltstack));
-		if (!th->sigaltstack)
-			return -ENOMEM;
+		if (!th->sigaltstack) {
+			ret = -ENOMEM;
+			goto out;
+		}
 		rtcr__sig_alt_stack__init(th->sigaltstack);
 		th->sigaltstack->has_sp = th->sigaltstack->has_flags = th->sigaltstack->has_size = 1;
 		th->sigaltstack->sp = (uint64_t)(uintptr_t)ss.ss_sp;
 		th->sigaltstack->flags = (uint32_t)ss.ss_flags;
 		th->sigaltstack->size = ss.ss_size;
 	}
-	return 0;
+	if (!main) {
+		/* what is per thread but kept per process for the main thread */
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", c->pid, tid);
+		if (read_file(path, &status) < 0) {
+			ret = pr_perror("read %s", path);
+			goto out;
+		}
+		ret = proc_dump_creds(ij, status, &th->creds);
+		if (ret)
+			goto out;
+		{
+			char val[32];
+
+			if (proc_status_field(status, "NoNewPrivs", val, sizeof(val)) == 0) {
+				th->has_no_new_privs = 1;
+				th->no_new_privs = (uint32_t)atoi(val);
+			}
+		}
+		ret = inject_call(ij, &r, "personality", __NR_personality, 0xffffffff, 0, 0, 0, 0, 0);
+		if (ret)
+			goto out;
+		th->has_personality = 1;
+		th->personality = (uint32_t)r;
+		ret = inject_call(ij, &r, "PR_GET_TIMERSLACK", __NR_prctl, PR_GET_TIMERSLACK, 0, 0, 0,
+				  0, 0);
+		if (ret)
+			goto out;
+		th->has_timerslack_ns = 1;
+		th->timerslack_ns = (uint64_t)r;
+	}
+out:
+	free(status);
+	if (!main) {
+		int r2 = inject_end(&tij);
+
+		if (!ret)
+			ret = r2;
+	}
+	return ret;
 }
 
 static int threads_dump(struct ckpt_ctx *c)
@@ -255,48 +329,126 @@ static int threads_dump(struct ckpt_ctx *c)
 	int ret;
 
 	for (int i = 0; i < c->nstops; i++) {
-		ret = dump_thread(c, c->stops[i].tid, i == 0);
+		ret = dump_thread(c, &c->stops[i], i == 0);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-static int threads_restore(struct rst_ctx *r)
+int proc_restore_creds(struct rst_ctx *r, const Rtcr__Creds *cr);
+
+/*
+ * RST_TASKS: every thread but the first is created by the main thread
+ * (an injected clone3 with set_tid = its recorded tid), while the process
+ * is still privileged. It is auto-attached by ptrace and stays stopped
+ * before its first instruction until the very end of the restore.
+ */
+static int tasks_restore(struct rst_ctx *r)
 {
-	const Rtcr__Thread *th;
+	const Rtcr__Process *p = r->proc;
+	struct clone_args_k {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+			set_tid, set_tid_size, cgroup;
+	} ca;
+	uint64_t addr;
+	long res;
+	int st, ret;
+
+	r->thr = calloc(p->n_threads ? p->n_threads : 1, sizeof(*r->thr));
+	if (!r->thr)
+		return -ENOMEM;
+	r->nthr = 1;
+	r->thr[0].tid = r->pid;
+	r->thr[0].th = p->n_threads ? p->threads[0] : NULL;
+	for (size_t i = 1; i < p->n_threads; i++) {
+		const Rtcr__Thread *th = p->threads[i];
+		pid_t tid;
+		uint64_t want = th->tid;
+
+		memset(&ca, 0, sizeof(ca));
+		ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+			   CLONE_SYSVSEM;
+		ret = rst_scratch_put(r, 256, &want, sizeof(uint32_t), &addr);
+		if (ret)
+			return ret;
+		ca.set_tid = addr;
+		ca.set_tid_size = 1;
+		ret = rst_scratch_put(r, 0, &ca, sizeof(ca), &addr);
+		if (ret)
+			return ret;
+		r->ij.event_msg = 0;
+		ret = inject_call(&r->ij, &res, "create a thread (clone3)", __NR_clone3, addr,
+				  sizeof(ca), 0, 0, 0, 0);
+		if (ret) {
+			pr_err("thread %u: cannot be created with its tid", th->tid);
+			return ret;
+		}
+		tid = (pid_t)r->ij.event_msg;
+		if (tid <= 0) {
+			pr_err("thread %u: created but not traced", th->tid);
+			return -ECHILD;
+		}
+		r->thr[r->nthr].tid = tid;
+		r->thr[r->nthr].th = th;
+		r->nthr++;
+		while (waitpid(tid, &st, __WALL) < 0) {
+			if (errno != EINTR)
+				return pr_perror("wait for new thread %d", tid);
+		}
+		if (!WIFSTOPPED(st)) {
+			pr_err("thread %u ended at once", th->tid);
+			return -ECHILD;
+		}
+		ret = inject_begin(&r->thr[r->nthr - 1].ij, tid, r->ij.syscall_ip);
+		if (ret)
+			return ret;
+		r->thr[r->nthr - 1].ij.scratch = r->ij.scratch;
+		r->thr[r->nthr - 1].ij.scratch_len = r->ij.scratch_len;
+		if (ptrace(PTRACE_SETOPTIONS, tid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
+		    0)
+			return pr_perror("thread %u: suspend seccomp", th->tid);
+	}
+	return 0;
+}
+
+const struct session_ops session_tasks = {
+	.name = "tasks",
+	.restore = tasks_restore,
+	.phase = RST_TASKS,
+};
+
+static int restore_one(struct rst_ctx *r, size_t idx)
+{
+	struct rst_thread *t = &r->thr[idx];
+	const Rtcr__Thread *th = t->th;
+	struct inject *ij = rst_thread_ij(r, idx);
 	struct iovec iov;
 	struct sched_attr_k a;
 	uint64_t addr;
 	int ret;
 
-	if (r->proc->n_threads != 1) {
-		pr_err("pid %u: %zu threads: multi-threaded images are not supported yet",
-		       r->proc->pid, r->proc->n_threads);
-		return -ENOTSUP;
-	}
-	th = r->proc->threads[0];
 	if (th->has_xsave && th->xsave.len) {
 		iov.iov_base = th->xsave.data;
 		iov.iov_len = th->xsave.len;
-		if (ptrace(PTRACE_SETREGSET, r->pid, NT_X86_XSTATE, &iov) < 0)
+		if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
 			return pr_perror("thread %u: set xsave state (%zu bytes)", th->tid,
 					 th->xsave.len);
 	}
 	if (th->rseq && th->rseq->abi_pointer) {
-		ret = inject_call(&r->ij, NULL, "register rseq", __NR_rseq, th->rseq->abi_pointer,
+		ret = inject_call(ij, NULL, "register rseq", __NR_rseq, th->rseq->abi_pointer,
 				  th->rseq->abi_size, 0, th->rseq->signature, 0, 0);
 		if (ret)
 			return ret;
 	}
 	if (th->robust_list) {
-		ret = inject_call(&r->ij, NULL, "set_robust_list", __NR_set_robust_list,
+		ret = inject_call(ij, NULL, "set_robust_list", __NR_set_robust_list,
 				  th->robust_list, th->robust_list_len, 0, 0, 0, 0);
 		if (ret)
 			return ret;
 	}
-	ret = inject_call(&r->ij, NULL, "set_tid_address", __NR_set_tid_address,
-			  th->clear_child_tid, 0, 0, 0, 0, 0);
+	ret = inject_call(ij, NULL, "set_tid_address", __NR_set_tid_address, th->clear_child_tid,
+			  0, 0, 0, 0, 0);
 	if (ret)
 		return ret;
 	if (th->sigaltstack) {
@@ -310,8 +462,8 @@ static int threads_restore(struct rst_ctx *r)
 			ret = rst_scratch_put(r, 0, &ss, sizeof(ss), &addr);
 			if (ret)
 				return ret;
-			ret = inject_call(&r->ij, NULL, "sigaltstack", __NR_sigaltstack, addr, 0, 0, 0,
-					  0, 0);
+			ret = inject_call(ij, NULL, "sigaltstack", __NR_sigaltstack, addr, 0, 0, 0, 0,
+					  0);
 			if (ret)
 				return ret;
 		}
@@ -325,7 +477,7 @@ static int threads_restore(struct rst_ctx *r)
 		ret = rst_scratch_put(r, 0, si, sizeof(*si), &addr);
 		if (ret)
 			return ret;
-		ret = inject_call(&r->ij, NULL, "queue a pending signal", __NR_rt_tgsigqueueinfo,
+		ret = inject_call(ij, NULL, "queue a pending signal", __NR_rt_tgsigqueueinfo,
 				  r->proc->pid, th->tid, (uint64_t)si->si_signo, addr, 0, 0);
 		if (ret)
 			return ret;
@@ -339,8 +491,7 @@ static int threads_restore(struct rst_ctx *r)
 		ret = rst_scratch_put(r, 0, name, sizeof(name), &addr);
 		if (ret)
 			return ret;
-		ret = inject_call(&r->ij, NULL, "PR_SET_NAME", __NR_prctl, PR_SET_NAME, addr, 0, 0,
-				  0, 0);
+		ret = inject_call(ij, NULL, "PR_SET_NAME", __NR_prctl, PR_SET_NAME, addr, 0, 0, 0, 0);
 		if (ret)
 			return ret;
 	}
@@ -354,23 +505,78 @@ static int threads_restore(struct rst_ctx *r)
 		a.sched_runtime = th->sched->runtime;
 		a.sched_deadline = th->sched->deadline;
 		a.sched_period = th->sched->period;
-		if (syscall(SYS_sched_setattr, r->pid, &a, 0) < 0)
+		if (syscall(SYS_sched_setattr, t->tid, &a, 0) < 0)
 			return pr_perror("thread %u: set scheduling policy %u priority %u nice %d",
 					 th->tid, a.sched_policy, a.sched_priority, a.sched_nice);
 		if (th->sched->n_affinity &&
-		    syscall(SYS_sched_setaffinity, r->pid, th->sched->n_affinity * 8,
+		    syscall(SYS_sched_setaffinity, t->tid, th->sched->n_affinity * 8,
 			    th->sched->affinity) < 0)
 			pr_warn("thread %u: CPU affinity not restored: %s (CPUs differ?)", th->tid,
 				strerror(errno));
 		if (th->sched->has_ioprio &&
-		    syscall(SYS_ioprio_set, 1, r->pid, (int)th->sched->ioprio) < 0)
+		    syscall(SYS_ioprio_set, 1, t->tid, (int)th->sched->ioprio) < 0)
 			pr_warn("thread %u: I/O priority 0x%x not restored: %s", th->tid,
 				th->sched->ioprio, strerror(errno));
 	}
-	memset(&r->final_regs, 0, sizeof(r->final_regs));
-	regs_from_image(th->regs, &r->final_regs);
-	regs_fixup_restart(&r->final_regs);
-	r->final_sigmask = th->sigmask;
+	if (idx > 0) {
+		/* per-thread attributes the process session set for the main thread */
+		const Rtcr__Process *p = r->proc;
+		const Rtcr__Creds *cr = th->creds ? th->creds : p->creds;
+		uint32_t pers = th->has_personality ? th->personality : p->personality;
+		uint64_t slack = th->has_timerslack_ns ? th->timerslack_ns : p->timerslack_ns;
+		uint32_t nnp = th->has_no_new_privs ? th->no_new_privs : p->no_new_privs;
+
+		ret = inject_call(ij, NULL, "personality", __NR_personality, pers, 0, 0, 0, 0, 0);
+		if (ret)
+			return ret;
+		if (slack) {
+			ret = inject_call(ij, NULL, "PR_SET_TIMERSLACK", __NR_prctl, PR_SET_TIMERSLACK,
+					  slack, 0, 0, 0, 0);
+			if (ret)
+				return ret;
+		}
+		if (cr) {
+			struct inject saved = r->ij;
+
+			/* the credential steps act on whichever thread r->ij names */
+			r->ij = *ij;
+			ret = proc_restore_creds(r, cr);
+			*ij = r->ij;
+			r->ij = saved;
+			if (ret)
+				return ret;
+		}
+		if (nnp) {
+			ret = inject_call(ij, NULL, "PR_SET_NO_NEW_PRIVS", __NR_prctl,
+					  PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
+			if (ret)
+				return ret;
+		}
+	}
+	memset(&t->final_regs, 0, sizeof(t->final_regs));
+	regs_from_image(th->regs, &t->final_regs);
+	regs_fixup_restart(&t->final_regs);
+	t->final_sigmask = th->sigmask;
+	t->ready = true;
+	return 0;
+}
+
+static int threads_restore(struct rst_ctx *r)
+{
+	int ret;
+
+	if (!r->thr || r->nthr != r->proc->n_threads) {
+		pr_err("pid %u: %zu of %zu threads exist", r->proc->pid, r->nthr,
+		       r->proc->n_threads);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < r->nthr; i++) {
+		ret = restore_one(r, i);
+		if (ret)
+			return ret;
+	}
+	r->final_regs = r->thr[0].final_regs;
+	r->final_sigmask = r->thr[0].final_sigmask;
 	r->have_final = true;
 	return 0;
 }
