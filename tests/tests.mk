@@ -18,7 +18,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
 $(BUILD)/tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(TARGET_CFLAGS) -o $@ $<
+	$(CC) $(TARGET_CFLAGS) -o $@ $< -pthread
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/librtcr.a $(PROTO_C)
 	@mkdir -p $(dir $@)

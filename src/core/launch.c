@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -167,6 +168,15 @@ init_main(const struct launch_spec *spec, int sock, int out_w, int err_w)
 	prctl(PR_SET_NAME, "rtcr-init");
 	if (unshare(CLONE_NEWTIME) < 0)
 		child_fail(sock, "create time namespace", errno);
+	/* a /proc that shows this pid namespace, so that /proc/PID and
+	 * /proc/self/task/TID mean what the target's getpid()/gettid() say;
+	 * everything else is the host's view (mounts keep propagating in) */
+	if (unshare(CLONE_NEWNS) < 0)
+		child_fail(sock, "create mount namespace", errno);
+	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		child_fail(sock, "make mounts private", errno);
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail(sock, "mount /proc for the pid namespace", errno);
 	if (spec->mono_off || spec->boot_off) {
 		ret = write_timens_offsets(spec->mono_off, spec->boot_off);
 		if (ret)
