@@ -291,6 +291,7 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 	c.pid = t->pid;
 	c.ns_pid = t->ns_pid;
 	c.dry_run = o->dry_run;
+	c.kill = o->kill;
 	if (t->exited) {
 		pr_err("target %s has exited", t->name);
 		return -ESRCH;

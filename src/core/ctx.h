@@ -68,6 +68,7 @@ struct ckpt_ctx {
 	Rtcr__Process *proc;
 	struct capture *cap;
 	bool dry_run;
+	bool kill;                  /* the target is killed after the capture (no snapshot then) */
 	char *report;               /* dry run: what would be refused, one per line */
 	size_t report_len;
 	int refusals;

@@ -207,19 +207,19 @@ init_main(const struct launch_spec *spec, int sock, int out_w, int err_w)
 		close(err_w);
 	if (spec->stub_sock >= 0)
 		close(spec->stub_sock);
-	/* reap everything; leave with the target's status */
+	/* reap everything; leave with the target's status once the namespace
+	 * is empty (a checkpoint's memory snapshot may outlive the target by a
+	 * moment; the parent kills us, and so the namespace, when it is done) */
+	ret = 0;
 	for (;;) {
 		p = waitpid(-1, &st, __WALL);
 		if (p < 0) {
 			if (errno == EINTR)
 				continue;
-			_exit(0);
+			_exit(ret);
 		}
-		if (p == child) {
-			if (WIFEXITED(st))
-				_exit(WEXITSTATUS(st));
-			_exit(128 + WTERMSIG(st));
-		}
+		if (p == child)
+			ret = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	}
 }
 

@@ -906,7 +906,9 @@ static int memory_dump(struct ckpt_ctx *c)
 		bool snap = false;
 
 		c->cap->ns_pid = (uint32_t)c->ns_pid;
-		if (c->est_bytes >= (1ULL << 20) && !getenv("RTCR_NO_SNAPSHOT"))
+		/* with --kill the target dies right after the capture, and its
+		 * namespace with it (the snapshot too): copy now */
+		if (c->est_bytes >= (1ULL << 20) && !c->kill && !getenv("RTCR_NO_SNAPSHOT"))
 			snap = make_snapshot(c) == 0;
 		for (size_t i = 0; i < nreqs; i++) {
 			if (snap && !reqs[i].now)
