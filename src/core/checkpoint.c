@@ -37,7 +37,8 @@ static const struct session_ops *const dump_order[] = {
 	&session_files,	  &session_seccomp, &session_memory,
 };
 
-int mem_prepare(struct ckpt_ctx *c);
+int mem_read_smaps(struct ckpt_ctx *c);
+int mem_prealloc(struct ckpt_ctx *c, uint64_t bytes);
 
 int pb_push(void ***arr, size_t *n, void *item)
 {
@@ -118,12 +119,13 @@ void capture_free(struct capture *cap)
 {
 	if (!cap)
 		return;
-	if (cap->snap_pid)
-		kill(cap->snap_pid, SIGKILL);
+	for (int i = 0; i < cap->nsnaps; i++) {
+		kill(cap->snaps[i].pid, SIGKILL);
+		free(cap->snaps[i].dscan);
+	}
 	for (int i = 0; i < cap->nbufs; i++)
 		munmap(cap->bufs[i].base, cap->bufs[i].cap);
 	free(cap->runs);
-	free(cap->dscan);
 	if (cap->img)
 		rtcr__image__free_unpacked(cap->img, NULL);
 	free(cap);
@@ -164,37 +166,6 @@ static int list_tasks(pid_t pid, pid_t **tids, int *n)
 	*tids = arr;
 	*n = cnt;
 	return 0;
-}
-
-/* Every process of the namespace but init and the target is refused for
- * now: a checkpoint must never silently leave one out. */
-static int check_no_children(struct ckpt_ctx *c, pid_t *tids, int ntids)
-{
-	char path[96], *buf = NULL, *p, *end;
-	int ret = 0;
-
-	for (int i = -1; i < ntids && !ret; i++) {
-		pid_t owner = i < 0 ? c->t->init_pid : c->pid, tid = i < 0 ? c->t->init_pid : tids[i];
-
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", owner, tid);
-		if (read_file(path, &buf) < 0)
-			continue;
-		for (p = buf; *p && !ret; p = end) {
-			long child = strtol(p, &end, 10);
-
-			if (end == p)
-				break;
-			if (child == c->pid)
-				continue;
-			ret = ckpt_refuse(c, "pid %d: process %d (ns pid %d) is part of the target: "
-					  "process trees are not supported yet (remedy: checkpoint a "
-					  "program that does not fork, or wait for it to reap its "
-					  "children)", c->ns_pid, (int)child, (int)proc_ns_pid((pid_t)child));
-		}
-		free(buf);
-		buf = NULL;
-	}
-	return ret;
 }
 
 static void random_id(char *out)
@@ -271,15 +242,336 @@ static int fill_inventory(struct ckpt_ctx *c)
 	return 0;
 }
 
+/* A process of the target while it is checkpointed. */
+struct cproc {
+	pid_t pid, ns_pid;
+	bool zombie;
+	uint32_t exit_status;
+	pid_t *tids;
+	struct tstop *stops;
+	int ntids;
+	struct premap *pre;
+	size_t npre;
+};
+
+static void cprocs_free(struct cproc *ps, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(ps[i].tids);
+		free(ps[i].stops);
+		free(ps[i].pre);
+	}
+	free(ps);
+}
+
+/* Children of every thread of pid, appended to *out (duplicates skipped). */
+static int add_children(pid_t pid, pid_t **out, int *n)
+{
+	char path[96], *buf = NULL, *p, *end;
+	pid_t *tids = NULL;
+	int ntids = 0, ret;
+
+	ret = list_tasks(pid, &tids, &ntids);
+	if (ret)
+		return ret == -ENOENT ? 0 : ret;
+	for (int i = 0; i < ntids && !ret; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, tids[i]);
+		if (read_file(path, &buf) < 0)
+			continue;
+		for (p = buf; *p && !ret; p = end) {
+			long child = strtol(p, &end, 10);
+			bool dup = false;
+			pid_t *na;
+
+			if (end == p)
+				break;
+			for (int k = 0; k < *n && !dup; k++)
+				dup = (*out)[k] == (pid_t)child;
+			if (dup)
+				continue;
+			na = realloc(*out, sizeof(pid_t) * (size_t)(*n + 1));
+			if (!na) {
+				ret = -ENOMEM;
+				break;
+			}
+			*out = na;
+			(*out)[(*n)++] = (pid_t)child;
+		}
+		free(buf);
+		buf = NULL;
+	}
+	free(tids);
+	return ret;
+}
+
+/* Every process of the namespace but init, parents before children, the
+ * target's main process first. */
+static int list_processes(struct target *t, pid_t **out, int *n)
+{
+	pid_t *ps = NULL;
+	int np = 0, ret;
+
+	ret = add_children(t->init_pid, &ps, &np);
+	for (int i = 0; i < np && !ret; i++)
+		ret = add_children(ps[i], &ps, &np);
+	if (ret) {
+		free(ps);
+		return ret;
+	}
+	for (int i = 1; i < np; i++) {
+		if (ps[i] == t->pid) {
+			pid_t x = ps[0];
+
+			ps[0] = ps[i];
+			ps[i] = x;
+		}
+	}
+	*out = ps;
+	*n = np;
+	return 0;
+}
+
+static bool proc_is_zombie(pid_t pid, uint32_t *exit_status)
+{
+	char path[64], *buf = NULL, *p;
+	bool z = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_file(path, &buf) < 0)
+		return false;
+	p = strrchr(buf, ')');
+	if (p && p[1] == ' ' && p[2] == 'Z') {
+		/* field 52: exit code, as waitpid reports it */
+		int field = 3;
+
+		z = true;
+		for (p += 2; *p && field < 52; p++)
+			if (*p == ' ')
+				field++;
+		*exit_status = (uint32_t)strtoul(p, NULL, 10);
+	}
+	free(buf);
+	return z;
+}
+
+/* Pause every thread of every process; repeat until nothing new appears
+ * (threads and processes made meanwhile are auto-attached). */
+static int pause_all(struct ckpt_ctx *c, struct cproc **pps, int *pn)
+{
+	struct cproc *ps = *pps;
+	int n = *pn, ret;
+
+	for (;;) {
+		pid_t *pids = NULL;
+		int np = 0, added = 0;
+
+		ret = list_processes(c->t, &pids, &np);
+		if (ret)
+			return ret;
+		for (int k = 0; k < np; k++) {
+			struct cproc *p = NULL;
+			pid_t *now = NULL;
+			int nnow = 0;
+
+			for (int i = 0; i < n && !p; i++)
+				if (ps[i].pid == pids[k])
+					p = &ps[i];
+			if (!p) {
+				struct cproc *nps = realloc(ps, sizeof(*ps) * (size_t)(n + 1));
+
+				if (!nps) {
+					free(pids);
+					return -ENOMEM;
+				}
+				ps = nps;
+				*pps = ps;
+				p = &ps[n++];
+				*pn = n;
+				memset(p, 0, sizeof(*p));
+				p->pid = pids[k];
+				p->ns_pid = proc_ns_pid(p->pid);
+				p->zombie = proc_is_zombie(p->pid, &p->exit_status);
+				added++;
+			}
+			if (p->zombie)
+				continue;
+			ret = list_tasks(p->pid, &now, &nnow);
+			if (ret == -ENOENT) {
+				ret = 0;
+				continue;
+			}
+			if (ret) {
+				free(pids);
+				return ret;
+			}
+			for (int j = 0; j < nnow; j++) {
+				bool known = false;
+				pid_t *nt;
+				struct tstop *nst;
+
+				for (int i = 0; i < p->ntids && !known; i++)
+					known = p->tids[i] == now[j];
+				if (known)
+					continue;
+				nt = realloc(p->tids, sizeof(pid_t) * (size_t)(p->ntids + 1));
+				if (nt)
+					p->tids = nt;
+				nst = realloc(p->stops, sizeof(*nst) * (size_t)(p->ntids + 1));
+				if (nst)
+					p->stops = nst;
+				if (!nt || !nst) {
+					free(now);
+					free(pids);
+					return -ENOMEM;
+				}
+				p->tids[p->ntids] = now[j];
+				ret = ptrace_pause_thread(now[j], &p->stops[p->ntids]);
+				if (ret) {
+					free(now);
+					free(pids);
+					return ret;
+				}
+				p->ntids++;
+				added++;
+			}
+			free(now);
+			/* the main thread first */
+			for (int i = 1; i < p->ntids; i++) {
+				if (p->tids[i] == p->pid) {
+					struct tstop ts = p->stops[0];
+					pid_t tt = p->tids[0];
+
+					p->stops[0] = p->stops[i];
+					p->stops[i] = ts;
+					p->tids[0] = p->tids[i];
+					p->tids[i] = tt;
+				}
+			}
+		}
+		free(pids);
+		if (!added)
+			return 0;
+	}
+}
+
+static void resume_all(struct cproc *ps, int n, bool kill_them)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < ps[i].ntids; j++)
+			ptrace(PTRACE_SETOPTIONS, ps[i].tids[j], 0, RTCR_PTRACE_OPTS_ALL);
+	if (kill_them)
+		for (int i = 0; i < n; i++)
+			if (!ps[i].zombie)
+				kill(ps[i].pid, SIGKILL);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < ps[i].ntids; j++)
+			ptrace_resume_thread(&ps[i].stops[j]);
+}
+
+/* Dump one paused process into a new Process of c->img. */
+static int dump_process(struct ckpt_ctx *c, struct cproc *p)
+{
+	uint64_t sysip;
+	bool injecting = false;
+	int ret, i;
+
+	c->pid = p->pid;
+	c->ns_pid = p->ns_pid;
+	c->stops = p->stops;
+	c->nstops = p->ntids;
+	c->pre = p->pre;
+	c->npre = p->npre;
+	c->proc = calloc(1, sizeof(*c->proc));
+	if (!c->proc)
+		return -ENOMEM;
+	rtcr__process__init(c->proc);
+	ret = pb_push((void ***)&c->img->processes, &c->img->n_processes, c->proc);
+	if (ret) {
+		free(c->proc);
+		return ret;
+	}
+	c->proc->has_pid = 1;
+	c->proc->pid = (uint32_t)p->ns_pid;
+	if (p->zombie) {
+		char path[64], *st = NULL, val[64], *last;
+		pid_t pp;
+
+		c->proc->has_zombie = c->proc->has_exit_status = 1;
+		c->proc->zombie = true;
+		c->proc->exit_status = p->exit_status;
+		snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
+		if (read_file(path, &st) >= 0) {
+			if (proc_status_field(st, "PPid", val, sizeof(val)) == 0) {
+				pp = (pid_t)atoi(val);
+				c->proc->has_ppid = 1;
+				c->proc->ppid = pp == c->t->init_pid ? 1 : (uint32_t)proc_ns_pid(pp);
+			}
+			if (proc_status_field(st, "NSpgid", val, sizeof(val)) == 0) {
+				last = strrchr(val, '\t');
+				c->proc->has_pgid = 1;
+				c->proc->pgid = (uint32_t)atoi(last ? last + 1 : val);
+			}
+			if (proc_status_field(st, "NSsid", val, sizeof(val)) == 0) {
+				last = strrchr(val, '\t');
+				c->proc->has_sid = 1;
+				c->proc->sid = (uint32_t)atoi(last ? last + 1 : val);
+			}
+			free(st);
+		}
+		return 0;
+	}
+	for (i = 0; i < p->ntids; i++) {
+		if (p->stops[i].group_stop) {
+			ret = ckpt_refuse(c, "pid %d: the process is stopped (SIGSTOP); continue it first",
+					  c->ns_pid);
+			if (ret)
+				return ret;
+		}
+	}
+	ret = find_syscall_ip(c->pid, &sysip);
+	if (ret)
+		return ret;
+	ret = inject_begin(&c->ij, c->pid, sysip);
+	if (ret)
+		return ret;
+	injecting = true;
+	ret = inject_scratch(&c->ij, 4 * PAGE_SIZE_4K, 0, false);
+	if (ret)
+		goto out;
+	for (i = 0; i < (int)(sizeof(dump_order) / sizeof(dump_order[0])); i++) {
+		uint64_t ts = now_ns(CLOCK_MONOTONIC);
+
+		if (!dump_order[i])
+			continue;
+		ret = dump_order[i]->dump(c);
+		if (ret)
+			goto out;
+		pr_debug("pid %d: %s: %.3f ms", c->ns_pid, dump_order[i]->name,
+			 (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
+	}
+out:
+	if (injecting) {
+		int r2 = inject_scratch_free(&c->ij);
+
+		if (!ret)
+			ret = r2;
+		r2 = inject_end(&c->ij);
+		if (!ret)
+			ret = r2;
+	}
+	return ret;
+}
+
 int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **out, char **report,
 		 struct ckpt_stats *st)
 {
 	struct ckpt_ctx c;
 	struct capture *cap = NULL;
-	pid_t *tids = NULL;
-	int ntids = 0, ret, i, paused = 0;
-	uint64_t t0, tp = 0, tr, sysip;
-	bool injecting = false;
+	struct cproc *ps = NULL;
+	pid_t *pids = NULL;
+	int nps = 0, npids = 0, ret, i;
+	uint64_t t0, tp = 0, tr, est = 0;
+	bool paused = false;
 
 	memset(&c, 0, sizeof(c));
 	memset(st, 0, sizeof(*st));
@@ -298,152 +590,85 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 	}
 	cap = calloc(1, sizeof(*cap));
 	c.img = calloc(1, sizeof(*c.img));
-	c.proc = calloc(1, sizeof(*c.proc));
-	if (!cap || !c.img || !c.proc) {
+	if (!cap || !c.img) {
 		free(cap);
 		free(c.img);
-		free(c.proc);
 		return -ENOMEM;
 	}
 	rtcr__image__init(c.img);
-	rtcr__process__init(c.proc);
 	cap->img = c.img;
 	c.cap = cap;
-	ret = pb_push((void ***)&c.img->processes, &c.img->n_processes, c.proc);
-	if (ret) {
-		free(c.proc);
-		goto out;
-	}
 	ret = fill_inventory(&c);
 	if (ret)
 		goto out;
-	ret = find_syscall_ip(c.pid, &sysip);
-	if (ret)
-		goto out;
-	/* 0. prepare before the pause */
+	/* 0. prepare before the pause: smaps of every process, the buffer */
 	if (!c.dry_run) {
-		ret = mem_prepare(&c);
+		ret = list_processes(t, &pids, &npids);
+		if (ret)
+			goto out;
+		ps = calloc((size_t)(npids ? npids : 1), sizeof(*ps));
+		if (!ps) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < npids; i++) {
+			ps[nps].pid = pids[i];
+			ps[nps].ns_pid = proc_ns_pid(pids[i]);
+			ps[nps].zombie = proc_is_zombie(pids[i], &ps[nps].exit_status);
+			if (!ps[nps].zombie) {
+				c.pid = pids[i];
+				c.pre = NULL;
+				c.npre = 0;
+				c.est_bytes = 0;
+				if (mem_read_smaps(&c) == 0) {
+					ps[nps].pre = c.pre;
+					ps[nps].npre = c.npre;
+					est += c.est_bytes;
+				}
+				c.pre = NULL;
+			}
+			nps++;
+		}
+		c.est_bytes = est;
+		ret = mem_prealloc(&c, est);
 		if (ret)
 			goto out;
 	}
+	pr_debug("prepare: %.3f ms", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 	/* 1. pause */
 	tp = now_ns(CLOCK_MONOTONIC);
-	/* pause every thread; threads made meanwhile are auto-attached and
-	 * found by the next listing: repeat until no new one shows up */
-	for (;;) {
-		pid_t *now = NULL;
-		int nnow = 0, added = 0;
-
-		ret = list_tasks(c.pid, &now, &nnow);
-		if (ret)
-			goto out_resume;
-		for (int k = 0; k < nnow; k++) {
-			bool known = false;
-
-			for (i = 0; i < ntids && !known; i++)
-				known = tids[i] == now[k];
-			if (known)
-				continue;
-			{
-				pid_t *nt = realloc(tids, sizeof(pid_t) * (size_t)(ntids + 1));
-				struct tstop *ns = realloc(c.stops, sizeof(*ns) * (size_t)(ntids + 1));
-
-				if (nt)
-					tids = nt;
-				if (ns)
-					c.stops = ns;
-				if (!nt || !ns) {
-					free(now);
-					ret = -ENOMEM;
-					goto out_resume;
-				}
-			}
-			tids[ntids] = now[k];
-			ret = ptrace_pause_thread(now[k], &c.stops[ntids]);
-			if (ret) {
-				free(now);
-				goto out_resume;
-			}
-			ntids++;
-			paused++;
-			added++;
-		}
-		free(now);
-		if (!added)
-			break;
-	}
-	c.nstops = ntids;
-	/* the main thread first */
-	for (i = 1; i < ntids; i++) {
-		if (tids[i] == c.pid) {
-			struct tstop tmp = c.stops[0];
-			pid_t tt = tids[0];
-
-			c.stops[0] = c.stops[i];
-			c.stops[i] = tmp;
-			tids[0] = tids[i];
-			tids[i] = tt;
-		}
-	}
-	ret = check_no_children(&c, tids, ntids);
+	paused = true;
+	ret = pause_all(&c, &ps, &nps);
 	if (ret)
 		goto out_resume;
-	for (i = 0; i < ntids; i++) {
-		if (c.stops[i].group_stop) {
-			ret = ckpt_refuse(&c, "pid %d: the target is stopped (SIGSTOP); continue it first",
-					  c.ns_pid);
-			if (ret)
-				goto out_resume;
-		}
+	if (!nps || ps[0].pid != t->pid) {
+		pr_err("the target's main process %d is gone", t->pid);
+		ret = -ESRCH;
+		goto out_resume;
 	}
 	/* rtcr's own injected calls must not meet the target's seccomp filters */
-	for (i = 0; i < ntids; i++) {
-		if (ptrace(PTRACE_SETOPTIONS, tids[i], 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
-		    0) {
-			ret = pr_perror("suspend seccomp of thread %d", tids[i]);
-			goto out_resume;
+	for (i = 0; i < nps; i++) {
+		for (int j = 0; j < ps[i].ntids; j++) {
+			if (ptrace(PTRACE_SETOPTIONS, ps[i].tids[j], 0,
+				   RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) < 0) {
+				ret = pr_perror("suspend seccomp of thread %d", ps[i].tids[j]);
+				goto out_resume;
+			}
 		}
 	}
-	ret = inject_begin(&c.ij, c.pid, sysip);
-	if (ret)
-		goto out_resume;
-	injecting = true;
-	ret = inject_scratch(&c.ij, 4 * PAGE_SIZE_4K, 0, false);
-	if (ret)
-		goto out_resume;
-	/* 2. every session */
-	for (i = 0; i < (int)(sizeof(dump_order) / sizeof(dump_order[0])); i++) {
-		uint64_t ts = now_ns(CLOCK_MONOTONIC);
-
-		if (!dump_order[i])
-			continue;
-		ret = dump_order[i]->dump(&c);
+	/* 2. every process, every session */
+	for (i = 0; i < nps; i++) {
+		ret = dump_process(&c, &ps[i]);
 		if (ret)
 			goto out_resume;
-		pr_debug("%s: %.3f ms", dump_order[i]->name, (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
 	}
+	c.pre = NULL;
+	c.stops = NULL;
 	ret = 0;
 out_resume:
 	/* 3. resume (or kill) */
-	if (injecting) {
-		int r2 = inject_scratch_free(&c.ij);
-
-		if (!ret)
-			ret = r2;
-		r2 = inject_end(&c.ij);
-		if (!ret)
-			ret = r2;
-	}
-	for (i = 0; i < paused; i++)
-		ptrace(PTRACE_SETOPTIONS, tids[i], 0, RTCR_PTRACE_OPTS_ALL);
-	if (o->kill && !ret && !c.dry_run) {
-		kill(c.pid, SIGKILL);
-		for (i = 0; i < paused; i++)
-			ptrace_resume_thread(&c.stops[i]);
-	} else {
-		for (i = 0; i < paused; i++)
-			ptrace_resume_thread(&c.stops[i]);
-	}
+	if (paused)
+		resume_all(ps, nps, o->kill && !ret && !c.dry_run);
 	tr = now_ns(CLOCK_MONOTONIC);
 	if (paused)
 		st->pause_ns = tr - tp;
@@ -468,9 +693,9 @@ out:
 	if (ret && !log_last_error()[0])
 		pr_err("checkpoint of %s failed: %s", t->name, strerror(-ret));
 	free(c.report);
-	free(c.stops);
-	free(c.pre);
-	free(tids);
+	free(c.fdrefs);
+	free(pids);
+	cprocs_free(ps, nps);
 	capture_free(cap);
 	return ret;
 }

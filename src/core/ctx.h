@@ -36,10 +36,13 @@ struct capture {
 	uint64_t mem_bytes;
 	/* Memory snapshot: a copy-on-write child of the target made in the
 	 * pause (see memory.c); its pages are copied after the target runs on. */
-	pid_t snap_pid;             /* host pid, 0: none */
-	uint32_t ns_pid;            /* the process the pages belong to */
-	struct scan_req *dscan;     /* VMAs whose pages are found and copied from the snapshot */
-	size_t ndscan;
+	struct snapshot {
+		pid_t pid;          /* host pid of the snapshot child */
+		uint32_t ns_pid;    /* the process whose memory it holds */
+		struct scan_req *dscan; /* VMAs whose pages are found and copied from it */
+		size_t ndscan;
+	} snaps[64];
+	int nsnaps;
 };
 struct scan_req {
 	uint64_t start, end;
@@ -48,7 +51,7 @@ struct scan_req {
 	bool now;                   /* fork does not pass it on as is: copy in the pause */
 	Rtcr__Vma *vma;
 };
-/* Copy what the snapshot holds into the capture buffers, then end it. */
+/* Copy what the snapshots hold into the capture buffers, then end them. */
 int capture_finish_snapshot(struct capture *cap);
 
 /* What the memory session read before the pause (smaps VmFlags, sizes). */
@@ -75,6 +78,13 @@ struct ckpt_ctx {
 	struct premap *pre;         /* memory: smaps read before the pause */
 	size_t npre;
 	uint64_t est_bytes;
+	/* every descriptor already recorded (any process), to find shared ones */
+	struct fdref {
+		uint32_t file_id;
+		pid_t pid;
+		int fd;
+	} *fdrefs;
+	size_t nfdrefs;
 };
 
 /* A thread of the process being restored (index 0: the main thread, which
@@ -101,15 +111,37 @@ struct rst_ctx {
 	bool ignore_cpu;
 	uint64_t vdso_ip;           /* a syscall instruction in the vDSO (follows it when moved) */
 	bool verified;              /* a verifier thread checks page checksums (restore.c) */
-	int *shmem_tfd;             /* memfd objects: their fd in the target (-1), by Shmem id */
+	int *shmem_tfd;             /* memfd objects: their fd in this process (-1), by Shmem id */
 	size_t nshmem_tfd;
-	void *fd_state[16];         /* per descriptor kind (by FileKind), owned by that kind */
+	void **fd_state;            /* per descriptor kind (by FileKind), owned by that kind,
+				     * shared by all processes of the restore (-> shared->fd_state) */
+	struct rst_shared *shared;  /* what all processes of one restore share */
+	size_t index;               /* this process's index in shared->procs */
 	/* set by the thread session, applied as the very last step */
 	struct user_regs_struct final_regs;
 	uint64_t final_sigmask;
 	bool have_final;
 	struct rst_thread *thr;     /* every thread; thr[0] is the main thread */
 	size_t nthr;
+};
+
+/* State of one restore that all its processes share. */
+struct rst_shared {
+	void *fd_state[16];
+	struct rst_ctx *procs;      /* one per process of the image, parents first */
+	size_t nprocs;
+	/* Shmem objects: the process that created it (index, -1: none yet), its
+	 * descriptor there (memfd) or its first mapping (MAP_SHARED anonymous) */
+	int *shmem_owner;
+	int *shmem_owner_tfd;
+	uint64_t *shmem_owner_start, *shmem_owner_end, *shmem_owner_pgoff;
+	/* Files: a parent-side descriptor kept for the next process that has
+	 * the same open file description (-1), or the process/fd where a
+	 * target-created one first went */
+	int *file_ours;
+	pid_t *file_tpid;
+	int *file_tfd;
+	size_t nfiles;              /* arrays by File id, ids < nfiles */
 };
 
 enum rst_phase {

@@ -180,11 +180,16 @@ static int verifier_join(struct verifier *v)
 	return v->ret;
 }
 
-static bool overlaps(uint64_t s, uint64_t e, const Rtcr__Process *p)
+/* Does [s, e) meet a VMA of any process of the image? */
+static bool overlaps(uint64_t s, uint64_t e, const Rtcr__Image *img)
 {
-	for (size_t i = 0; i < p->n_vmas; i++)
-		if (p->vmas[i]->start < e && s < p->vmas[i]->end)
-			return true;
+	for (size_t k = 0; k < img->n_processes; k++) {
+		const Rtcr__Process *p = img->processes[k];
+
+		for (size_t i = 0; i < p->n_vmas; i++)
+			if (p->vmas[i]->start < e && s < p->vmas[i]->end)
+				return true;
+	}
 	return false;
 }
 
@@ -197,7 +202,7 @@ static int map_scratch(struct rst_ctx *r)
 	};
 
 	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-		if (overlaps(candidates[i], candidates[i] + SCRATCH_LEN, r->proc))
+		if (overlaps(candidates[i], candidates[i] + SCRATCH_LEN, r->img))
 			continue;
 		if (inject_scratch(&r->ij, SCRATCH_LEN, candidates[i], true) == 0)
 			return 0;
@@ -206,18 +211,22 @@ static int map_scratch(struct rst_ctx *r)
 	return -ENOMEM;
 }
 
-/* Make sure the fd-passing socket does not sit on a number the image uses. */
+/* Make sure the fd-passing socket does not sit on a number any process of
+ * the image uses (the processes forked from the first inherit it). */
 static int place_xfer_fd(struct rst_ctx *r)
 {
-	const Rtcr__Process *p = r->proc;
 	int x = STUB_SOCK_FD, ret;
 	bool used;
 
 	for (;;) {
 		used = false;
-		for (size_t i = 0; i < p->n_fds; i++)
-			if ((int)p->fds[i]->fd == x)
-				used = true;
+		for (size_t k = 0; k < r->img->n_processes && !used; k++) {
+			const Rtcr__Process *p = r->img->processes[k];
+
+			for (size_t i = 0; i < p->n_fds; i++)
+				if ((int)p->fds[i]->fd == x)
+					used = true;
+		}
 		if (!used)
 			break;
 		x++;
@@ -232,6 +241,183 @@ static int place_xfer_fd(struct rst_ctx *r)
 	ret = inject_call(&r->ij, NULL, "close", __NR_close, STUB_SOCK_FD, 0, 0, 0, 0, 0);
 	r->xfer_fd = x;
 	return ret;
+}
+
+static int alloc_ints(int **a, size_t n, int val)
+{
+	*a = malloc(sizeof(int) * (n + 1));
+	if (!*a)
+		return -ENOMEM;
+	for (size_t i = 0; i <= n; i++)
+		(*a)[i] = val;
+	return 0;
+}
+
+static int shared_init(struct rst_shared *sh, const Rtcr__Image *img)
+{
+	size_t nf = 0;
+
+	for (size_t i = 0; i < img->n_files; i++)
+		if (img->files[i]->id >= nf)
+			nf = img->files[i]->id + 1;
+	sh->nfiles = nf;
+	if (alloc_ints(&sh->shmem_owner, img->n_shmem, -1) ||
+	    alloc_ints(&sh->shmem_owner_tfd, img->n_shmem, -1) ||
+	    alloc_ints(&sh->file_ours, nf, -1) || alloc_ints(&sh->file_tfd, nf, -1))
+		return -ENOMEM;
+	sh->file_tpid = calloc(nf + 1, sizeof(pid_t));
+	sh->shmem_owner_start = calloc(img->n_shmem + 1, sizeof(uint64_t));
+	sh->shmem_owner_end = calloc(img->n_shmem + 1, sizeof(uint64_t));
+	sh->shmem_owner_pgoff = calloc(img->n_shmem + 1, sizeof(uint64_t));
+	if (!sh->file_tpid || !sh->shmem_owner_start || !sh->shmem_owner_end ||
+	    !sh->shmem_owner_pgoff)
+		return -ENOMEM;
+	return 0;
+}
+
+static void shared_free(struct rst_shared *sh)
+{
+	if (sh->file_ours)
+		for (size_t i = 0; i <= sh->nfiles; i++)
+			if (sh->file_ours[i] >= 0)
+				close(sh->file_ours[i]);
+	free(sh->shmem_owner);
+	free(sh->shmem_owner_tfd);
+	free(sh->shmem_owner_start);
+	free(sh->shmem_owner_end);
+	free(sh->shmem_owner_pgoff);
+	free(sh->file_ours);
+	free(sh->file_tpid);
+	free(sh->file_tfd);
+}
+
+/* A process of the image that is not the first: forked by its parent's
+ * stub (or by the first process with CLONE_PARENT when its parent is init),
+ * with its pid, before anything is restored; a session leader calls
+ * setsid() before it forks its own children. */
+static int create_process(struct rst_shared *sh, size_t idx)
+{
+	struct rst_ctx *r = &sh->procs[idx], *creator = NULL;
+	const Rtcr__Process *p = r->proc;
+	struct clone_args_k {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+			set_tid, set_tid_size, cgroup;
+	} ca;
+	uint64_t want = p->pid, addr;
+	long res;
+	int st, ret;
+
+	for (size_t i = 0; i < idx && !creator; i++)
+		if (sh->procs[i].proc->pid == p->ppid && !sh->procs[i].proc->zombie)
+			creator = &sh->procs[i];
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	if (!creator) {
+		if (p->ppid != 1)
+			pr_warn("pid %u: its parent %u is not in the image; init adopts it", p->pid,
+				p->ppid);
+		creator = &sh->procs[0];
+		ca.flags = CLONE_PARENT;
+	}
+	ret = rst_scratch_put(creator, 256, &want, sizeof(uint32_t), &addr);
+	if (ret)
+		return ret;
+	ca.set_tid = addr;
+	ca.set_tid_size = 1;
+	ret = rst_scratch_put(creator, 0, &ca, sizeof(ca), &addr);
+	if (ret)
+		return ret;
+	creator->ij.event_msg = 0;
+	ret = inject_call(&creator->ij, &res, "create a process (clone3)", __NR_clone3, addr,
+			  sizeof(ca), 0, 0, 0, 0);
+	if (ret) {
+		pr_err("pid %u: cannot be created with its pid", p->pid);
+		return ret;
+	}
+	r->pid = (pid_t)creator->ij.event_msg;
+	if (r->pid <= 0) {
+		pr_err("pid %u: created but not traced", p->pid);
+		return -ECHILD;
+	}
+	while (waitpid(r->pid, &st, __WALL) < 0) {
+		if (errno != EINTR)
+			return pr_perror("wait for new process %d", r->pid);
+	}
+	if (!WIFSTOPPED(st)) {
+		pr_err("pid %u ended at once", p->pid);
+		return -ECHILD;
+	}
+	/* same scratch area, syscall instruction and restore socket as its creator */
+	ret = inject_begin(&r->ij, r->pid, creator->ij.syscall_ip);
+	if (ret)
+		return ret;
+	r->ij.scratch = creator->ij.scratch;
+	r->ij.scratch_len = creator->ij.scratch_len;
+	r->vdso_ip = creator->vdso_ip;
+	r->xfer_fd = creator->xfer_fd;
+	if (ptrace(PTRACE_SETOPTIONS, r->pid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) < 0)
+		return pr_perror("pid %u: suspend seccomp", p->pid);
+	if (p->zombie)
+		return 0;
+	if (p->sid == p->pid)
+		return inject_call(&r->ij, NULL, "setsid", __NR_setsid, 0, 0, 0, 0, 0, 0);
+	return 0;
+}
+
+/* A zombie: let it exit as it did; the parent has not reaped it. */
+static int make_zombie(struct rst_ctx *r)
+{
+	uint32_t st = r->proc->exit_status;
+	int ret;
+
+	if (WIFSIGNALED(st)) {
+		uint64_t none = 0;
+
+		ret = ptrace(PTRACE_SETSIGMASK, r->pid, sizeof(uint64_t), &none) < 0 ? -errno : 0;
+		if (!ret)
+			ret = inject_call(&r->ij, NULL, "kill", __NR_kill, r->proc->pid,
+					  (uint64_t)WTERMSIG(st), 0, 0, 0, 0);
+		if (ret)
+			return ret;
+		ptrace(PTRACE_CONT, r->pid, 0, WTERMSIG(st));
+	} else {
+		long dummy;
+
+		/* it stops at its exit (PTRACE_EVENT_EXIT): let it through */
+		inject_syscall(&r->ij, &dummy, __NR_exit_group, WEXITSTATUS(st), 0, 0, 0, 0, 0);
+		ptrace(PTRACE_CONT, r->pid, 0, 0);
+	}
+	ptrace_reap(r->pid);
+	r->ij.active = false;
+	return 0;
+}
+
+/* Process groups once every process exists: leaders first. */
+static int restore_pgids(struct rst_shared *sh)
+{
+	int ret;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sh->nprocs; i++) {
+			struct rst_ctx *r = &sh->procs[i];
+			const Rtcr__Process *p = r->proc;
+			long cur = 0;
+
+			if (p->zombie || p->sid == p->pid || (pass == 0) != (p->pgid == p->pid))
+				continue;
+			ret = inject_syscall(&r->ij, &cur, __NR_getpgid, 0, 0, 0, 0, 0, 0);
+			if (ret)
+				return ret;
+			if ((uint32_t)cur == p->pgid)
+				continue;
+			ret = inject_call(&r->ij, NULL, "setpgid", __NR_setpgid, 0, p->pgid, 0, 0, 0, 0);
+			if (ret) {
+				pr_err("pid %u: cannot join process group %u", p->pid, p->pgid);
+				return ret;
+			}
+		}
+	}
+	return 0;
 }
 
 static int stub_path(char *buf, size_t len)
@@ -318,6 +504,7 @@ static void time_offsets(const Rtcr__Image *img, int64_t *mono, int64_t *boot)
 int restore_target(const struct restore_req *rq, struct target *t)
 {
 	struct rst_ctx r;
+	struct rst_shared sh;
 	struct launch_spec spec;
 	char stub[PATH_MAX];
 	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -329,6 +516,7 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	int ret, st;
 
 	memset(&r, 0, sizeof(r));
+	memset(&sh, 0, sizeof(sh));
 	memset(&ver, 0, sizeof(ver));
 	log_clear_error();
 	ret = img_open(rq->dir, &r.im);
@@ -338,23 +526,34 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	r.img = img;
 	r.t = t;
 	r.ignore_cpu = rq->ignore_cpu;
-	if (img->n_processes != 1) {
-		pr_err("image %s holds %zu processes; process trees are not supported yet", rq->dir,
-		       img->n_processes);
-		ret = -ENOTSUP;
+	r.shared = &sh;
+	r.fd_state = sh.fd_state;
+	if (!img->n_processes || img->processes[0]->pid != img->inventory->root_pid ||
+	    img->processes[0]->zombie) {
+		pr_err("image %s: the first process is not the target's main process", rq->dir);
+		ret = -EINVAL;
 		goto out;
 	}
 	r.proc = img->processes[0];
 	ret = check_machine(img, rq->ignore_cpu);
 	if (ret)
 		goto out;
-	for (size_t i = 0; i < NSESSIONS; i++) {
-		if (sessions[i] && sessions[i]->prepare) {
-			ret = sessions[i]->prepare(&r);
-			if (ret)
-				goto out;
+	ret = shared_init(&sh, img);
+	if (ret)
+		goto out;
+	for (size_t k = 0; k < img->n_processes; k++) {
+		r.proc = img->processes[k];
+		if (r.proc->zombie)
+			continue;
+		for (size_t i = 0; i < NSESSIONS; i++) {
+			if (sessions[i] && sessions[i]->prepare) {
+				ret = sessions[i]->prepare(&r);
+				if (ret)
+					goto out;
+			}
 		}
 	}
+	r.proc = img->processes[0];
 	ret = stub_path(stub, sizeof(stub));
 	if (ret)
 		goto out;
@@ -432,46 +631,110 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	ret = place_xfer_fd(&r);
 	if (ret)
 		goto out;
-	r.nshmem_tfd = img->n_shmem;
-	r.shmem_tfd = malloc(sizeof(int) * (img->n_shmem + 1));
-	if (!r.shmem_tfd) {
+	if (r.proc->sid == r.proc->pid) {
+		ret = inject_call(&r.ij, NULL, "setsid", __NR_setsid, 0, 0, 0, 0, 0, 0);
+		if (ret)
+			goto out;
+	}
+	/* one context per process; the first is the one built so far */
+	sh.nprocs = img->n_processes;
+	sh.procs = calloc(sh.nprocs, sizeof(*sh.procs));
+	if (!sh.procs) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i <= img->n_shmem; i++)
-		r.shmem_tfd[i] = -1;
-	for (int phase = 0; phase < RST_NPHASES; phase++) {
-		for (size_t i = 0; i < NSESSIONS; i++) {
-			if (!sessions[i] || (int)sessions[i]->phase != phase || !sessions[i]->restore)
-				continue;
-			uint64_t ts = now_ns(CLOCK_MONOTONIC);
+	for (size_t k = 0; k < sh.nprocs; k++) {
+		struct rst_ctx *pr = &sh.procs[k];
 
-			ret = sessions[i]->restore(&r);
-			pr_debug("%s: %.3f ms", sessions[i]->name, (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
-			if (ret) {
-				if (!log_last_error()[0])
-					pr_err("%s: %s", sessions[i]->name, strerror(-ret));
+		*pr = k == 0 ? r : (struct rst_ctx){0};
+		if (k) {
+			pr->im = r.im;
+			pr->img = img;
+			pr->t = t;
+			pr->sock = r.sock;
+			pr->log_w[1] = r.log_w[1];
+			pr->log_w[2] = r.log_w[2];
+			pr->ignore_cpu = r.ignore_cpu;
+			pr->verified = r.verified;
+			pr->shared = &sh;
+			pr->fd_state = sh.fd_state;
+			pr->proc = img->processes[k];
+		}
+		pr->index = k;
+		pr->nshmem_tfd = img->n_shmem;
+		ret = alloc_ints(&pr->shmem_tfd, img->n_shmem, -1);
+		if (ret)
+			goto out;
+	}
+	r.ij.active = false; /* it lives on in procs[0] */
+	for (size_t k = 1; k < sh.nprocs; k++) {
+		ret = create_process(&sh, k);
+		if (ret)
+			goto out;
+	}
+	for (size_t k = 1; k < sh.nprocs; k++) {
+		if (sh.procs[k].proc->zombie) {
+			ret = make_zombie(&sh.procs[k]);
+			if (ret)
 				goto out;
+		}
+	}
+	ret = restore_pgids(&sh);
+	if (ret)
+		goto out;
+	for (int phase = 0; phase < RST_NPHASES; phase++) {
+		for (size_t k = 0; k < sh.nprocs; k++) {
+			struct rst_ctx *pr = &sh.procs[k];
+
+			if (pr->proc->zombie)
+				continue;
+			for (size_t i = 0; i < NSESSIONS; i++) {
+				uint64_t ts;
+
+				if (!sessions[i] || (int)sessions[i]->phase != phase ||
+				    !sessions[i]->restore)
+					continue;
+				ts = now_ns(CLOCK_MONOTONIC);
+				ret = sessions[i]->restore(pr);
+				pr_debug("pid %u: %s: %.3f ms", pr->proc->pid, sessions[i]->name,
+					 (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
+				if (ret) {
+					if (!log_last_error()[0])
+						pr_err("pid %u: %s: %s", pr->proc->pid,
+						       sessions[i]->name, strerror(-ret));
+					goto out;
+				}
 			}
 		}
 	}
-	ret = inject_call(&r.ij, NULL, "close the restore socket", __NR_close,
-			  (uint64_t)r.xfer_fd, 0, 0, 0, 0, 0);
-	if (ret)
-		goto out;
-	for (size_t i = 0; i <= r.nshmem_tfd; i++) {
-		if (r.shmem_tfd[i] < 0)
+	for (size_t k = 0; k < sh.nprocs; k++) {
+		struct rst_ctx *pr = &sh.procs[k];
+
+		if (pr->proc->zombie)
 			continue;
-		ret = inject_call(&r.ij, NULL, "close", __NR_close, (uint64_t)r.shmem_tfd[i], 0, 0,
-				  0, 0, 0);
+		ret = inject_call(&pr->ij, NULL, "close the restore socket", __NR_close,
+				  (uint64_t)pr->xfer_fd, 0, 0, 0, 0, 0);
 		if (ret)
 			goto out;
-		r.shmem_tfd[i] = -1;
+		for (size_t i = 0; i <= pr->nshmem_tfd; i++) {
+			if (pr->shmem_tfd[i] < 0)
+				continue;
+			ret = inject_call(&pr->ij, NULL, "close", __NR_close,
+					  (uint64_t)pr->shmem_tfd[i], 0, 0, 0, 0, 0);
+			if (ret)
+				goto out;
+			pr->shmem_tfd[i] = -1;
+		}
+		pr->ij.syscall_ip = pr->vdso_ip;
+		ret = inject_scratch_free(&pr->ij);
+		if (ret)
+			goto out;
+		if (!pr->have_final) {
+			pr_err("image has no registers for pid %u", pr->proc->pid);
+			ret = -EINVAL;
+			goto out;
+		}
 	}
-	r.ij.syscall_ip = r.vdso_ip;
-	ret = inject_scratch_free(&r.ij);
-	if (ret)
-		goto out;
 	{
 		uint64_t ts = now_ns(CLOCK_MONOTONIC);
 
@@ -480,23 +743,6 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	}
 	if (ret)
 		goto out;
-	if (!r.have_final) {
-		pr_err("image has no registers for pid %u", r.proc->pid);
-		ret = -EINVAL;
-		goto out;
-	}
-	if (ptrace(PTRACE_SETOPTIONS, r.pid, 0, RTCR_PTRACE_OPTS_ALL) < 0) {
-		ret = pr_perror("set ptrace options");
-		goto out;
-	}
-	if (ptrace(PTRACE_SETREGS, r.pid, 0, &r.final_regs) < 0) {
-		ret = pr_perror("set registers");
-		goto out;
-	}
-	if (ptrace(PTRACE_SETSIGMASK, r.pid, sizeof(uint64_t), &r.final_sigmask) < 0) {
-		ret = pr_perror("set signal mask");
-		goto out;
-	}
 	/* the LOG session */
 	t->log_rd[0] = -1;
 	t->log_rd[1] = outp[0];
@@ -510,27 +756,40 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		for (size_t i = 0; t->argv && i < img->inventory->n_argv; i++)
 			t->argv[i] = strdup(img->inventory->argv[i]);
 	}
-	/* the other threads first; the main thread last */
-	for (size_t i = 1; i < r.nthr; i++) {
-		struct rst_thread *th = &r.thr[i];
+	/* registers and masks of every thread, then let them all run: the
+	 * other processes and threads first, the main thread last */
+	for (size_t k = 0; k < sh.nprocs; k++) {
+		struct rst_ctx *pr = &sh.procs[k];
 
-		if (ptrace(PTRACE_SETOPTIONS, th->tid, 0, RTCR_PTRACE_OPTS_ALL) < 0 ||
-		    ptrace(PTRACE_SETREGS, th->tid, 0, &th->final_regs) < 0 ||
-		    ptrace(PTRACE_SETSIGMASK, th->tid, sizeof(uint64_t), &th->final_sigmask) < 0) {
-			ret = pr_perror("set the registers of thread %d", th->tid);
-			goto out;
+		if (pr->proc->zombie)
+			continue;
+		for (size_t i = 0; i < pr->nthr; i++) {
+			struct rst_thread *th = &pr->thr[i];
+			pid_t tid = i ? th->tid : pr->pid;
+
+			if (ptrace(PTRACE_SETOPTIONS, tid, 0, RTCR_PTRACE_OPTS_ALL) < 0 ||
+			    ptrace(PTRACE_SETREGS, tid, 0, &th->final_regs) < 0 ||
+			    ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &th->final_sigmask) < 0) {
+				ret = pr_perror("set the registers of thread %d", tid);
+				goto out;
+			}
+			th->ij.active = false;
 		}
-		th->ij.active = false;
+		pr->ij.active = false;
 	}
-	for (size_t i = 1; i < r.nthr; i++) {
-		if (ptrace(PTRACE_CONT, r.thr[i].tid, 0, 0) < 0) {
-			ret = pr_perror("resume thread %d", r.thr[i].tid);
-			goto out;
+	for (size_t k = sh.nprocs; k-- > 0;) {
+		struct rst_ctx *pr = &sh.procs[k];
+
+		if (pr->proc->zombie)
+			continue;
+		for (size_t i = pr->nthr; i-- > 0;) {
+			pid_t tid = i ? pr->thr[i].tid : pr->pid;
+
+			if (ptrace(PTRACE_CONT, tid, 0, 0) < 0) {
+				ret = pr_perror("resume thread %d", tid);
+				goto out;
+			}
 		}
-	}
-	if (ptrace(PTRACE_CONT, r.pid, 0, 0) < 0) {
-		ret = pr_perror("resume the restored process");
-		goto out;
 	}
 	ret = 0;
 out:
@@ -539,13 +798,25 @@ out:
 	if (ret && launched) {
 		kill(t->init_pid, SIGKILL);
 		kill(t->pid, SIGKILL);
-		for (size_t i = 1; i < r.nthr; i++)
-			ptrace_reap(r.thr[i].tid);
+		for (size_t k = 0; k < sh.nprocs; k++) {
+			struct rst_ctx *pr = &sh.procs[k];
+
+			for (size_t i = 1; i < pr->nthr; i++)
+				ptrace_reap(pr->thr[i].tid);
+			if (pr->pid > 0 && pr->pid != t->pid)
+				ptrace_reap(pr->pid);
+		}
 		ptrace_reap(t->pid);
 		while (waitpid(t->init_pid, &st, __WALL) < 0 && errno == EINTR)
 			;
 	}
-	free(r.thr);
+	for (size_t k = 0; k < sh.nprocs; k++) {
+		free(sh.procs[k].thr);
+		free(sh.procs[k].shmem_tfd);
+	}
+	if (!sh.procs)
+		free(r.thr);
+	free(sh.procs);
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0)
 			close(sv[i]);
@@ -555,7 +826,7 @@ out:
 			close(errp[i]);
 	}
 	files_cleanup(&r);
-	free(r.shmem_tfd);
+	shared_free(&sh);
 	img_close(r.im);
 	return ret;
 }

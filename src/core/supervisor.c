@@ -34,6 +34,7 @@
 
 #include "core/control.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/rundir.h"
 #include "core/target.h"
 #include "rtcr/rtcr.h"
@@ -1077,6 +1078,39 @@ static void handle_stop(struct sup *s, pid_t pid, int st)
 	}
 }
 
+/* When the target's main process exits, another process of its namespace
+ * (a child of init that runs: not a zombie, not a checkpoint's stopped
+ * memory snapshot) becomes the target's main process; 0 if none. */
+static pid_t next_main_process(struct sup *s)
+{
+	char path[96], *buf = NULL, *p, *end, *stat = NULL;
+	pid_t found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)s->t.init_pid,
+		 (int)s->t.init_pid);
+	if (read_file(path, &buf) < 0)
+		return 0;
+	for (p = buf; *p && !found; p = end) {
+		long pid = strtol(p, &end, 10);
+		char *q;
+
+		if (end == p)
+			break;
+		if (pid == s->t.pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		if (read_file(path, &stat) < 0)
+			continue;
+		q = strrchr(stat, ')');
+		if (q && q[1] == ' ' && q[2] != 'Z' && q[2] != 't' && q[2] != 'X')
+			found = (pid_t)pid;
+		free(stat);
+		stat = NULL;
+	}
+	free(buf);
+	return found;
+}
+
 static void reap(struct sup *s)
 {
 	for (;;) {
@@ -1110,7 +1144,20 @@ static void reap(struct sup *s)
 			if (!s->ended)
 				target_ended(s, st, "ended with its namespace");
 		} else if (pid == s->t.pid) {
-			target_ended(s, st, "exited");
+			/* a main process that exits on its own while other processes of
+			 * the namespace run on has daemonized: follow them; one killed
+			 * by a signal ends the target (and its namespace) */
+			pid_t next = WIFEXITED(st) ? next_main_process(s) : 0;
+
+			if (next > 0) {
+				/* a daemon: its parent exited, it goes on */
+				pr_info("pid %d exited; the target goes on as pid %d", (int)pid,
+					(int)next);
+				s->t.pid = next;
+				s->t.ns_pid = proc_ns_pid(next);
+			} else {
+				target_ended(s, st, "exited");
+			}
 		}
 		/* other traced processes (threads, children): nothing to do yet */
 	}

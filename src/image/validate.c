@@ -433,6 +433,13 @@ static int validate_threads(struct vctx *c, const Rtcr__Process *p)
 	uint32_t *tids = NULL;
 	int ret = -EINVAL;
 
+	if (p->zombie) {
+		if (p->n_threads || p->n_vmas || p->n_fds) {
+			VERR(c, "process %" PRIu32 ": a zombie with threads, memory or files", p->pid);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (p->n_threads == 0) {
 		VERR(c, "process %" PRIu32 ": no threads", p->pid);
 		goto out;

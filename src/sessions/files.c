@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/compat.h"
 #include "core/log.h"
 #include "core/proc.h"
 
@@ -298,24 +299,38 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
-/* Is fd the same open file description as an already recorded one? */
+/* Is fd the same open file description as one already recorded (in this
+ * process or another one)? */
 static Rtcr__File *find_shared(struct ckpt_ctx *c, int fd, const struct stat *st)
 {
-	for (size_t i = 0; i < c->img->n_files; i++) {
-		Rtcr__File *f = c->img->files[i];
+	for (size_t i = 0; i < c->nfdrefs; i++) {
+		const struct fdref *ref = &c->fdrefs[i];
+		Rtcr__File *f = NULL;
 
-		if (f->ino != st->st_ino || f->dev != st->st_dev)
+		for (size_t k = 0; k < c->img->n_files && !f; k++)
+			if (c->img->files[k]->id == ref->file_id)
+				f = c->img->files[k];
+		if (!f || f->ino != st->st_ino || f->dev != st->st_dev)
 			continue;
-		for (size_t j = 0; j < c->proc->n_fds; j++) {
-			if (c->proc->fds[j]->file_id != f->id)
-				continue;
-			if (syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, (int)c->proc->fds[j]->fd, fd) ==
-			    0)
-				return f;
-			break;
-		}
+		if (syscall(SYS_kcmp, c->pid, ref->pid, KCMP_FILE, fd, ref->fd) == 0)
+			return f;
 	}
 	return NULL;
+}
+
+static int add_fdref(struct ckpt_ctx *c, uint32_t file_id, int fd)
+{
+	struct fdref *nr;
+
+	nr = realloc(c->fdrefs, sizeof(*nr) * (c->nfdrefs + 1));
+	if (!nr)
+		return -ENOMEM;
+	c->fdrefs = nr;
+	nr[c->nfdrefs].file_id = file_id;
+	nr[c->nfdrefs].pid = c->pid;
+	nr[c->nfdrefs].fd = fd;
+	c->nfdrefs++;
+	return 0;
 }
 
 static const char *describe(const struct fd_info *fi)
@@ -418,6 +433,8 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 	e->file_id = f->id;
 	e->cloexec = cloexec;
 	ret = pb_push((void ***)&c->proc->fds, &c->proc->n_fds, e);
+	if (!ret)
+		ret = add_fdref(c, f->id, fd);
 out:
 	free(fdinfo);
 	return ret;
@@ -508,11 +525,34 @@ static int files_restore(struct rst_ctx *r)
 		for (size_t j = 0; j < p->n_fds; j++)
 			if (p->fds[j]->file_id == f->id)
 				users++;
+		struct rst_shared *S = r->shared;
+		bool cached = false;
+
 		if (!users || !ops)
 			continue;
-		ret = ops->open(r, f, &ours, &tfd);
-		if (ret)
-			return ret;
+		if (S && f->id < S->nfiles && S->file_ours[f->id] >= 0) {
+			/* another process has this open file description too */
+			ours = S->file_ours[f->id];
+			cached = true;
+		} else if (S && f->id < S->nfiles && S->file_tpid[f->id] > 0) {
+			int pidfd = (int)syscall(__NR_pidfd_open, S->file_tpid[f->id], 0);
+
+			ours = pidfd >= 0 ? (int)syscall(__NR_pidfd_getfd, pidfd, S->file_tfd[f->id], 0)
+					  : -1;
+			if (pidfd >= 0)
+				close(pidfd);
+			if (ours < 0)
+				return pr_perror("file %u: take it from pid %d", f->id,
+						 S->file_tpid[f->id]);
+		} else {
+			ret = ops->open(r, f, &ours, &tfd);
+			if (ret)
+				return ret;
+			if (ours >= 0 && S && f->id < S->nfiles) {
+				S->file_ours[f->id] = ours;
+				cached = true;
+			}
+		}
 		for (size_t j = 0; j < p->n_fds && !ret; j++) {
 			const Rtcr__Fd *e = p->fds[j];
 
@@ -525,8 +565,12 @@ static int files_restore(struct rst_ctx *r)
 				ret = target_move_fd(r, tfd, (int)e->fd, e->cloexec, done < users);
 			if (ret)
 				pr_err("fd %u: cannot install %s", e->fd, f->path ? f->path : ops->name);
+			if (!ret && tfd >= 0 && S && f->id < S->nfiles && !S->file_tpid[f->id]) {
+				S->file_tpid[f->id] = r->pid;
+				S->file_tfd[f->id] = (int)e->fd;
+			}
 		}
-		if (ours >= 0)
+		if (ours >= 0 && !cached)
 			close(ours);
 		if (ret)
 			return ret;

@@ -164,15 +164,19 @@ out:
 	return ret;
 }
 
-int mem_prepare(struct ckpt_ctx *c)
+/* Before the pause: smaps of c->pid into c->pre / c->est_bytes. */
+int mem_read_smaps(struct ckpt_ctx *c)
+{
+	return read_smaps(c);
+}
+
+/* Before the pause: the parent's buffer for `bytes` of pages, faulted in. */
+int mem_prealloc(struct ckpt_ctx *c, uint64_t bytes)
 {
 	size_t want;
 	void *p;
-	int ret = read_smaps(c);
 
-	if (ret)
-		return ret;
-	want = (size_t)(c->est_bytes + c->est_bytes / 32 + (4ULL << 20));
+	want = (size_t)(bytes + bytes / 32 + (4ULL << 20));
 	want = (want + (2UL << 20) - 1) & ~((2UL << 20) - 1);
 	p = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -422,7 +426,15 @@ static int make_snapshot(struct ckpt_ctx *c)
 		pr_err("snapshot %d ended at once", child);
 		return -ECHILD;
 	}
-	c->cap->snap_pid = child;
+	if (c->cap->nsnaps == (int)(sizeof(c->cap->snaps) / sizeof(c->cap->snaps[0]))) {
+		kill(child, SIGKILL);
+		return -EAGAIN;
+	}
+	c->cap->snaps[c->cap->nsnaps].pid = child;
+	c->cap->snaps[c->cap->nsnaps].ns_pid = (uint32_t)c->ns_pid;
+	c->cap->snaps[c->cap->nsnaps].dscan = NULL;
+	c->cap->snaps[c->cap->nsnaps].ndscan = 0;
+	c->cap->nsnaps++;
 	return 0;
 }
 
@@ -448,7 +460,7 @@ out:
 
 /* Reserve capture memory for every range, record the runs, and copy them
  * from process `pid` (the target, or its snapshot). */
-static int copy_ranges(struct capture *cap, pid_t pid, struct rangev *rv)
+static int copy_ranges(struct capture *cap, pid_t pid, uint32_t ns_pid, struct rangev *rv)
 {
 	struct copy_item *items = NULL;
 	size_t nitems = 0;
@@ -466,7 +478,7 @@ static int copy_ranges(struct capture *cap, pid_t pid, struct rangev *rv)
 			ret = -ENOMEM;
 			goto out;
 		}
-		ret = add_run(cap, s, (uint32_t)(len / PG), 0, cap->ns_pid, dst);
+		ret = add_run(cap, s, (uint32_t)(len / PG), 0, ns_pid, dst);
 		if (ret)
 			goto out;
 		if (rv->v[k].force) {
@@ -500,30 +512,40 @@ out:
 	return ret;
 }
 
-int capture_finish_snapshot(struct capture *cap)
+static int finish_one(struct capture *cap, struct snapshot *sn)
 {
 	struct rangev rv = {0};
 	bool have_scan = true;
 	char path[64];
 	int pmfd, ret = 0;
 
-	if (!cap->snap_pid)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", cap->snap_pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", sn->pid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0) {
 		ret = pr_perror("open %s", path);
 		goto out;
 	}
-	for (size_t i = 0; i < cap->ndscan && !ret; i++)
-		ret = scan_vma(pmfd, &cap->dscan[i], &rv, &have_scan);
+	for (size_t i = 0; i < sn->ndscan && !ret; i++)
+		ret = scan_vma(pmfd, &sn->dscan[i], &rv, &have_scan);
 	close(pmfd);
 	if (!ret)
-		ret = copy_ranges(cap, cap->snap_pid, &rv);
+		ret = copy_ranges(cap, sn->pid, sn->ns_pid, &rv);
 out:
-	kill(cap->snap_pid, SIGKILL);
-	cap->snap_pid = 0;
 	free(rv.v);
+	return ret;
+}
+
+int capture_finish_snapshot(struct capture *cap)
+{
+	int ret = 0;
+
+	for (int i = 0; i < cap->nsnaps; i++) {
+		if (!ret)
+			ret = finish_one(cap, &cap->snaps[i]);
+		kill(cap->snaps[i].pid, SIGKILL);
+		free(cap->snaps[i].dscan);
+	}
+	cap->nsnaps = 0;
 	return ret;
 }
 
@@ -609,11 +631,16 @@ static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *
 	int fd, ret;
 
 	if (!memfd) {
-		for (size_t i = 0; i < c->img->n_shmem; i++)
-			if (c->img->shmem[i]->ino == st->st_ino)
-				return ckpt_refuse(c, "pid %d: shared anonymous memory at 0x%" PRIx64
-						   " mapped in several pieces is not supported yet",
-						   c->ns_pid, m->start);
+		for (size_t i = 0; i < c->img->n_shmem; i++) {
+			if (c->img->shmem[i]->ino != st->st_ino)
+				continue;
+			for (size_t j = 0; j < c->proc->n_vmas; j++)
+				if (c->proc->vmas[j]->kind == RTCR__VMA_KIND__VMA_SHMEM &&
+				    c->proc->vmas[j]->shmem_id == c->img->shmem[i]->id)
+					return ckpt_refuse(c, "pid %d: shared anonymous memory at 0x%" PRIx64
+							   " mapped in several pieces is not supported yet",
+							   c->ns_pid, m->start);
+		}
 	}
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid, m->start,
 		 m->end);
@@ -905,7 +932,6 @@ static int memory_dump(struct ckpt_ctx *c)
 		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 		bool snap = false;
 
-		c->cap->ns_pid = (uint32_t)c->ns_pid;
 		/* with --kill the target dies right after the capture, and its
 		 * namespace with it (the snapshot too): copy now */
 		if (c->est_bytes >= (1ULL << 20) && !c->kill && !getenv("RTCR_NO_SNAPSHOT"))
@@ -917,7 +943,7 @@ static int memory_dump(struct ckpt_ctx *c)
 			if (ret)
 				goto out;
 		}
-		ret = copy_ranges(c->cap, c->pid, &rv);
+		ret = copy_ranges(c->cap, c->pid, (uint32_t)c->ns_pid, &rv);
 		if (ret)
 			goto out;
 		if (snap) {
@@ -927,8 +953,8 @@ static int memory_dump(struct ckpt_ctx *c)
 			for (size_t i = 0; i < nreqs; i++)
 				if (!reqs[i].now)
 					reqs[k++] = reqs[i];
-			c->cap->dscan = reqs;
-			c->cap->ndscan = k;
+			c->cap->snaps[c->cap->nsnaps - 1].dscan = reqs;
+			c->cap->snaps[c->cap->nsnaps - 1].ndscan = k;
 			reqs = NULL;
 		}
 		pr_debug("memory: %zu ranges in the pause, snapshot %s: %.3f ms", rv.n,
@@ -1421,15 +1447,71 @@ out:
 	return ret;
 }
 
+/* A shared object another process of the image created already: open it
+ * here through /proc (the stub's /proc shows its pid namespace) and map it. */
+static int attach_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh, int owner)
+{
+	struct rst_shared *S = r->shared;
+	const struct rst_ctx *o = &S->procs[owner];
+	char path[128];
+	uint64_t addr;
+	long tfd = -1;
+	int ret;
+
+	if (sh->memfd)
+		snprintf(path, sizeof(path), "/proc/%u/fd/%d", o->proc->pid,
+			 S->shmem_owner_tfd[sh->id]);
+	else
+		snprintf(path, sizeof(path), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64,
+			 o->proc->pid, S->shmem_owner_start[sh->id], S->shmem_owner_end[sh->id]);
+	ret = rst_scratch_put(r, 0, path, strlen(path) + 1, &addr);
+	if (ret)
+		return ret;
+	ret = call(r, &tfd, path, __NR_openat, (uint64_t)AT_FDCWD, addr, O_RDWR | O_CLOEXEC, 0, 0,
+		   0);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < r->proc->n_vmas && !ret; i++) {
+		const Rtcr__Vma *v = r->proc->vmas[i];
+		uint64_t off = sh->memfd ? v->pgoff : v->pgoff - S->shmem_owner_pgoff[sh->id];
+
+		if (v->kind != RTCR__VMA_KIND__VMA_SHMEM || v->shmem_id != sh->id)
+			continue;
+		if (!sh->memfd && v->pgoff < S->shmem_owner_pgoff[sh->id]) {
+			pr_err("pid %u: shared memory at 0x%" PRIx64 " starts before its other "
+			       "mapping; not supported yet", r->proc->pid, v->start);
+			ret = -ENOTSUP;
+			break;
+		}
+		ret = call(r, NULL, "map shared memory", __NR_mmap, v->start, v->end - v->start,
+			   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, off);
+	}
+	if (!ret && sh->memfd && r->shmem_tfd && sh->id <= r->nshmem_tfd)
+		r->shmem_tfd[sh->id] = (int)tfd;
+	else
+		call(r, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);
+	return ret;
+}
+
 static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 {
 	const Rtcr__Process *p = r->proc;
 	const Rtcr__Vma *first = NULL;
+	struct rst_shared *S = r->shared;
 	char path[128];
 	uint64_t addr, base = 0;
 	long tfd = -1, res;
 	int fd = -1, ret = 0;
+	bool mapped = false;
 
+	for (size_t i = 0; i < p->n_vmas; i++)
+		if (p->vmas[i]->kind == RTCR__VMA_KIND__VMA_SHMEM && p->vmas[i]->shmem_id == sh->id)
+			mapped = true;
+	if (!sh->memfd && !mapped)
+		return 0;
+	if (S && sh->id <= r->img->n_shmem && S->shmem_owner[sh->id] >= 0 &&
+	    S->shmem_owner[sh->id] != (int)r->index)
+		return attach_shmem(r, sh, S->shmem_owner[sh->id]);
 	if (sh->memfd) {
 		/* the object itself; kept open for descriptors that name it */
 		ret = rst_scratch_put(r, 0, sh->name, strlen(sh->name) + 1, &addr);
@@ -1501,6 +1583,16 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 out:
 	if (fd >= 0)
 		close(fd);
+	if (!ret && S && sh->id <= r->img->n_shmem) {
+		/* the other processes with this object attach to ours */
+		S->shmem_owner[sh->id] = (int)r->index;
+		S->shmem_owner_tfd[sh->id] = (int)tfd;
+		if (first) {
+			S->shmem_owner_start[sh->id] = first->start;
+			S->shmem_owner_end[sh->id] = first->end;
+			S->shmem_owner_pgoff[sh->id] = first->pgoff;
+		}
+	}
 	if (tfd >= 0) {
 		if (!ret && r->shmem_tfd && sh->id <= r->nshmem_tfd)
 			r->shmem_tfd[sh->id] = (int)tfd;

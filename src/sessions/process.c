@@ -396,18 +396,7 @@ static int process_restore(struct rst_ctx *r)
 	uint64_t addr;
 	int ret;
 
-	if (p->sid == p->pid) {
-		ret = call(r, "setsid", __NR_setsid, 0, 0, 0, 0, 0);
-		if (ret)
-			return ret;
-	} else if (p->pgid == p->pid) {
-		ret = call(r, "setpgid", __NR_setpgid, 0, 0, 0, 0, 0);
-		if (ret)
-			return ret;
-	} else if (p->sid != 1 || p->pgid != 1) {
-		pr_warn("pid %u: session %u / group %u refer to processes that are not restored",
-			p->pid, p->sid, p->pgid);
-	}
+	/* session and process group: set when the process tree is made (restore.c) */
 	if (p->cwd) {
 		ret = rst_scratch_put(r, 0, p->cwd, strlen(p->cwd) + 1, &addr);
 		if (ret)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # dry-run: checkpoint --dry-run writes nothing and refuses nothing for the
-# counter; for a target holding a FIFO it names what would be refused, and
+# counter; for a target holding a terminal master (/dev/ptmx) it names what would be refused, and
 # a real checkpoint of it fails with a message and leaves it running.
 . "$(dirname "$0")/lib.sh"
 
@@ -20,17 +20,17 @@ n=$(last_number c0)
 wait_number c0 $((n + 3))
 check_consecutive c0 0 0
 
-# A FIFO is not a kind rtcr checkpoints (yet).
-mkfifo "$T/fifo"
-start f0 /bin/sh -c "exec 7<>'$T/fifo'; exec '$(tgt counter)'"
+# A pseudo-terminal is not a kind rtcr checkpoints (yet).
+
+start f0 /bin/sh -c "exec 7<>/dev/ptmx; exec '$(tgt counter)'"
 wait_for f0 '^3$'
 rc=0
 rt checkpoint f0 -o "$T/img2" --dry-run >"$T/dry2.out" 2>"$T/dry2.err" || rc=$?
-[ "$rc" = 1 ] || fail "checkpoint --dry-run of a target with a FIFO exited $rc, expected 1: $(cat "$T/dry2.out" "$T/dry2.err")"
-grep -Eq '\<7\>' "$T/dry2.out" || fail "--dry-run does not name fd 7 (the FIFO): $(cat "$T/dry2.out" "$T/dry2.err")"
+[ "$rc" = 1 ] || fail "checkpoint --dry-run of a target with /dev/ptmx exited $rc, expected 1: $(cat "$T/dry2.out" "$T/dry2.err")"
+grep -Eq '\<7\>' "$T/dry2.out" || fail "--dry-run does not name fd 7 (/dev/ptmx): $(cat "$T/dry2.out" "$T/dry2.err")"
 [ ! -e "$T/img2/rtcr.img" ] || fail "--dry-run wrote an image"
 if rt checkpoint f0 -o "$T/img3" >"$T/ck.out" 2>"$T/ck.err"; then
-	fail "checkpoint of a target holding a FIFO succeeded"
+	fail "checkpoint of a target holding /dev/ptmx succeeded"
 fi
 grep -q '^rtcr: error:' "$T/ck.err" || fail "refused checkpoint without 'rtcr: error:': $(cat "$T/ck.err")"
 [ ! -e "$T/img3/rtcr.img" ] || fail "a refused checkpoint left an image"

@@ -1,0 +1,17 @@
+#!/bin/bash
+# tree: a process tree with a pipe with data in flight between two
+# processes, a shared anonymous page, a process group, a session leader
+# and a zombie: checkpoint, kill -9, restore, and again from the restored
+# one; then the processes check themselves.
+. "$(dirname "$0")/lib.sh"
+
+start t0 tree
+wait_for t0 '^READY'
+ckpt t0 "$T/img"
+signal t0 KILL
+restore "$T/img" t1
+sleep 0.3
+ckpt t1 "$T/img2" --kill
+restore "$T/img2" t2
+sleep 0.3
+verify t2
