@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -656,6 +658,27 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 			}
 		}
 	}
+	/* what processes may share but rtcr does not restore shared yet */
+	for (i = 0; i < nps && !ret; i++) {
+		for (int j = i + 1; j < nps && !ret; j++) {
+			if (ps[i].zombie || ps[j].zombie)
+				continue;
+			if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_VM, 0, 0) == 0)
+				ret = ckpt_refuse(&c, "pid %d and pid %d share their memory (vfork or "
+						  "CLONE_VM without threads): not supported yet",
+						  ps[i].ns_pid, ps[j].ns_pid);
+			else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_FILES, 0, 0) == 0)
+				ret = ckpt_refuse(&c, "pid %d and pid %d share one descriptor table "
+						  "(CLONE_FILES): not supported yet",
+						  ps[i].ns_pid, ps[j].ns_pid);
+			else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_SIGHAND, 0, 0) == 0)
+				ret = ckpt_refuse(&c, "pid %d and pid %d share their signal handlers "
+						  "(CLONE_SIGHAND): not supported yet",
+						  ps[i].ns_pid, ps[j].ns_pid);
+		}
+	}
+	if (ret)
+		goto out_resume;
 	/* 2. every process, every session */
 	for (i = 0; i < nps; i++) {
 		ret = dump_process(&c, &ps[i]);
