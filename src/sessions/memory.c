@@ -557,14 +557,14 @@ int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, con
 	off_t off = 0, hole;
 	int ret;
 
+	if (fstat(fd, &st) < 0)
+		return pr_perror("stat shared memory %s", name);
 	for (size_t i = 0; i < c->img->n_shmem; i++) {
-		if (c->img->shmem[i]->ino == ino) {
+		if (c->img->shmem[i]->ino == ino && c->img->shmem[i]->dev == (uint64_t)st.st_dev) {
 			*shmem_id = c->img->shmem[i]->id;
 			return 0;
 		}
 	}
-	if (fstat(fd, &st) < 0)
-		return pr_perror("stat shared memory %s", name);
 	sh = calloc(1, sizeof(*sh));
 	if (!sh)
 		return -ENOMEM;
@@ -574,7 +574,8 @@ int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, con
 		free(sh);
 		return ret;
 	}
-	sh->has_id = sh->has_size = sh->has_memfd = sh->has_ino = 1;
+	sh->has_id = sh->has_size = sh->has_memfd = sh->has_ino = sh->has_dev = 1;
+	sh->dev = (uint64_t)st.st_dev;
 	sh->id = (uint32_t)c->img->n_shmem;
 	sh->size = ((uint64_t)st.st_size + PG - 1) & ~(PG - 1);
 	sh->memfd = memfd;
@@ -1447,6 +1448,27 @@ out:
 	return ret;
 }
 
+/* A descriptor rtcr keeps in the target during the restore must not sit
+ * on a number the image gives to one of the target's own descriptors (the
+ * files session would dup3 over it): move it above them all. */
+static int move_high(struct rst_ctx *r, long *tfd)
+{
+	uint64_t min = (uint64_t)r->xfer_fd + 1;
+	long hi;
+	int ret;
+
+	for (size_t j = 0; j < r->proc->n_fds; j++)
+		if (r->proc->fds[j]->fd + 1ULL > min)
+			min = r->proc->fds[j]->fd + 1ULL;
+	if ((uint64_t)*tfd >= min)
+		return 0;
+	ret = call(r, &hi, "move a descriptor out of the way", __NR_fcntl, (uint64_t)*tfd,
+		   F_DUPFD_CLOEXEC, min, 0, 0, 0);
+	call(r, NULL, "close", __NR_close, (uint64_t)*tfd, 0, 0, 0, 0, 0);
+	*tfd = ret ? -1 : hi;
+	return ret;
+}
+
 /* A shared object another process of the image created already: open it
  * here through /proc (the stub's /proc shows its pid namespace) and map it. */
 static int attach_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh, int owner)
@@ -1469,6 +1491,9 @@ static int attach_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh, int owner)
 		return ret;
 	ret = call(r, &tfd, path, __NR_openat, (uint64_t)AT_FDCWD, addr, O_RDWR | O_CLOEXEC, 0, 0,
 		   0);
+	if (ret)
+		return ret;
+	ret = move_high(r, &tfd);
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < r->proc->n_vmas && !ret; i++) {
@@ -1519,6 +1544,9 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 			return ret;
 		ret = call(r, &tfd, "memfd_create", __NR_memfd_create, addr,
 			   MFD_CLOEXEC | (sh->seals ? MFD_ALLOW_SEALING : 0), 0, 0, 0, 0);
+		if (ret)
+			return ret;
+		ret = move_high(r, &tfd);
 		if (ret)
 			return ret;
 		ret = call(r, NULL, "size a memfd", __NR_ftruncate, (uint64_t)tfd, sh->size, 0, 0, 0,
