@@ -1,13 +1,23 @@
 # Benchmarks: `make bench` (needs root). Included by the main Makefile.
 BENCH_BINS := $(BUILD)/bench/memtarget $(BUILD)/bench/memcpy_baseline $(BUILD)/bench/reaper
+BENCH_BINS += $(BUILD)/bench/threadtarget $(BUILD)/bench/treetarget
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
 
+$(BUILD)/bench/threadtarget: bench/threadtarget.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -pthread -o $@ $<
+
 bench-bins: $(BENCH_BINS)
 
 bench: all $(BENCH_BINS)
 	BUILD=$(BUILD) bash bench/checkpoint.sh
+	BUILD=$(BUILD) bash bench/threads.sh
 
-.PHONY: bench-bins
+# Threads and process trees only: checkpoint pause per thread / per process.
+bench-threads: all $(BENCH_BINS)
+	BUILD=$(BUILD) bash bench/threads.sh
+
+.PHONY: bench-bins bench-threads

@@ -935,7 +935,11 @@ static int memory_dump(struct ckpt_ctx *c)
 
 		/* with --kill the target dies right after the capture, and its
 		 * namespace with it (the snapshot too): copy now */
-		if (c->est_bytes >= (1ULL << 20) && !c->kill && !getenv("RTCR_NO_SNAPSHOT"))
+		/* The snapshot is a child of the process's parent (CLONE_PARENT), so
+		 * only a child of init, which reaps everything, may make one; others
+		 * would keep a zombie. */
+		if (c->est_bytes >= (1ULL << 20) && !c->kill && !getenv("RTCR_NO_SNAPSHOT") &&
+		    c->proc->ppid == 1)
 			snap = make_snapshot(c) == 0;
 		for (size_t i = 0; i < nreqs; i++) {
 			if (snap && !reqs[i].now)
