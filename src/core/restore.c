@@ -756,6 +756,15 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		for (size_t i = 0; t->argv && i < img->inventory->n_argv; i++)
 			t->argv[i] = strdup(img->inventory->argv[i]);
 	}
+	/* rtcr's own references to the target's files go before it runs
+	 * (a pipe's reader must see EOF, a writer EPIPE, as before) */
+	for (size_t i = 0; i <= sh.nfiles; i++) {
+		if (sh.file_ours[i] >= 0) {
+			close(sh.file_ours[i]);
+			sh.file_ours[i] = -1;
+		}
+	}
+	files_cleanup(&r);
 	/* registers and masks of every thread, then let them all run: the
 	 * other processes and threads first, the main thread last */
 	for (size_t k = 0; k < sh.nprocs; k++) {

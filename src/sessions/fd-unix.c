@@ -1,0 +1,1558 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unix domain sockets (File.unix_sk, proto/fd-socket.proto).
+ *
+ * Checkpoint (the target is paused): the socket is taken into the parent
+ * (pidfd_getfd) and described by sock_diag (UNIX_DIAG: type, state, own
+ * address, the socket file's inode, the peer's inode, listen backlog and
+ * connections waiting in it, receive queue length, shutdown state). Its
+ * identity is its inode (UnixSocketFile.ino) and its peer's (peer_ino), so
+ * that the two ends of a connection are paired again at restore, also
+ * (later) across processes. Options that differ from a new socket's are
+ * recorded (fd-socket.c). The receive queue is read without consuming it:
+ * with SO_PEEK_OFF set to each message's offset in turn, one MSG_PEEK per
+ * message (datagram, seqpacket) or per piece of the stream, with
+ * SO_PASSCRED on for the while so that each message's sender credentials
+ * come along; SO_PEEK_OFF and SO_PASSCRED are then set back as they were.
+ *
+ * Refused, with a message naming the socket: a peer outside the target (a
+ * daemon, /dev/log: the message names the peer's address), connections
+ * waiting in a listener's backlog (not accept()ed yet), descriptors in
+ * flight (SCM_RIGHTS in a receive queue), a stream whose queue cannot be
+ * read whole (out-of-band data), and unix sockets of another type.
+ *
+ * Restore: all unix Files of the image are indexed by inode and checked at
+ * prepare, and the addresses they bind are checked on this machine: a path
+ * that exists must be a socket file that no live socket is bound to (a
+ * stale one is unlinked at restore, as CRIU does), an abstract name must be
+ * free; else the restore fails before anything is created. Sockets are made
+ * in the parent, on the first open of one of their Files, and passed in:
+ *  - both ends of a connection in the image, or a connected socket whose
+ *    peer was closed: socketpair(); each end's receive queue is refilled
+ *    by sending from the other end, message by message with the recorded
+ *    sender credentials (the target's own pid is mapped to its new host
+ *    pid, others become rtcr's, which the target sees as pid 0), then the
+ *    shutdown state is set and, if the peer was closed, the other end is
+ *    closed (the reader sees the data, then EOF);
+ *  - a datagram socket connected to another one that is not connected back
+ *    (both in the image): socket(), bind, queue, then connect() to the
+ *    peer's address (the peer is made first);
+ *  - listening sockets: socket(), bind() (the socket file gets back its
+ *    mode and owner), listen() with the recorded backlog;
+ *  - unconnected sockets: socket(), bind() if named; datagrams queued on
+ *    them are sent again from an unnamed socket (their senders' addresses
+ *    are lost: a warning at checkpoint says so).
+ * A socket made for another File than the one being opened (the other end
+ * of a pair, the peer a datagram socket connects to) waits in the parent
+ * until that File is opened, also by another process of the target.
+ *
+ * Limits: sockets are created by rtcr, so their owner credentials
+ * (SO_PEERCRED seen by the other end of a pair, by clients of a listener)
+ * are rtcr's (pid 0 inside the target, uid 0), not the target's; the
+ * addresses of connected stream/seqpacket sockets (an accept()ed socket
+ * shares its listener's) are not restored (getsockname() gives an unnamed
+ * address); a socket bound to a relative path is bound again to the
+ * absolute path it resolved to at checkpoint (from the target's working
+ * directory then).
+ */
+#define LOG_PREFIX "unix: "
+#include "sessions/files.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/proc.h"
+#include "sessions/fd-socket.h"
+
+#define UNIX_QUEUE_MAX	(64U << 20) /* bytes of one receive queue saved */
+#define UNIX_QUEUE_MSGS (1U << 20)  /* and messages */
+#define SUN_PATH_LEN	((int)sizeof(((struct sockaddr_un *)0)->sun_path))
+#define ST_CONNECTED	1  /* TCP_ESTABLISHED */
+#define ST_CLOSE	7  /* TCP_CLOSE */
+#define ST_LISTEN	10 /* TCP_LISTEN */
+#define SHUT_BITS	3  /* RCV_SHUTDOWN | SEND_SHUTDOWN */
+
+static const char *type_name(uint32_t type)
+{
+	switch (type) {
+	case SOCK_STREAM:
+		return "stream";
+	case SOCK_DGRAM:
+		return "dgram";
+	case SOCK_SEQPACKET:
+		return "seqpacket";
+	default:
+		return "unknown-type";
+	}
+}
+
+/* An address for messages: a path, "@name" for an abstract one, "an
+ * unnamed socket" for none. */
+static const char *addr_str(const uint8_t *name, size_t len, char *buf, size_t blen)
+{
+	size_t o = 0;
+
+	if (!len) {
+		snprintf(buf, blen, "an unnamed socket");
+		return buf;
+	}
+	if (name[0]) {
+		snprintf(buf, blen, "%.*s", (int)len, (const char *)name);
+		return buf;
+	}
+	buf[o++] = '@';
+	for (size_t i = 1; i < len && o + 5 < blen; i++) {
+		if (isprint(name[i]) && name[i] != '\\')
+			buf[o++] = (char)name[i];
+		else
+			o += (size_t)snprintf(buf + o, blen - o, "\\x%02x", name[i]);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* ---------- sock_diag ---------- */
+
+struct udiag {
+	uint8_t type, state;
+	uint32_t ino;
+	uint8_t name[SUN_PATH_LEN + 1];
+	size_t namelen; /* 0: unnamed */
+	bool has_vfs;
+	uint32_t vfs_ino, vfs_dev; /* vfs_dev: the kernel's dev_t (major << 20 | minor) */
+	bool has_peer;
+	uint32_t peer;
+	bool has_rqlen;
+	uint32_t rqueue, wqueue;
+	uint8_t shutdown;
+	uint32_t nicons; /* connections waiting in a listener's backlog */
+};
+
+static int diag_open(void)
+{
+	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+
+	if (nl < 0)
+		return pr_perror("netlink sock_diag socket");
+	return nl;
+}
+
+static int diag_send(int nl, uint32_t ino, uint32_t show, bool dump)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req r;
+	} req;
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
+	req.nlh.nlmsg_seq = 1;
+	req.r.sdiag_family = AF_UNIX;
+	req.r.udiag_states = ~0U;
+	req.r.udiag_ino = ino;
+	req.r.udiag_show = show;
+	req.r.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return pr_perror("send sock_diag request");
+	return 0;
+}
+
+/* Receive one netlink datagram into a buffer of its size. */
+static ssize_t diag_recv(int nl, char **buf, size_t *cap)
+{
+	ssize_t n;
+	char *nb;
+
+	for (;;) {
+		n = recv(nl, NULL, 0, MSG_PEEK | MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return pr_perror("receive sock_diag reply");
+		break;
+	}
+	if ((size_t)n > *cap) {
+		nb = realloc(*buf, (size_t)n);
+		if (!nb)
+			return -ENOMEM;
+		*buf = nb;
+		*cap = (size_t)n;
+	}
+	do
+		n = recv(nl, *buf, *cap, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return pr_perror("receive sock_diag reply");
+	return n;
+}
+
+static void diag_parse(const struct nlmsghdr *h, struct udiag *d)
+{
+	const struct unix_diag_msg *m = NLMSG_DATA(h);
+	const struct rtattr *a;
+	int len;
+
+	memset(d, 0, sizeof(*d));
+	d->type = m->udiag_type;
+	d->state = m->udiag_state;
+	d->ino = m->udiag_ino;
+	len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+	for (a = (const struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		size_t pl = RTA_PAYLOAD(a);
+		const void *p = RTA_DATA(a);
+
+		switch (a->rta_type) {
+		case UNIX_DIAG_NAME:
+			d->namelen = pl < (size_t)SUN_PATH_LEN ? pl : (size_t)SUN_PATH_LEN;
+			memcpy(d->name, p, d->namelen);
+			break;
+		case UNIX_DIAG_VFS:
+			if (pl >= sizeof(struct unix_diag_vfs)) {
+				const struct unix_diag_vfs *v = p;
+
+				d->has_vfs = true;
+				d->vfs_ino = v->udiag_vfs_ino;
+				d->vfs_dev = v->udiag_vfs_dev;
+			}
+			break;
+		case UNIX_DIAG_PEER:
+			if (pl >= sizeof(uint32_t)) {
+				d->has_peer = true;
+				memcpy(&d->peer, p, sizeof(uint32_t));
+			}
+			break;
+		case UNIX_DIAG_ICONS:
+			d->nicons = (uint32_t)(pl / sizeof(uint32_t));
+			break;
+		case UNIX_DIAG_RQLEN:
+			if (pl >= sizeof(struct unix_diag_rqlen)) {
+				const struct unix_diag_rqlen *q = p;
+
+				d->has_rqlen = true;
+				d->rqueue = q->udiag_rqueue;
+				d->wqueue = q->udiag_wqueue;
+			}
+			break;
+		case UNIX_DIAG_SHUTDOWN:
+			if (pl >= 1)
+				d->shutdown = *(const uint8_t *)p;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+#define SHOW_ALL                                                                                   \
+	(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN)
+
+/* The unix socket with inode ino: 0, -ENOENT if there is none, or -errno (logged). */
+static int diag_get(int nl, uint32_t ino, struct udiag *d)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int ret;
+
+	ret = diag_send(nl, ino, SHOW_ALL /* and the shutdown state, always */, false);
+	if (ret)
+		return ret;
+	n = diag_recv(nl, &buf, &cap);
+	if (n < 0) {
+		ret = (int)n;
+		goto out;
+	}
+	ret = -ENOENT;
+	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+	     h = NLMSG_NEXT(h, n)) {
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+
+			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error)
+				ret = e->error;
+			break;
+		}
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+		    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+			continue;
+		diag_parse(h, d);
+		ret = d->ino == ino ? 0 : -ENOENT;
+		break;
+	}
+	if (ret && ret != -ENOENT)
+		pr_err("sock_diag of socket:[%u]: %s", ino, strerror(-ret));
+out:
+	free(buf);
+	return ret;
+}
+
+static bool kdev_eq(uint32_t kdev, dev_t dev)
+{
+	return major(dev) == (kdev >> 20) && minor(dev) == (kdev & 0xfffff);
+}
+
+/* Is a live unix socket bound to the socket file (dev, ino)? 1 yes, 0 no, -errno. */
+static int bound_to_file(dev_t dev, ino_t ino)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int nl, ret;
+	bool done = false, found = false;
+
+	nl = diag_open();
+	if (nl < 0)
+		return nl;
+	ret = diag_send(nl, 0, UDIAG_SHOW_VFS, true);
+	while (!ret && !done) {
+		n = diag_recv(nl, &buf, &cap);
+		if (n < 0) {
+			ret = (int)n;
+			break;
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			struct udiag d;
+
+			if (h->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				ret = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error
+					  ? e->error
+					  : -EIO;
+				pr_err("sock_diag dump: %s", strerror(-ret));
+				break;
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+				continue;
+			diag_parse(h, &d);
+			if (d.has_vfs && d.vfs_ino == ino && kdev_eq(d.vfs_dev, dev))
+				found = true;
+		}
+	}
+	free(buf);
+	close(nl);
+	return ret ? ret : found;
+}
+
+/* ---------- checkpoint ---------- */
+
+static bool unix_match(struct ckpt_ctx *c, const struct fd_info *fi)
+{
+	return S_ISSOCK(fi->st.st_mode) && sk_family_of(c->pid, fi->fd) == AF_UNIX;
+}
+
+/* The target's processes (host pids): every descendant of its init. */
+static int target_pids(struct ckpt_ctx *c, pid_t **out, size_t *n)
+{
+	pid_t *ps = NULL, *np;
+	size_t cnt = 0;
+	char path[96];
+	int ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!c->t || c->t->init_pid <= 0) {
+		ps = malloc(sizeof(*ps));
+		if (!ps)
+			return -ENOMEM;
+		ps[0] = c->pid;
+		*out = ps;
+		*n = 1;
+		return 0;
+	}
+	for (size_t i = 0; i <= cnt && !ret; i++) {
+		pid_t parent = i == 0 ? c->t->init_pid : ps[i - 1];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", parent);
+		d = opendir(path);
+		if (!d)
+			continue; /* gone meanwhile */
+		while (!ret && (de = readdir(d))) {
+			char *buf = NULL, *p, *end;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children", parent,
+				 de->d_name);
+			if (read_file(path, &buf) < 0)
+				continue;
+			for (p = buf;; p = end) {
+				long v = strtol(p, &end, 10);
+
+				if (end == p)
+					break;
+				np = realloc(ps, sizeof(*ps) * (cnt + 1));
+				if (!np) {
+					ret = -ENOMEM;
+					break;
+				}
+				ps = np;
+				ps[cnt++] = (pid_t)v;
+			}
+			free(buf);
+		}
+		closedir(d);
+	}
+	if (ret) {
+		free(ps);
+		return ret;
+	}
+	*out = ps;
+	*n = cnt;
+	return 0;
+}
+
+/* Does a process of the target hold socket:[ino]? */
+static bool target_holds(const pid_t *pids, size_t npids, uint32_t ino)
+{
+	char dir[64], path[384], link[64], want[40];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+	ssize_t n;
+
+	snprintf(want, sizeof(want), "socket:[%u]", ino);
+	for (size_t i = 0; i < npids && !found; i++) {
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", pids[i]);
+		d = opendir(dir);
+		if (!d)
+			continue;
+		while (!found && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			found = !strcmp(link, want);
+		}
+		closedir(d);
+	}
+	return found;
+}
+
+/* A sender's pid as the target sees it: its pid in the target's namespace
+ * if it is one of the target's processes, else 0. */
+static pid_t target_view(struct ckpt_ctx *c, const pid_t *pids, size_t npids, pid_t pid)
+{
+	pid_t ns;
+
+	if (pid == c->pid)
+		return c->ns_pid;
+	for (size_t i = 0; i < npids; i++) {
+		if (pids[i] == pid) {
+			ns = proc_ns_pid(pid);
+			return ns > 0 ? ns : 0;
+		}
+	}
+	return 0;
+}
+
+static int set_bytes(ProtobufCBinaryData *b, protobuf_c_boolean *has, const void *p, size_t len)
+{
+	b->data = malloc(len ? len : 1);
+	if (!b->data)
+		return -ENOMEM;
+	if (len)
+		memcpy(b->data, p, len);
+	b->len = len;
+	*has = 1;
+	return 0;
+}
+
+/*
+ * The own address of a socket: abstract names as they are; a path is made
+ * absolute (relative to the target's cwd) and checked to still name the
+ * socket's file (else file_gone); its mode and owner are recorded.
+ */
+static int dump_name(struct ckpt_ctx *c, const struct fd_info *fi, const struct udiag *d,
+		     Rtcr__UnixSocketFile *u)
+{
+	char path[PATH_MAX], cwd[PATH_MAX], shown[PATH_MAX + 64];
+	size_t len = d->namelen;
+	struct stat st;
+	ssize_t n;
+
+	if (!len)
+		return 0;
+	if (!d->name[0]) {
+		if (len < 2)
+			return 0;
+		return set_bytes(&u->name, &u->has_name, d->name, len);
+	}
+	while (len && !d->name[len - 1])
+		len--;
+	if (!len || memchr(d->name, 0, len))
+		return ckpt_refuse(c, "pid %d: fd %d: unix socket with a malformed address",
+				   c->ns_pid, fi->fd);
+	if (d->name[0] == '/') {
+		snprintf(path, sizeof(path), "%.*s", (int)len, (const char *)d->name);
+	} else {
+		snprintf(shown, sizeof(shown), "/proc/%d/cwd", c->pid);
+		n = readlink(shown, cwd, sizeof(cwd) - 1);
+		if (n < 0)
+			return pr_perror("readlink %s", shown);
+		cwd[n] = '\0';
+		if ((size_t)snprintf(path, sizeof(path), "%s/%.*s", strcmp(cwd, "/") ? cwd : "",
+				     (int)len, (const char *)d->name) >= sizeof(path) ||
+		    strlen(path) >= (size_t)SUN_PATH_LEN)
+			return ckpt_refuse(c,
+					   "pid %d: fd %d: unix socket bound to the relative path "
+					   "%.*s: its absolute path is too long for an address",
+					   c->ns_pid, fi->fd, (int)len, (const char *)d->name);
+	}
+	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && d->has_vfs && st.st_ino == d->vfs_ino &&
+	    kdev_eq(d->vfs_dev, st.st_dev)) {
+		u->has_file_mode = u->has_file_uid = u->has_file_gid = 1;
+		u->file_mode = st.st_mode & 07777;
+		u->file_uid = st.st_uid;
+		u->file_gid = st.st_gid;
+	} else {
+		/* removed (a relative path: or bound from another directory) */
+		u->has_file_gone = 1;
+		u->file_gone = 1;
+	}
+	return set_bytes(&u->name, &u->has_name, path, strlen(path));
+}
+
+static int push_msg(Rtcr__UnixSocketFile *u, const void *data, size_t len, const struct ucred *cr,
+		    const struct sockaddr_un *from, socklen_t fromlen)
+{
+	Rtcr__UnixMessage *m = calloc(1, sizeof(*m));
+	size_t alen = fromlen > offsetof(struct sockaddr_un, sun_path)
+			  ? fromlen - offsetof(struct sockaddr_un, sun_path)
+			  : 0;
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	rtcr__unix_message__init(m);
+	ret = pb_push((void ***)&u->queue, &u->n_queue, m);
+	if (ret) {
+		free(m);
+		return ret;
+	}
+	ret = set_bytes(&m->data, &m->has_data, data, len);
+	if (ret)
+		return ret;
+	if (cr) {
+		m->has_pid = m->has_uid = m->has_gid = 1;
+		m->pid = (uint32_t)cr->pid;
+		m->uid = cr->uid;
+		m->gid = cr->gid;
+	}
+	if (from && alen > (size_t)SUN_PATH_LEN)
+		alen = (size_t)SUN_PATH_LEN;
+	if (from && alen && !(from->sun_path[0] && alen == 1))
+		ret = set_bytes(&m->addr, &m->has_addr, from->sun_path, alen);
+	return ret;
+}
+
+struct peeked {
+	uint64_t bytes;
+	bool fds;     /* descriptors in flight */
+	size_t named; /* datagrams from a named sender */
+};
+
+/*
+ * Read the receive queue of sk without consuming it (see the top). The
+ * credentials' pid is mapped to the target's namespace: the target itself
+ * becomes its ns pid, anything else 0 (outside it).
+ */
+static int peek_queue(struct ckpt_ctx *c, int fd, int sk, uint32_t type, Rtcr__UnixSocketFile *u,
+		      struct peeked *pk, const pid_t *pids, size_t npids)
+{
+	char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 256)]
+	    __attribute__((aligned(8)));
+	int peek_off = -1, passcred = 0, one = 1, off = 0, ret = 0;
+	socklen_t len = sizeof(int);
+	size_t cap = 64 * 1024;
+	char *buf = NULL, *nb;
+
+	if (getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &len) < 0)
+		return pr_perror("pid %d: fd %d: SO_PEEK_OFF", c->ns_pid, fd);
+	len = sizeof(int);
+	if (getsockopt(sk, SOL_SOCKET, SO_PASSCRED, &passcred, &len) < 0)
+		return pr_perror("pid %d: fd %d: SO_PASSCRED", c->ns_pid, fd);
+	if (!passcred && setsockopt(sk, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return pr_perror("pid %d: fd %d: set SO_PASSCRED", c->ns_pid, fd);
+	buf = malloc(cap);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		struct sockaddr_un from;
+		struct ucred cr, *crp = NULL;
+		struct msghdr mh;
+		struct iovec iov = {buf, cap};
+		struct cmsghdr *cm;
+		ssize_t n;
+
+		if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) < 0) {
+			ret = pr_perror("pid %d: fd %d: set SO_PEEK_OFF", c->ns_pid, fd);
+			goto out;
+		}
+		memset(&mh, 0, sizeof(mh));
+		memset(&from, 0, sizeof(from));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		if (type == SOCK_DGRAM) {
+			mh.msg_name = &from;
+			mh.msg_namelen = sizeof(from);
+		}
+		n = recvmsg(sk, &mh,
+			    MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC |
+				(type == SOCK_STREAM ? 0 : MSG_TRUNC));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			ret = pr_perror("pid %d: fd %d: read the receive queue", c->ns_pid, fd);
+			goto out;
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET)
+				continue;
+			if (cm->cmsg_type == SCM_RIGHTS) {
+				size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+				for (size_t i = 0; i < nfd; i++) {
+					int x;
+
+					memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+					close(x);
+				}
+				pk->fds = true;
+			} else if (cm->cmsg_type == SCM_CREDENTIALS &&
+				   cm->cmsg_len >= CMSG_LEN(sizeof(cr))) {
+				memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
+				cr.pid = target_view(c, pids, npids, cr.pid);
+				crp = &cr;
+			}
+		}
+		if (mh.msg_flags & MSG_CTRUNC)
+			pk->fds = true;
+		if (pk->fds)
+			break;
+		if (type != SOCK_STREAM && (size_t)n > cap) {
+			if ((size_t)n > UNIX_QUEUE_MAX) {
+				ret = -EFBIG;
+				break;
+			}
+			nb = realloc(buf, (size_t)n);
+			if (!nb) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap = (size_t)n;
+			continue; /* again, from the same offset */
+		}
+		if (type == SOCK_STREAM && n == 0)
+			break;
+		pk->bytes += (uint64_t)n;
+		if (pk->bytes > UNIX_QUEUE_MAX || u->n_queue >= UNIX_QUEUE_MSGS) {
+			ret = -EFBIG;
+			break;
+		}
+		ret = push_msg(u, buf, (size_t)n, crp, type == SOCK_DGRAM ? &from : NULL,
+			       type == SOCK_DGRAM ? mh.msg_namelen : 0);
+		if (ret)
+			goto out;
+		if (type == SOCK_DGRAM && u->queue[u->n_queue - 1]->has_addr)
+			pk->named++;
+		off += (int)n;
+	}
+out:
+	free(buf);
+	/* put back what the target had */
+	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off)) < 0 && !ret)
+		ret = pr_perror("pid %d: fd %d: set SO_PEEK_OFF back", c->ns_pid, fd);
+	if (!passcred && setsockopt(sk, SOL_SOCKET, SO_PASSCRED, &passcred, sizeof(passcred)) < 0 &&
+	    !ret)
+		ret = pr_perror("pid %d: fd %d: set SO_PASSCRED back", c->ns_pid, fd);
+	return ret;
+}
+
+static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
+{
+	Rtcr__UnixSocketFile *u;
+	struct udiag d, pd;
+	struct sk_kind k;
+	struct peeked pk;
+	struct ucred pc;
+	socklen_t len;
+	char own[SUN_PATH_LEN * 4 + 8], peer[SUN_PATH_LEN * 4 + 8], desc[SUN_PATH_LEN * 4 + 40];
+	struct sockaddr_un pa;
+	const char *tn;
+	pid_t *pids = NULL;
+	size_t npids = 0;
+	int sk = -1, nl = -1, ret;
+
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	rtcr__unix_socket_file__init(u);
+	f->unix_sk = u;
+	sk = sk_take(c->pid, c->ns_pid, fi->fd);
+	if (sk < 0)
+		return sk;
+	ret = target_pids(c, &pids, &npids);
+	if (ret)
+		goto out;
+	nl = diag_open();
+	if (nl < 0) {
+		ret = nl;
+		goto out;
+	}
+	ret = diag_get(nl, (uint32_t)fi->st.st_ino, &d);
+	if (ret) {
+		if (ret == -ENOENT)
+			pr_err("pid %d: fd %d: socket:[%lu] is not known to sock_diag", c->ns_pid,
+			       fi->fd, (unsigned long)fi->st.st_ino);
+		goto out;
+	}
+	tn = type_name(d.type);
+	if (!sk_kind_init(&k, AF_UNIX, d.type, 0)) {
+		ret = ckpt_refuse(c, "pid %d: fd %d: unix socket of type %u not supported",
+				  c->ns_pid, fi->fd, d.type);
+		goto out;
+	}
+	u->has_type = u->has_state = u->has_ino = u->has_shutdown = 1;
+	u->type = d.type;
+	u->ino = d.ino;
+	u->shutdown = d.shutdown & SHUT_BITS;
+	addr_str(d.name, d.namelen, own, sizeof(own));
+	/* "unix stream socket", "unix dgram socket /run/x.sock" */
+	snprintf(desc, sizeof(desc), "unix %s socket%s%s", tn, d.namelen ? " " : "",
+		 d.namelen ? own : "");
+	switch (d.state) {
+	case ST_CONNECTED:
+		/* a datagram socket others connected to is "established" too,
+		 * without a peer of its own */
+		u->state = d.type == SOCK_DGRAM && !d.has_peer ? ST_CLOSE : ST_CONNECTED;
+		break;
+	case ST_LISTEN:
+	case ST_CLOSE:
+		u->state = d.state;
+		break;
+	default:
+		ret = ckpt_refuse(c, "pid %d: fd %d: %s in state %u not supported", c->ns_pid,
+				  fi->fd, desc, d.state);
+		goto out;
+	}
+	if (u->state == ST_LISTEN && (d.nicons || (d.has_rqlen && d.rqueue))) {
+		ret = ckpt_refuse(c,
+				  "pid %d: fd %d: unix %s socket listening on %s has %u "
+				  "connection(s) not accept()ed yet: not supported yet",
+				  c->ns_pid, fi->fd, tn, own, d.nicons ? d.nicons : d.rqueue);
+		goto out;
+	}
+	if (u->state == ST_LISTEN) {
+		u->has_backlog = 1;
+		u->backlog = d.has_rqlen ? d.wqueue : 0;
+	}
+	if (u->state == ST_CONNECTED) {
+		u->has_peer_ino = 1;
+		u->peer_ino = d.has_peer ? d.peer : 0;
+	}
+	if (u->state == ST_CONNECTED && !u->peer_ino && d.type != SOCK_DGRAM &&
+	    u->shutdown != SHUT_BITS) {
+		/* the peer has no inode and was not closed (closing shuts this
+		 * end down): a connection waiting in a listener's backlog */
+		len = sizeof(pa);
+		memset(&pa, 0, sizeof(pa));
+		if (getpeername(sk, (struct sockaddr *)&pa, &len) < 0)
+			len = 0;
+		len = len > offsetof(struct sockaddr_un, sun_path)
+			  ? len - (socklen_t)offsetof(struct sockaddr_un, sun_path)
+			  : 0;
+		addr_str((const uint8_t *)pa.sun_path, len, peer, sizeof(peer));
+		ret = ckpt_refuse(c,
+				  "pid %d: fd %d: %s connected to %s, which has not accept()ed "
+				  "the connection yet: not supported yet",
+				  c->ns_pid, fi->fd, desc, peer);
+		goto out;
+	}
+	if (u->peer_ino) {
+		ret = diag_get(nl, (uint32_t)u->peer_ino, &pd);
+		if (ret == -ENOENT) {
+			ret = ckpt_refuse(
+			    c, "pid %d: fd %d: %s: its peer socket:[%" PRIu64 "] cannot be found",
+			    c->ns_pid, fi->fd, desc, u->peer_ino);
+			goto out;
+		}
+		if (ret)
+			goto out;
+		addr_str(pd.name, pd.namelen, peer, sizeof(peer));
+		if (pd.namelen) {
+			ret = set_bytes(&u->peer_name, &u->has_peer_name, pd.name, pd.namelen);
+			if (ret)
+				goto out;
+		}
+		if (!target_holds(pids, npids, (uint32_t)u->peer_ino)) {
+			ret = ckpt_refuse(c,
+					  "pid %d: fd %d: %s connected to %s (socket:[%" PRIu64
+					  "]) outside the target: not supported yet",
+					  c->ns_pid, fi->fd, desc, peer, u->peer_ino);
+			goto out;
+		}
+		/* not connected back: only a datagram socket connected to a
+		 * named one that is not connected itself (connected in any
+		 * order at restore) */
+		if (!(pd.has_peer && pd.peer == d.ino) &&
+		    (d.type != SOCK_DGRAM || pd.namelen < 2 || pd.has_peer)) {
+			ret =
+			    ckpt_refuse(c,
+					"pid %d: fd %d: %s connected to %s (socket:[%" PRIu64 "]), "
+					"which is connected elsewhere: not supported",
+					c->ns_pid, fi->fd, desc, peer, u->peer_ino);
+			goto out;
+		}
+	}
+	/* own address: bound again, unless the socket is a connected stream
+	 * (an accept()ed socket shares its listener's) */
+	if (u->state != ST_CONNECTED || d.type == SOCK_DGRAM) {
+		int before = c->refusals;
+
+		ret = dump_name(c, fi, &d, u);
+		if (ret || c->refusals != before)
+			goto out;
+	}
+	len = sizeof(pc);
+	if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &pc, &len) == 0 && pc.pid > 0) {
+		u->has_peercred_pid = u->has_peercred_uid = u->has_peercred_gid = 1;
+		u->peercred_pid = (uint32_t)target_view(c, pids, npids, pc.pid);
+		u->peercred_uid = pc.uid;
+		u->peercred_gid = pc.gid;
+	}
+	ret = sk_opts_dump(sk, &k, &u->opts);
+	if (ret)
+		goto out;
+	if (u->state == ST_LISTEN)
+		goto out;
+	memset(&pk, 0, sizeof(pk));
+	ret = peek_queue(c, fi->fd, sk, d.type, u, &pk, pids, npids);
+	if (ret == -EFBIG) {
+		ret = ckpt_refuse(c, "pid %d: fd %d: %s: more than %u MiB or %u messages queued",
+				  c->ns_pid, fi->fd, desc, UNIX_QUEUE_MAX >> 20, UNIX_QUEUE_MSGS);
+		goto out;
+	}
+	if (ret)
+		goto out;
+	if (pk.fds) {
+		ret = ckpt_refuse(c,
+				  "pid %d: fd %d: %s has descriptors in flight (SCM_RIGHTS in "
+				  "its receive queue): not supported yet",
+				  c->ns_pid, fi->fd, desc);
+		goto out;
+	}
+	if (d.type != SOCK_DGRAM && d.has_rqlen && pk.bytes != d.rqueue) {
+		ret =
+		    ckpt_refuse(c,
+				"pid %d: fd %d: %s: only %" PRIu64 " of the %u bytes of its "
+				"receive queue can be read (out-of-band data?): not supported yet",
+				c->ns_pid, fi->fd, desc, pk.bytes, d.rqueue);
+		goto out;
+	}
+	if (u->n_queue && u->state == ST_CLOSE && d.type != SOCK_DGRAM) {
+		ret = ckpt_refuse(c,
+				  "pid %d: fd %d: %s: unconnected, with data queued: not "
+				  "supported",
+				  c->ns_pid, fi->fd, desc);
+		goto out;
+	}
+	if (u->n_queue && !u->peer_ino && u->state == ST_CONNECTED)
+		goto out; /* the peer was closed: refilled from a new pair */
+	if (u->n_queue && (!u->peer_ino || !(pd.has_peer && pd.peer == d.ino))) {
+		/* refilled from an unnamed socket, to its address */
+		if (!u->has_name) {
+			ret = ckpt_refuse(c,
+					  "pid %d: fd %d: %s: %zu datagram(s) queued on an unnamed "
+					  "socket without a peer to send them: not supported",
+					  c->ns_pid, fi->fd, desc, u->n_queue);
+			goto out;
+		}
+		if (pk.named)
+			pr_warn("pid %d: fd %d: %s: the sender addresses of %zu queued datagram(s) "
+				"are not restored (they come from an unnamed socket after a "
+				"restore)",
+				c->ns_pid, fi->fd, desc, pk.named);
+	}
+out:
+	if (nl >= 0)
+		close(nl);
+	close(sk);
+	free(pids);
+	return ret;
+}
+
+/* ---------- restore ---------- */
+
+struct usk {
+	uint64_t ino;
+	const Rtcr__File *f;
+	int fd;	   /* the parent's descriptor of the socket, until it is handed out */
+	bool made; /* the socket exists */
+};
+
+struct unix_state {
+	struct usk *sk; /* every unix File of the image, by inode */
+	size_t n;
+	bool failed; /* the index could not be built */
+};
+
+static int cmp_usk(const void *a, const void *b)
+{
+	const struct usk *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static struct usk *usk_find(struct unix_state *st, uint64_t ino)
+{
+	struct usk key = {.ino = ino};
+
+	if (!st || !st->n)
+		return NULL;
+	return bsearch(&key, st->sk, st->n, sizeof(*st->sk), cmp_usk);
+}
+
+static int state_get(struct rst_ctx *r, struct unix_state **out)
+{
+	struct unix_state *st = r->fd_state[RTCR__FILE_KIND__FILE_UNIX];
+	size_t n = 0;
+
+	if (st) {
+		*out = st;
+		return st->failed ? -EINVAL : 0;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	r->fd_state[RTCR__FILE_KIND__FILE_UNIX] = st;
+	*out = st;
+	for (size_t i = 0; i < r->img->n_files; i++)
+		if (r->img->files[i]->kind == RTCR__FILE_KIND__FILE_UNIX)
+			n++;
+	st->sk = calloc(n ? n : 1, sizeof(*st->sk));
+	if (!st->sk) {
+		st->failed = true;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r->img->n_files; i++) {
+		const Rtcr__File *f = r->img->files[i];
+
+		if (f->kind != RTCR__FILE_KIND__FILE_UNIX)
+			continue;
+		if (!f->unix_sk || !f->unix_sk->has_ino || !f->unix_sk->ino) {
+			pr_err("file %u: unix socket without its socket part or inode", f->id);
+			st->failed = true;
+			return -EINVAL;
+		}
+		st->sk[st->n++] = (struct usk){f->unix_sk->ino, f, -1, false};
+	}
+	qsort(st->sk, st->n, sizeof(*st->sk), cmp_usk);
+	for (size_t i = 1; i < st->n; i++) {
+		if (st->sk[i].ino == st->sk[i - 1].ino) {
+			pr_err("file %u: socket:[%" PRIu64 "] is also file %u", st->sk[i].f->id,
+			       st->sk[i].ino, st->sk[i - 1].f->id);
+			st->failed = true;
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static const char *name_str(const Rtcr__UnixSocketFile *u, char *buf, size_t len)
+{
+	return addr_str(u->name.data, u->has_name ? u->name.len : 0, buf, len);
+}
+
+static bool is_path(const Rtcr__UnixSocketFile *u)
+{
+	return u->has_name && u->name.len && u->name.data[0];
+}
+
+/* Is the socket bound to its address again at restore? */
+static bool binds(const Rtcr__UnixSocketFile *u)
+{
+	return u->has_name && u->name.len && (u->state != ST_CONNECTED || u->type == SOCK_DGRAM);
+}
+
+static socklen_t make_addr(const Rtcr__UnixSocketFile *u, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, u->name.data, u->name.len);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + u->name.len +
+			   (u->name.data[0] ? 1 : 0));
+}
+
+/* The address is free on this machine, or held by a stale socket file. */
+static int check_address(const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
+{
+	char shown[SUN_PATH_LEN * 4 + 8], dir[SUN_PATH_LEN * 4 + 8];
+	struct sockaddr_un sa;
+	struct stat st;
+	socklen_t alen;
+	int probe, ret;
+
+	name_str(u, shown, sizeof(shown));
+	if (!is_path(u)) {
+		probe = socket(AF_UNIX, (int)u->type | SOCK_CLOEXEC, 0);
+		if (probe < 0)
+			return pr_perror("socket");
+		alen = make_addr(u, &sa);
+		ret = bind(probe, (struct sockaddr *)&sa, alen) < 0 ? -errno : 0;
+		close(probe);
+		if (ret == -EADDRINUSE) {
+			pr_err("restore: unix socket %s is in use (is the original still running?)",
+			       shown);
+			return ret;
+		}
+		if (ret)
+			pr_err("restore: unix socket %s: cannot bind: %s", shown, strerror(-ret));
+		return ret;
+	}
+	snprintf(dir, sizeof(dir), "%s", shown);
+	if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode)) {
+		pr_err("restore: unix socket %s: its directory %s does not exist", shown, dir);
+		return -ENOENT;
+	}
+	if (lstat(shown, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return pr_perror("restore: unix socket %s", shown);
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		pr_err("restore: %s exists and is not a socket (a unix socket of the target was "
+		       "bound there)",
+		       shown);
+		return -EEXIST;
+	}
+	ret = bound_to_file(st.st_dev, st.st_ino);
+	if (ret < 0)
+		return ret;
+	if (ret) {
+		pr_err("restore: unix socket %s is in use (is the original still running?)", shown);
+		return -EADDRINUSE;
+	}
+	if (u->has_file_gone && u->file_gone) {
+		pr_err("restore: %s exists, but the unix socket bound there at checkpoint had been "
+		       "removed from it",
+		       shown);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+static int check_queue(const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
+{
+	uint64_t total = 0;
+
+	if (u->n_queue && u->state == ST_LISTEN) {
+		pr_err("file %u: listening socket with a receive queue", f->id);
+		return -EINVAL;
+	}
+	if (u->n_queue && u->state == ST_CLOSE && u->type != SOCK_DGRAM) {
+		pr_err("file %u: unconnected %s socket with a receive queue", f->id,
+		       type_name(u->type));
+		return -EINVAL;
+	}
+	if (u->n_queue > UNIX_QUEUE_MSGS) {
+		pr_err("file %u: more than %u messages queued", f->id, UNIX_QUEUE_MSGS);
+		return -EFBIG;
+	}
+	for (size_t i = 0; i < u->n_queue; i++) {
+		const Rtcr__UnixMessage *m = u->queue[i];
+
+		if (!m) {
+			pr_err("file %u: queued message %zu missing", f->id, i);
+			return -EINVAL;
+		}
+		total += m->data.len;
+		if (m->data.len > UNIX_QUEUE_MAX || total > UNIX_QUEUE_MAX) {
+			pr_err("file %u: more than %u MiB queued", f->id, UNIX_QUEUE_MAX >> 20);
+			return -EFBIG;
+		}
+		if (u->type == SOCK_STREAM && !m->data.len) {
+			pr_err("file %u: empty piece of a stream's queue", f->id);
+			return -EINVAL;
+		}
+		if ((m->has_uid && m->uid == UINT32_MAX) || (m->has_gid && m->gid == UINT32_MAX)) {
+			pr_err("file %u: queued message %zu: invalid credentials", f->id, i);
+			return -EINVAL;
+		}
+		if (m->has_addr && m->addr.len > (size_t)SUN_PATH_LEN) {
+			pr_err("file %u: queued message %zu: sender address of %zu bytes", f->id, i,
+			       m->addr.len);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int unix_prepare(struct rst_ctx *r, const Rtcr__File *f)
+{
+	const Rtcr__UnixSocketFile *u = f->unix_sk, *pu;
+	struct unix_state *st;
+	struct sk_kind k;
+	struct usk *p;
+	int ret;
+
+	ret = state_get(r, &st);
+	if (ret)
+		return ret;
+	if (!u->has_type || !sk_kind_init(&k, AF_UNIX, (int)u->type, 0)) {
+		pr_err("file %u: unix socket of unknown type %u", f->id, u->type);
+		return -EINVAL;
+	}
+	if (!u->has_state ||
+	    (u->state != ST_LISTEN && u->state != ST_CONNECTED && u->state != ST_CLOSE) ||
+	    (u->state == ST_LISTEN && u->type == SOCK_DGRAM)) {
+		pr_err("file %u: unix %s socket in invalid state %u", f->id, type_name(u->type),
+		       u->state);
+		return -EINVAL;
+	}
+	if (u->shutdown & ~(uint32_t)SHUT_BITS || u->backlog > INT_MAX ||
+	    (u->has_file_mode && u->file_mode & ~07777U) ||
+	    (u->has_file_uid && u->file_uid == UINT32_MAX) ||
+	    (u->has_file_gid && u->file_gid == UINT32_MAX)) {
+		pr_err("file %u: unix socket with invalid shutdown, backlog or file owner", f->id);
+		return -EINVAL;
+	}
+	if (u->has_name && u->name.len) {
+		bool path = u->name.data[0] != 0;
+
+		if (u->name.len > (size_t)SUN_PATH_LEN - (path ? 1 : 0) ||
+		    (!path && u->name.len < 2) ||
+		    (path && (u->name.data[0] != '/' || memchr(u->name.data, 0, u->name.len)))) {
+			pr_err("file %u: unix socket with an invalid address (%zu bytes)", f->id,
+			       u->name.len);
+			return -EINVAL;
+		}
+	}
+	if (u->has_peer_name && u->peer_name.len > (size_t)SUN_PATH_LEN) {
+		pr_err("file %u: unix socket with an invalid peer address", f->id);
+		return -EINVAL;
+	}
+	if (u->state != ST_CONNECTED && u->peer_ino) {
+		pr_err("file %u: unconnected unix socket with a peer", f->id);
+		return -EINVAL;
+	}
+	if (u->state == ST_CONNECTED && u->peer_ino) {
+		p = usk_find(st, u->peer_ino);
+		if (!p || p->ino == u->ino) {
+			pr_err("file %u: unix socket connected to socket:[%" PRIu64 "], which is "
+			       "not in the image",
+			       f->id, u->peer_ino);
+			return -EINVAL;
+		}
+		pu = p->f->unix_sk;
+		if (pu->type != u->type || pu->state == ST_LISTEN) {
+			pr_err("file %u: unix socket connected to file %u of another type or state",
+			       f->id, p->f->id);
+			return -EINVAL;
+		}
+		if (pu->peer_ino != u->ino &&
+		    (u->type != SOCK_DGRAM || !binds(pu) || pu->state != ST_CLOSE)) {
+			pr_err("file %u: unix socket connected to file %u, which is unnamed or "
+			       "connected elsewhere",
+			       f->id, p->f->id);
+			return -EINVAL;
+		}
+	}
+	/* queued datagrams not sent by a peer go to the socket's address */
+	if (u->n_queue && u->state != ST_LISTEN &&
+	    !(u->state == ST_CONNECTED &&
+	      (!u->peer_ino || usk_find(st, u->peer_ino)->f->unix_sk->peer_ino == u->ino)) &&
+	    !binds(u)) {
+		pr_err("file %u: datagrams queued on an unnamed socket", f->id);
+		return -EINVAL;
+	}
+	ret = check_queue(f, u);
+	if (ret)
+		return ret;
+	ret = sk_opts_validate(u->opts, &k, f->id);
+	if (ret)
+		return ret;
+	return binds(u) ? check_address(f, u) : 0;
+}
+
+/* Bind a new socket to the File's address (see check_address). */
+static int bind_name(int sk, const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
+{
+	char shown[SUN_PATH_LEN * 4 + 8];
+	struct sockaddr_un sa;
+	socklen_t alen = make_addr(u, &sa);
+	struct stat st;
+	int ret;
+
+	name_str(u, shown, sizeof(shown));
+	if (is_path(u) && lstat(shown, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			pr_err(
+			    "restore: %s exists and is not a socket (a unix socket of the target "
+			    "was bound there)",
+			    shown);
+			return -EEXIST;
+		}
+		ret = bound_to_file(st.st_dev, st.st_ino);
+		if (ret < 0)
+			return ret;
+		if (!ret && unlink(shown) < 0)
+			return pr_perror("restore: remove the stale socket file %s", shown);
+	}
+	if (bind(sk, (struct sockaddr *)&sa, alen) < 0) {
+		ret = -errno;
+		if (ret == -EADDRINUSE)
+			pr_err("restore: unix socket %s is in use (is the original still running?)",
+			       shown);
+		else
+			pr_err("restore: bind a unix socket to %s: %s", shown, strerror(-ret));
+		return ret;
+	}
+	if (!is_path(u))
+		return 0;
+	if (u->has_file_gone && u->file_gone) {
+		if (unlink(shown) < 0)
+			return pr_perror("restore: remove %s (it had been removed)", shown);
+		return 0;
+	}
+	if (u->has_file_mode && fchmodat(AT_FDCWD, shown, u->file_mode & 07777, 0) < 0)
+		return pr_perror("restore: chmod %s", shown);
+	if (u->has_file_uid && u->has_file_gid &&
+	    fchownat(AT_FDCWD, shown, u->file_uid, u->file_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return pr_perror("restore: chown %s", shown);
+	return 0;
+}
+
+/* Send one queued message from `from` (to `to` if given), with its credentials. */
+static int send_one(struct rst_ctx *r, int from, const struct sockaddr_un *to, socklen_t tolen,
+		    const Rtcr__UnixMessage *m, bool stream)
+{
+	char cbuf[CMSG_SPACE(sizeof(struct ucred))] __attribute__((aligned(8)));
+	const char *p = (const char *)m->data.data;
+	size_t left = m->data.len;
+	struct ucred cr;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	cr.pid = getpid(); /* outside the target: it sees pid 0 */
+	if (m->has_pid && m->pid) {
+		/* one of the target's processes: its new host pid */
+		if (r->shared) {
+			for (size_t i = 0; i < r->shared->nprocs; i++)
+				if (r->shared->procs[i].proc &&
+				    r->shared->procs[i].proc->pid == m->pid &&
+				    r->shared->procs[i].pid > 0)
+					cr.pid = r->shared->procs[i].pid;
+		} else if (r->proc && m->pid == r->proc->pid && r->pid > 0) {
+			cr.pid = r->pid;
+		}
+	}
+	cr.uid = m->has_uid ? m->uid : getuid();
+	cr.gid = m->has_gid ? m->gid : getgid();
+	do {
+		memset(&mh, 0, sizeof(mh));
+		memset(cbuf, 0, sizeof(cbuf));
+		iov.iov_base = (void *)p;
+		iov.iov_len = left;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_name = (void *)to;
+		mh.msg_namelen = to ? tolen : 0;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_CREDENTIALS;
+		cm->cmsg_len = CMSG_LEN(sizeof(cr));
+		memcpy(CMSG_DATA(cm), &cr, sizeof(cr));
+		n = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ESRCH && cr.pid != getpid()) {
+			cr.pid = getpid();
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (!stream && (size_t)n != left)
+			return -EMSGSIZE;
+		if (!n && left)
+			return -EIO;
+		p += n;
+		left -= (size_t)n;
+	} while (left);
+	return 0;
+}
+
+/* Room in the sender for the whole queue: its SO_SNDBUF raised for the while. */
+static int sndbuf_raise(int sk, const Rtcr__UnixSocketFile *u, int *saved)
+{
+	uint64_t want = 1 << 20;
+	socklen_t len = sizeof(*saved);
+
+	for (size_t i = 0; i < u->n_queue; i++)
+		want += u->queue[i]->data.len + 4096;
+	if (want > INT_MAX / 2)
+		want = INT_MAX / 2;
+	if (getsockopt(sk, SOL_SOCKET, SO_SNDBUF, saved, &len) < 0)
+		return pr_perror("SO_SNDBUF");
+	if ((uint64_t)*saved >= want)
+		return 0;
+	return sk_set_buf(sk, SO_SNDBUF, (uint32_t)want);
+}
+
+/* Refill the receive queue of File f from sender `from` (to its address if
+ * `to`), keeping the sender's send buffer size. */
+static int refill(struct rst_ctx *r, const Rtcr__File *f, int from, const struct sockaddr_un *to,
+		  socklen_t tolen)
+{
+	const Rtcr__UnixSocketFile *u = f->unix_sk;
+	int saved = 0, ret;
+
+	if (!u->n_queue)
+		return 0;
+	ret = sndbuf_raise(from, u, &saved);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < u->n_queue; i++) {
+		ret = send_one(r, from, to, tolen, u->queue[i], u->type == SOCK_STREAM);
+		if (ret) {
+			pr_err("restore: refill the receive queue of file %u: message %zu of %zu "
+			       "(%zu bytes): %s",
+			       f->id, i + 1, u->n_queue, u->queue[i]->data.len, strerror(-ret));
+			return ret;
+		}
+	}
+	return sk_set_buf(from, SO_SNDBUF, (uint32_t)saved);
+}
+
+static int apply_shutdown(int sk, const Rtcr__File *f)
+{
+	uint32_t b = f->unix_sk->shutdown & SHUT_BITS;
+	int how = b == 3 ? SHUT_RDWR : b == 1 ? SHUT_RD : SHUT_WR;
+
+	if (b && shutdown(sk, how) < 0)
+		return pr_perror("restore: file %u: shutdown", f->id);
+	return 0;
+}
+
+static int new_socket(const Rtcr__File *f, int *out)
+{
+	const Rtcr__UnixSocketFile *u = f->unix_sk;
+	struct sk_kind k;
+	int sk, ret;
+
+	sk_kind_init(&k, AF_UNIX, (int)u->type, 0);
+	sk = socket(AF_UNIX, (int)u->type | SOCK_CLOEXEC, 0);
+	if (sk < 0)
+		return pr_perror("restore: unix %s socket", type_name(u->type));
+	ret = sk_opts_apply(sk, u->opts, &k);
+	if (!ret && binds(u))
+		ret = bind_name(sk, f, u);
+	if (ret) {
+		close(sk);
+		return ret;
+	}
+	*out = sk;
+	return 0;
+}
+
+static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e);
+
+/* Both ends of a connection (p == NULL: the peer was closed). */
+static int make_pair(struct rst_ctx *r, struct unix_state *st, struct usk *e, struct usk *p)
+{
+	const Rtcr__UnixSocketFile *u = e->f->unix_sk;
+	struct sk_kind k;
+	int sv[2], ret;
+
+	sk_kind_init(&k, AF_UNIX, (int)u->type, 0);
+	if (socketpair(AF_UNIX, (int)u->type | SOCK_CLOEXEC, 0, sv) < 0)
+		return pr_perror("restore: unix %s socketpair", type_name(u->type));
+	e->fd = sv[0];
+	e->made = true;
+	if (p) {
+		p->fd = sv[1];
+		p->made = true;
+	}
+	ret = sk_opts_apply(sv[0], u->opts, &k);
+	if (!ret && p)
+		ret = sk_opts_apply(sv[1], p->f->unix_sk->opts, &k);
+	if (!ret && binds(u))
+		ret = bind_name(sv[0], e->f, u);
+	if (!ret && p && binds(p->f->unix_sk))
+		ret = bind_name(sv[1], p->f, p->f->unix_sk);
+	if (!ret)
+		ret = refill(r, e->f, sv[1], NULL, 0);
+	if (!ret && p)
+		ret = refill(r, p->f, sv[0], NULL, 0);
+	if (!ret)
+		ret = apply_shutdown(sv[0], e->f);
+	if (!ret && p)
+		ret = apply_shutdown(sv[1], p->f);
+	if (!p)
+		close(sv[1]); /* the peer is gone again */
+	return ret;
+}
+
+/* Make the socket of entry e (and what it needs: its peer) in the parent. */
+static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e)
+{
+	const Rtcr__UnixSocketFile *u = e->f->unix_sk;
+	char shown[SUN_PATH_LEN * 4 + 8];
+	struct sockaddr_un sa;
+	socklen_t alen;
+	struct usk *p;
+	int sk = -1, ret;
+
+	if (u->state == ST_CONNECTED) {
+		if (!u->peer_ino)
+			return make_pair(r, st, e, NULL);
+		p = usk_find(st, u->peer_ino);
+		if (!p)
+			return -EINVAL; /* checked at prepare */
+		if (p->f->unix_sk->peer_ino == u->ino)
+			return make_pair(r, st, e, p);
+	}
+	ret = new_socket(e->f, &sk);
+	if (ret)
+		return ret;
+	e->fd = sk;
+	e->made = true;
+	if (u->state == ST_LISTEN) {
+		if (listen(sk, (int)u->backlog) < 0)
+			return pr_perror("restore: listen on unix socket %s",
+					 name_str(u, shown, sizeof(shown)));
+		return apply_shutdown(sk, e->f);
+	}
+	/* unconnected, or a datagram socket connected to a peer that is not
+	 * connected back: queued datagrams come from an unnamed socket */
+	if (u->n_queue) {
+		int tmp = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		if (tmp < 0)
+			return pr_perror("restore: unix socket");
+		alen = make_addr(u, &sa);
+		ret = refill(r, e->f, tmp, &sa, alen);
+		close(tmp);
+		if (ret)
+			return ret;
+	}
+	if (u->state == ST_CONNECTED) {
+		p = usk_find(st, u->peer_ino);
+		if (!p->made) {
+			ret = make_socket(r, st, p);
+			if (ret)
+				return ret;
+		}
+		alen = make_addr(p->f->unix_sk, &sa);
+		if (connect(sk, (struct sockaddr *)&sa, alen) < 0)
+			return pr_perror("restore: file %u: connect to file %u", e->f->id,
+					 p->f->id);
+	}
+	return apply_shutdown(sk, e->f);
+}
+
+static int unix_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tfd)
+{
+	struct unix_state *st;
+	struct usk *e;
+	int ret;
+
+	ret = state_get(r, &st);
+	if (ret)
+		return ret;
+	e = usk_find(st, f->unix_sk->ino);
+	if (!e)
+		return -EINVAL;
+	if (!e->made) {
+		ret = make_socket(r, st, e);
+		if (ret)
+			return ret;
+	}
+	if (e->fd < 0) {
+		pr_err("file %u: its socket was handed out already", f->id);
+		return -EINVAL;
+	}
+	if ((f->flags & O_NONBLOCK) && fcntl(e->fd, F_SETFL, O_NONBLOCK) < 0)
+		return pr_perror("restore: file %u: set O_NONBLOCK", f->id);
+	/* files.c passes it in (and keeps it for other processes holding the
+	 * same File); the parent has no other copy */
+	*ourfd = e->fd;
+	e->fd = -1;
+	return 0;
+}
+
+static void close_all(struct unix_state *st)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		if (st->sk[i].fd >= 0)
+			close(st->sk[i].fd);
+		st->sk[i].fd = -1;
+	}
+}
+
+static void unix_cleanup(struct rst_ctx *r)
+{
+	struct unix_state *st = r->fd_state[RTCR__FILE_KIND__FILE_UNIX];
+
+	if (!st)
+		return;
+	if (st->sk)
+		close_all(st);
+	free(st->sk);
+	free(st);
+	r->fd_state[RTCR__FILE_KIND__FILE_UNIX] = NULL;
+}
+
+const struct fd_ops fd_unix = {
+    .name = "unix socket",
+    .kind = RTCR__FILE_KIND__FILE_UNIX,
+    .match = unix_match,
+    .dump = unix_dump,
+    .prepare = unix_prepare,
+    .open = unix_open,
+    .cleanup = unix_cleanup,
+};

@@ -1,0 +1,97 @@
+#!/bin/bash
+# sockets: unix socket pairs (stream, dgram, seqpacket) with queued data and
+# message boundaries, a closed peer, a shut down end, unix listeners on a
+# path (its stale socket file is replaced) and in the abstract namespace, a
+# bound dgram socket with datagrams queued, TCP listeners (IPv4, IPv6) and
+# UDP sockets (bound, connected), with their options and flags, survive
+# checkpoint, kill, restore, and a second checkpoint and restore of the
+# restored target. A restore while the original still holds its ports
+# fails with a clear message. Refused at checkpoint, with a message naming
+# them (and listed by --dry-run): an established TCP connection, unix
+# sockets connected to a program outside the target, a descriptor in
+# flight.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$T/sk"
+start s0 sockets "$T/sk"
+wait_for s0 '^READY'
+ckpt s0 "$T/img"
+rt show "$T/img" >/dev/null 2>"$T/show.err" || fail "rtcr show of the image failed: $(cat "$T/show.err")"
+
+# The original still listens: a restore must say so, and leave nothing.
+rc=0
+rt restore "$T/img" --name busy --detach >"$T/busy.out" 2>"$T/busy.err" || rc=$?
+[ "$rc" != 0 ] || {
+	STARTED+=(busy)
+	fail "restore while the original runs succeeded"
+}
+grep -q 'is in use (is the original still running?)' "$T/busy.err" ||
+	fail "restore while the original runs: unclear message: $(cat "$T/busy.err")"
+grep -q 'TCP port [0-9]* is in use' "$T/busy.err" ||
+	fail "restore while the original runs does not name the TCP port: $(cat "$T/busy.err")"
+
+signal s0 KILL
+expect_status s0 137
+[ -S "$T/sk/listen.sock" ] || fail "the original's socket file is gone (the test needs a stale one)"
+restore "$T/img" s1
+sleep 0.3
+ckpt s1 "$T/img2"
+verify s1
+restore "$T/img2" s2
+sleep 0.3
+verify s2
+
+# An established TCP connection is refused, by name.
+start e0 sockets "$T/sk" established
+wait_for e0 '^READY'
+port=$(log e0 | sed -n 's/^READY port //p')
+rc=0
+rt checkpoint e0 -o "$T/img3" --dry-run >"$T/dry.out" 2>"$T/dry.err" || rc=$?
+[ "$rc" = 1 ] || fail "checkpoint --dry-run of an established connection exited $rc, expected 1: $(cat "$T/dry.out" "$T/dry.err")"
+grep -Eq "TCP connection 127\.0\.0\.1:$port -> 127\.0\.0\.1:[0-9]+ \(established\) is not supported yet" "$T/dry.out" ||
+	fail "--dry-run does not list the established connection: $(cat "$T/dry.out" "$T/dry.err")"
+grep -Eq "TCP connection 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$port \(established\)" "$T/dry.out" ||
+	fail "--dry-run does not list the client end: $(cat "$T/dry.out")"
+rc=0
+rt checkpoint e0 -o "$T/img3" >"$T/ck.out" 2>"$T/ck.err" || rc=$?
+[ "$rc" != 0 ] || fail "checkpoint of an established TCP connection succeeded"
+grep -Eq '^rtcr: error: (checkpoint: )?pid [0-9]+: fd [0-9]+: TCP connection .* \(established\) is not supported yet' "$T/ck.err" ||
+	fail "refused checkpoint without a clear message: $(cat "$T/ck.err")"
+[ ! -e "$T/img3/rtcr.img" ] || fail "a refused checkpoint left an image"
+verify e0
+
+# A socket connected to a program outside the target is refused, naming
+# the peer's address; so is a descriptor in flight.
+cat >"$T/outside.py" <<'PY'
+import socket, sys, time
+d = sys.argv[1]
+st = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); st.bind(d + '/out.stream'); st.listen(1)
+dg = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); dg.bind(d + '/out.dgram')
+print('listening', flush=True)
+c, _ = st.accept()
+time.sleep(60)
+PY
+python3 "$T/outside.py" "$T/sk" >"$T/outside.out" 2>&1 &
+OUTSIDE=$!
+for i in $(seq 50); do grep -q listening "$T/outside.out" && break; sleep 0.1; done
+start o0 sockets "$T/sk" outside
+wait_for o0 '^READY'
+rc=0
+rt checkpoint o0 -o "$T/img4" --dry-run >"$T/dry4.out" 2>"$T/dry4.err" || rc=$?
+kill "$OUTSIDE"
+wait "$OUTSIDE" 2>/dev/null
+[ "$rc" = 1 ] || fail "checkpoint --dry-run of sockets connected outside exited $rc, expected 1: $(cat "$T/dry4.out" "$T/dry4.err")"
+grep -q "unix stream socket connected to $T/sk/out.stream (socket:\[[0-9]*\]) outside the target" "$T/dry4.out" ||
+	fail "--dry-run does not name the stream peer outside: $(cat "$T/dry4.out")"
+grep -q "unix dgram socket connected to $T/sk/out.dgram (socket:\[[0-9]*\]) outside the target" "$T/dry4.out" ||
+	fail "--dry-run does not name the datagram peer outside: $(cat "$T/dry4.out")"
+verify o0
+
+start r0 sockets "$T/sk" rights
+wait_for r0 '^READY'
+rc=0
+rt checkpoint r0 -o "$T/img5" >"$T/ck5.out" 2>"$T/ck5.err" || rc=$?
+[ "$rc" != 0 ] || fail "checkpoint with a descriptor in flight succeeded"
+grep -q 'has descriptors in flight (SCM_RIGHTS in its receive queue)' "$T/ck5.err" ||
+	fail "descriptor in flight refused without a clear message: $(cat "$T/ck5.err")"
+verify r0
