@@ -198,6 +198,8 @@ static inline struct inject *rst_thread_ij(struct rst_ctx *r, size_t i)
 int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len, uint64_t *raddr);
 /* Pass an open file of ours into the target as fd number `fd`. */
 int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec);
+/* ... or at whatever number it gets there (*tfd; close-on-exec). */
+int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
 
 /* protobuf helpers */
 int pb_push(void ***arr, size_t *n, void *item);

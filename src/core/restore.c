@@ -56,7 +56,31 @@ int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len
 	return remote_write(r->pid, r->ij.scratch + off, buf, len);
 }
 
+int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
+
 int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec)
+{
+	int newfd, ret;
+
+	ret = rst_pass_fd(r, ourfd, &newfd);
+	if (ret)
+		return ret;
+	if (newfd == fd) {
+		if (!cloexec)
+			return inject_call(&r->ij, NULL, "fcntl F_SETFD", __NR_fcntl, (uint64_t)fd,
+					   F_SETFD, 0, 0, 0, 0);
+		return 0;
+	}
+	ret = inject_call(&r->ij, NULL, "dup3", __NR_dup3, (uint64_t)newfd, (uint64_t)fd,
+			  cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	return inject_call(&r->ij, NULL, "close", __NR_close, (uint64_t)newfd, 0, 0, 0, 0, 0);
+}
+
+/* Pass an open file of ours into the target; *tfd is its number there
+ * (the lowest free one, close-on-exec). */
+int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd)
 {
 	struct {
 		struct msghdr mh;
@@ -88,7 +112,7 @@ int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec)
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &ourfd, sizeof(int));
 	if (sendmsg(r->sock, &mh, 0) != 1)
-		return pr_perror("pass fd %d to the target", fd);
+		return pr_perror("pass a descriptor to the target");
 	/* receive it in the target */
 	memset(&remote, 0, sizeof(remote));
 	remote.iov.iov_base = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), data));
@@ -109,21 +133,12 @@ int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec)
 		return ret;
 	cm = (struct cmsghdr *)remote.cbuf;
 	if (remote.mh.msg_controllen < CMSG_LEN(sizeof(int)) || cm->cmsg_type != SCM_RIGHTS) {
-		pr_err("fd %d: the target received no descriptor", fd);
+		pr_err("the target received no descriptor");
 		return -EIO;
 	}
 	memcpy(&newfd, CMSG_DATA(cm), sizeof(int));
-	if (newfd == fd) {
-		if (!cloexec)
-			return inject_call(&r->ij, NULL, "fcntl F_SETFD", __NR_fcntl, (uint64_t)fd,
-					   F_SETFD, 0, 0, 0, 0);
-		return 0;
-	}
-	ret = inject_call(&r->ij, NULL, "dup3", __NR_dup3, (uint64_t)newfd, (uint64_t)fd,
-			  cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-	if (ret)
-		return ret;
-	return inject_call(&r->ij, NULL, "close", __NR_close, (uint64_t)newfd, 0, 0, 0, 0, 0);
+	*tfd = newfd;
+	return 0;
 }
 
 int restore_peek_name(const char *dir, char *name_out, size_t len)

@@ -867,18 +867,39 @@ static int memory_dump(struct ckpt_ctx *c)
 			if (ret)
 				goto out;
 		} else if (m.path[0] == '/') {
-			if (strstr(m.path, " (deleted)")) {
-				ret = ckpt_refuse(c, "pid %d: mapping of deleted file %s at 0x%" PRIx64
-						  " is not supported yet", c->ns_pid, m.path, m.start);
-				if (ret)
-					goto out;
-				continue;
-			}
+			bool deleted = strstr(m.path, " (deleted)") != NULL;
+
 			snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid,
 				 m.start, m.end);
 			if (stat(path, &st) < 0) {
 				ret = pr_perror("stat %s", path);
 				goto out;
+			}
+			if (deleted && S_ISREG(st.st_mode)) {
+				/* a deleted file: its contents go into the image (once per
+				 * file), and the restore maps a new unlinked copy of it */
+				int gfd;
+				uint32_t id;
+
+				if ((uint64_t)st.st_size > (1ULL << 30)) {
+					ret = ckpt_refuse(c, "pid %d: mapping of deleted file %s at 0x%" PRIx64
+							  ": %lld bytes, more than 1 GiB", c->ns_pid,
+							  m.path, m.start, (long long)st.st_size);
+					if (ret)
+						goto out;
+					continue;
+				}
+				gfd = open(path, O_RDONLY | O_CLOEXEC);
+				if (gfd < 0) {
+					ret = pr_perror("open %s", path);
+					goto out;
+				}
+				ret = mem_capture_object(c, gfd, st.st_ino, false, m.path, &id);
+				close(gfd);
+				if (ret)
+					goto out;
+				v->has_shmem_id = 1;
+				v->shmem_id = id;
 			}
 			if (!S_ISREG(st.st_mode)) {
 				ret = ckpt_refuse(c, "pid %d: mapping of %s at 0x%" PRIx64
@@ -993,6 +1014,21 @@ static int memory_prepare(struct rst_ctx *r)
 		if (v->kind != RTCR__VMA_KIND__VMA_FILE_PRIVATE &&
 		    v->kind != RTCR__VMA_KIND__VMA_FILE_SHARED)
 			continue;
+		if (v->has_shmem_id) {
+			/* a deleted file, from the image: its directory must exist */
+			char dir[4096], *slash;
+
+			snprintf(dir, sizeof(dir), "%s", v->path);
+			slash = strrchr(dir, '/');
+			if (slash)
+				*(slash == dir ? slash + 1 : slash) = '\0';
+			if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				pr_err("restore: %s: its directory %s no longer exists (a deleted file "
+				       "mapped at 0x%" PRIx64 ")", v->path, dir, v->start);
+				return -ENOENT;
+			}
+			continue;
+		}
 		if (stat(v->path, &st) < 0) {
 			int e = errno;
 
@@ -1248,6 +1284,63 @@ static int target_open(struct rst_ctx *r, struct tfile *cache, int *ncache, cons
 		cache[*ncache].flags = flags;
 		cache[*ncache].fd = *fd;
 		(*ncache)++;
+	}
+	/* else: the caller closes it after mapping (see memory_restore) */
+	return 0;
+}
+
+/*
+ * A mapping of a file that was deleted: a new unnamed file (O_TMPFILE) in
+ * the same directory, filled from the image, passed into the target; the
+ * maps show it as deleted, as before. One per file (cache by shmem id).
+ */
+static int ghost_target_fd(struct rst_ctx *r, const Rtcr__Vma *v, struct tfile *cache,
+			   int *ncache, long *fd)
+{
+	static const char tag[] = "\x01ghost";
+	char dir[4096], *slash;
+	int ours, tfd, ret = 0;
+
+	for (int i = 0; i < *ncache; i++) {
+		if (cache[i].path == tag && cache[i].flags == (int)v->shmem_id) {
+			*fd = cache[i].fd;
+			return 0;
+		}
+	}
+	snprintf(dir, sizeof(dir), "%s", v->path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	ours = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (ours < 0)
+		return pr_perror("restore: %s: make a file in %s", v->path, dir);
+	for (size_t i = 0; i < r->img->n_pagemap && !ret; i++) {
+		const Rtcr__PageRun *pr = r->img->pagemap[i];
+		const void *data;
+		size_t len;
+
+		if (pr->shmem_id != v->shmem_id)
+			continue;
+		ret = img_run_data(r->im, i, !r->verified, &data, &len);
+		if (!ret && pwrite(ours, data, len, (off_t)pr->addr) != (ssize_t)len)
+			ret = pr_perror("restore: %s: write its contents", v->path);
+	}
+	if (!ret && ftruncate(ours, (off_t)v->file_size) < 0)
+		ret = pr_perror("restore: %s: set its size", v->path);
+	if (!ret)
+		ret = rst_pass_fd(r, ours, &tfd);
+	close(ours);
+	if (ret)
+		return ret;
+	*fd = tfd;
+	if (*ncache < 64) {
+		cache[*ncache].path = tag;
+		cache[*ncache].flags = (int)v->shmem_id;
+		cache[*ncache].fd = tfd;
+		(*ncache)++;
+	} else {
+		pr_err("too many deleted files mapped");
+		return -E2BIG;
 	}
 	return 0;
 }
@@ -1771,12 +1864,23 @@ static int memory_restore(struct rst_ctx *r)
 				prot |= PROT_READ | PROT_WRITE;
 				wprot[i] = true;
 			}
-			ret = target_open(r, cache, &ncache, v->path, oflags, &fd);
+			if (v->has_shmem_id)
+				ret = ghost_target_fd(r, v, cache, &ncache, &fd);
+			else
+				ret = target_open(r, cache, &ncache, v->path, oflags, &fd);
 			if (ret)
 				break;
 			ret = call(r, NULL, v->path, __NR_mmap, v->start, len, prot,
 				   (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | gd, (uint64_t)fd,
 				   v->pgoff);
+			{
+				bool cached = false;
+
+				for (int k = 0; k < ncache; k++)
+					cached |= cache[k].fd == fd;
+				if (!cached)
+					call(r, NULL, "close", __NR_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+			}
 			break;
 		}
 		default:

@@ -185,10 +185,10 @@ static int process_dump(struct ckpt_ctx *c)
 	}
 	link[n] = '\0';
 	if (strstr(link, " (deleted)")) {
-		ret = ckpt_refuse(c, "pid %d: working directory %s was deleted (not supported yet)",
-				  c->ns_pid, link);
-		if (ret)
-			goto out;
+		/* restored as a new empty directory, removed again (see below) */
+		p->has_cwd_deleted = 1;
+		p->cwd_deleted = true;
+		link[strlen(link) - strlen(" (deleted)")] = '\0';
 	}
 	p->cwd = xstrdup(link);
 	snprintf(path, sizeof(path), "/proc/%d/root", c->pid);
@@ -397,7 +397,32 @@ static int process_restore(struct rst_ctx *r)
 	int ret;
 
 	/* session and process group: set when the process tree is made (restore.c) */
-	if (p->cwd) {
+	if (p->cwd && p->cwd_deleted) {
+		/* a deleted working directory: a new directory next to where it
+		 * was, entered, then removed (a removed directory is empty) */
+		char tmpl[4200], *slash;
+
+		snprintf(tmpl, sizeof(tmpl), "%s", p->cwd);
+		slash = strrchr(tmpl, '/');
+		if (!slash) {
+			pr_err("restore: working directory %s is not absolute", p->cwd);
+			return -EINVAL;
+		}
+		snprintf(slash + 1, sizeof(tmpl) - (size_t)(slash + 1 - tmpl), ".rtcr-cwd-XXXXXX");
+		if (!mkdtemp(tmpl)) {
+			ret = -errno;
+			pr_err("restore: the deleted working directory %s: cannot make a directory "
+			       "next to it: %s", p->cwd, strerror(errno));
+			return ret;
+		}
+		ret = rst_scratch_put(r, 0, tmpl, strlen(tmpl) + 1, &addr);
+		if (!ret)
+			ret = call(r, "chdir", __NR_chdir, addr, 0, 0, 0, 0);
+		if (rmdir(tmpl) < 0 && !ret)
+			ret = pr_perror("restore: remove %s", tmpl);
+		if (ret)
+			return ret;
+	} else if (p->cwd) {
 		ret = rst_scratch_put(r, 0, p->cwd, strlen(p->cwd) + 1, &addr);
 		if (ret)
 			return ret;
