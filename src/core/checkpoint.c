@@ -254,6 +254,7 @@ struct cproc {
 	int ntids;
 	struct premap *pre;
 	size_t npre;
+	pid_t fdtable_of;           /* ns pid of the process whose descriptor table it shares */
 };
 
 static void cprocs_free(struct cproc *ps, int n)
@@ -494,6 +495,10 @@ static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 	}
 	c->proc->has_pid = 1;
 	c->proc->pid = (uint32_t)p->ns_pid;
+	if (p->fdtable_of) {
+		c->proc->has_fdtable_of = 1;
+		c->proc->fdtable_of = (uint32_t)p->fdtable_of;
+	}
 	if (p->zombie) {
 		char path[64], *st = NULL, val[64], *last;
 		pid_t pp;
@@ -545,6 +550,8 @@ static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 
 		if (!dump_order[i])
 			continue;
+		if (dump_order[i] == &session_files && p->fdtable_of)
+			continue; /* the parent's table, dumped with the parent */
 		ret = dump_order[i]->dump(c);
 		if (ret)
 			goto out;
@@ -667,10 +674,24 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 				ret = ckpt_refuse(&c, "pid %d and pid %d share their memory (vfork or "
 						  "CLONE_VM without threads): not supported yet",
 						  ps[i].ns_pid, ps[j].ns_pid);
-			else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_FILES, 0, 0) == 0)
-				ret = ckpt_refuse(&c, "pid %d and pid %d share one descriptor table "
-						  "(CLONE_FILES): not supported yet",
-						  ps[i].ns_pid, ps[j].ns_pid);
+			else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_FILES, 0, 0) == 0) {
+				/* CLONE_FILES: restored when the table is the parent's */
+				char path[64], *stat = NULL, val[32];
+				pid_t pp = 0;
+
+				snprintf(path, sizeof(path), "/proc/%d/status", ps[j].pid);
+				if (read_file(path, &stat) >= 0 &&
+				    proc_status_field(stat, "PPid", val, sizeof(val)) == 0)
+					pp = (pid_t)atoi(val);
+				free(stat);
+				if (pp == ps[i].pid && !ps[j].fdtable_of)
+					ps[j].fdtable_of = ps[i].ns_pid;
+				else if (!ps[j].fdtable_of)
+					ret = ckpt_refuse(&c, "pid %d and pid %d share one descriptor table "
+							  "(CLONE_FILES) without being parent and child: "
+							  "not supported yet",
+							  ps[i].ns_pid, ps[j].ns_pid);
+			}
 			else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_SIGHAND, 0, 0) == 0)
 				ret = ckpt_refuse(&c, "pid %d and pid %d share their signal handlers "
 						  "(CLONE_SIGHAND): not supported yet",

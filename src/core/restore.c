@@ -327,6 +327,14 @@ static int create_process(struct rst_shared *sh, size_t idx)
 			creator = &sh->procs[i];
 	memset(&ca, 0, sizeof(ca));
 	ca.exit_signal = SIGCHLD;
+	if (p->fdtable_of) {
+		if (!creator || creator->proc->pid != p->fdtable_of) {
+			pr_err("pid %u: shares the descriptor table of %u, which is not its parent",
+			       p->pid, p->fdtable_of);
+			return -ENOTSUP;
+		}
+		ca.flags |= CLONE_FILES;
+	}
 	if (!creator) {
 		if (p->ppid != 1)
 			pr_warn("pid %u: its parent %u is not in the image; init adopts it", p->pid,
@@ -709,6 +717,8 @@ int restore_target(const struct restore_req *rq, struct target *t)
 				if (!sessions[i] || (int)sessions[i]->phase != phase ||
 				    !sessions[i]->restore)
 					continue;
+				if (sessions[i] == &session_files && pr->proc->fdtable_of)
+					continue; /* the parent's table (CLONE_FILES) */
 				ts = now_ns(CLOCK_MONOTONIC);
 				ret = sessions[i]->restore(pr);
 				pr_debug("pid %u: %s: %.3f ms", pr->proc->pid, sessions[i]->name,
@@ -727,8 +737,9 @@ int restore_target(const struct restore_req *rq, struct target *t)
 
 		if (pr->proc->zombie)
 			continue;
-		ret = inject_call(&pr->ij, NULL, "close the restore socket", __NR_close,
-				  (uint64_t)pr->xfer_fd, 0, 0, 0, 0, 0);
+		ret = pr->proc->fdtable_of ? 0 /* closed in the shared table already */
+					   : inject_call(&pr->ij, NULL, "close the restore socket",
+							 __NR_close, (uint64_t)pr->xfer_fd, 0, 0, 0, 0, 0);
 		if (ret)
 			goto out;
 		for (size_t i = 0; i <= pr->nshmem_tfd; i++) {
