@@ -51,10 +51,17 @@ include tests/tests.mk
 -include bench/bench.mk
 -include tests/fuzz/fuzz.mk
 
+# Static analysis: cppcheck and clang-tidy (quiet is the goal)
+lint: $(PROTO_C)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -Iinclude -Isrc -I$(BUILD)/gen src/
+	clang-tidy --quiet $(LIB_SRCS) $(CLI_SRCS) -- -std=gnu11 -D_GNU_SOURCE \
+	  -DRTCR_VERSION=\"$(RTCR_VERSION)\" -Iinclude -Isrc -I$(BUILD)/gen
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD) build-asan
 
-.PHONY: all clean format check check-asan demo fuzz bench
+.PHONY: all clean format lint check check-asan demo fuzz bench

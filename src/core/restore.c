@@ -60,7 +60,7 @@ int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
 
 int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec)
 {
-	int newfd, ret;
+	int newfd = -1, ret;
 
 	ret = rst_pass_fd(r, ourfd, &newfd);
 	if (ret)

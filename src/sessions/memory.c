@@ -879,7 +879,7 @@ static int memory_dump(struct ckpt_ctx *c)
 				/* a deleted file: its contents go into the image (once per
 				 * file), and the restore maps a new unlinked copy of it */
 				int gfd;
-				uint32_t id;
+				uint32_t id = 0;
 
 				if ((uint64_t)st.st_size > (1ULL << 30)) {
 					ret = ckpt_refuse(c, "pid %d: mapping of deleted file %s at 0x%" PRIx64
@@ -1842,7 +1842,7 @@ static int memory_restore(struct rst_ctx *r)
 		uint32_t prot = v->prot;
 		uint32_t gd = ((v->flags & MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0) |
 			      ((v->madv & MADVB_NORESERVE) ? MAP_NORESERVE : 0);
-		long fd;
+		long fd = -1;
 
 		switch (v->kind) {
 		case RTCR__VMA_KIND__VMA_ANON:
