@@ -225,8 +225,10 @@ static int fill_inventory(struct ckpt_ctx *c)
 	inv->root_pid = (uint32_t)c->ns_pid;
 	for (char **a = c->t->argv; a && *a; a++) {
 		ret = pb_push((void ***)&inv->argv, &inv->n_argv, xstrdup(*a));
-		if (ret)
+		if (ret) {
+			free(cpu);
 			return ret;
+		}
 	}
 	tn->has_monotonic_offset_ns = tn->has_boottime_offset_ns = 1;
 	tn->monotonic_offset_ns = c->t->mono_off;

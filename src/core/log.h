@@ -41,7 +41,7 @@ void log_set_last_error(const char *msg);
 		log_msg(LOG_ERR, __FILE__, __LINE__, LOG_PREFIX fmt ": %s", ##__VA_ARGS__,          \
 			strerror(__e));                                                            \
 		errno = __e;                                                                       \
-		-__e;                                                                              \
+		__e ? -__e : -EIO;                                                                 \
 	})
 
 #endif

@@ -462,7 +462,8 @@ static int files_dump(struct ckpt_ctx *c)
 		fds = nf;
 		fds[n++] = atoi(de->d_name);
 	}
-	qsort(fds, (size_t)n, sizeof(int), cmp_int);
+	if (n)
+		qsort(fds, (size_t)n, sizeof(int), cmp_int);
 	for (int i = 0; i < n; i++) {
 		ret = dump_one(c, fds[i]);
 		if (ret)

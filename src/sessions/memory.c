@@ -1469,10 +1469,8 @@ static int uffd_copy(struct uffd_ctx *u, uint64_t dst, const void *src, size_t l
 		c.dst = dst + done;
 		c.src = (uint64_t)(uintptr_t)src + done;
 		c.len = len - done;
-		if (ioctl(u->fd, UFFDIO_COPY, &c) == 0) {
-			done = len;
+		if (ioctl(u->fd, UFFDIO_COPY, &c) == 0)
 			break;
-		}
 		if (c.copy > 0) {
 			done += (size_t)c.copy;
 			continue;
