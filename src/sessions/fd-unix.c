@@ -15,11 +15,27 @@
  * SO_PASSCRED on for the while so that each message's sender credentials
  * come along; SO_PEEK_OFF and SO_PASSCRED are then set back as they were.
  *
+ * Descriptors in flight (SCM_RIGHTS sent, not received yet): peeking a
+ * message installs its files into the parent, as new descriptors of the
+ * same open file descriptions. Each is recorded with its message
+ * (UnixMessage.fds): the File of a descriptor of the target's already
+ * recorded (kcmp KCMP_FILE against c->fdrefs), else a descriptor (pid, fd)
+ * of a process of the target not recorded yet (kcmp against each process's
+ * table; its File is the one that Fd gets), else the file is only in
+ * flight: a regular file is recorded as a File of its own (path, flags,
+ * offset, identity; the same one twice in one queue is one File), anything
+ * else is refused, naming it. On a stream the kernel hands the descriptors
+ * out with the bytes before them from the same sender (a peek cannot tell
+ * where the message that carried them began): they are restored with that
+ * whole piece, so a reader that read exactly up to the message gets them
+ * one read early.
+ *
  * Refused, with a message naming the socket: a peer outside the target (a
  * daemon, /dev/log: the message names the peer's address), connections
- * waiting in a listener's backlog (not accept()ed yet), descriptors in
- * flight (SCM_RIGHTS in a receive queue), a stream whose queue cannot be
- * read whole (out-of-band data), and unix sockets of another type.
+ * waiting in a listener's backlog (not accept()ed yet), files only in
+ * flight that are not regular files (a pipe, a socket...), a stream whose
+ * queue cannot be read whole (out-of-band data), and unix sockets of
+ * another type.
  *
  * Restore: all unix Files of the image are indexed by inode and checked at
  * prepare, and the addresses they bind are checked on this machine: a path
@@ -45,6 +61,16 @@
  * A socket made for another File than the one being opened (the other end
  * of a pair, the peer a datagram socket connects to) waits in the parent
  * until that File is opened, also by another process of the target.
+ * A queue with descriptors in flight (for a pair: either queue) is refilled,
+ * and the shutdown state set, the peer closed again, the datagram socket
+ * connected, in the post step instead (unix_post, struct qjob), when this
+ * process's descriptors are all in place: each message is sent with
+ * SCM_RIGHTS of the parent's descriptors of its Files (see parent_fd: the
+ * parent's copy files.c keeps for the processes holding it, one taken back
+ * from the target with pidfd_getfd, or the File opened now, ahead of the
+ * process that holds it, and kept for it; a regular file only in flight is
+ * opened at its path, flags and offset). The parent keeps none of them
+ * once the target runs.
  *
  * Limits: sockets are created by rtcr, so their owner credentials
  * (SO_PEERCRED seen by the other end of a pair, by clients of a listener)
@@ -75,6 +101,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -85,10 +113,11 @@
 #define UNIX_QUEUE_MAX	(64U << 20) /* bytes of one receive queue saved */
 #define UNIX_QUEUE_MSGS (1U << 20)  /* and messages */
 #define SUN_PATH_LEN	((int)sizeof(((struct sockaddr_un *)0)->sun_path))
-#define ST_CONNECTED	1  /* TCP_ESTABLISHED */
-#define ST_CLOSE	7  /* TCP_CLOSE */
-#define ST_LISTEN	10 /* TCP_LISTEN */
-#define SHUT_BITS	3  /* RCV_SHUTDOWN | SEND_SHUTDOWN */
+#define ST_CONNECTED	1   /* TCP_ESTABLISHED */
+#define ST_CLOSE	7   /* TCP_CLOSE */
+#define ST_LISTEN	10  /* TCP_LISTEN */
+#define SHUT_BITS	3   /* RCV_SHUTDOWN | SEND_SHUTDOWN */
+#define PASS_MAX	253 /* SCM_MAX_FD: descriptors in one message */
 
 static const char *type_name(uint32_t type)
 {
@@ -581,24 +610,238 @@ static int push_msg(Rtcr__UnixSocketFile *u, const void *data, size_t len, const
 
 struct peeked {
 	uint64_t bytes;
-	bool fds;     /* descriptors in flight */
+	bool ctrunc;  /* more descriptors in flight in one message than read */
 	size_t named; /* datagrams from a named sender */
 };
+
+/* Files only in flight recorded while one queue is read: the parent's
+ * descriptor of each (to know it again) and its File. */
+struct flights {
+	struct flight {
+		int fd;
+		uint32_t file_id;
+	} * v;
+	size_t n;
+};
+
+static void close_fds(int *fds, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		close(fds[i]);
+	*n = 0;
+}
+
+static const char *flight_what(const struct stat *st, const char *link)
+{
+	if (S_ISSOCK(st->st_mode))
+		return "socket";
+	if (!strncmp(link, "pipe:", 5))
+		return "pipe";
+	if (S_ISFIFO(st->st_mode))
+		return "FIFO";
+	if (S_ISDIR(st->st_mode))
+		return "directory";
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+		return "device";
+	if (!strncmp(link, "anon_inode:", 11))
+		return link + 11;
+	return "file of this kind";
+}
+
+/*
+ * A file in flight that no process of the target holds: recorded as a
+ * File of its own (regular files: path, status flags, offset, identity, as
+ * files.c records an open one); x stays open in fl until the queue is read.
+ */
+static int flight_file(struct ckpt_ctx *c, int sockfd, const char *desc, int x,
+		       const struct stat *st, struct flights *fl, Rtcr__UnixPassedFd *m)
+{
+	char path[64], link[PATH_MAX];
+	char *fdinfo = NULL, *p;
+	struct flight *nv;
+	struct stat now;
+	Rtcr__File *f;
+	ssize_t n;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", x);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return pr_perror("read %s", path);
+	link[n] = '\0';
+	if (!S_ISREG(st->st_mode))
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s: a %s (%s) is in flight (SCM_RIGHTS in its "
+				   "receive queue) and no process of the target holds it: not "
+				   "supported yet (only regular files)",
+				   c->ns_pid, sockfd, desc, flight_what(st, link), link);
+	if (strstr(link, " (deleted)") || st->st_nlink == 0)
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s: the file %s in flight (SCM_RIGHTS) was "
+				   "deleted: not supported yet",
+				   c->ns_pid, sockfd, desc, link);
+	if (link[0] != '/' || stat(link, &now) < 0 || now.st_ino != st->st_ino ||
+	    now.st_dev != st->st_dev)
+		return ckpt_refuse(
+		    c,
+		    "pid %d: fd %d: %s: the file %s in flight (SCM_RIGHTS) was moved "
+		    "or replaced since it was opened (its path no longer names it)",
+		    c->ns_pid, sockfd, desc, link);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", x);
+	if (read_file(path, &fdinfo) < 0)
+		return pr_perror("read %s", path);
+	nv = realloc(fl->v, sizeof(*nv) * (fl->n + 1));
+	f = calloc(1, sizeof(*f));
+	if (nv)
+		fl->v = nv;
+	if (!nv || !f) {
+		free(f);
+		ret = -ENOMEM;
+		goto out;
+	}
+	rtcr__file__init(f);
+	ret = pb_push((void ***)&c->img->files, &c->img->n_files, f);
+	if (ret) {
+		free(f);
+		goto out;
+	}
+	f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
+	f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode = f->has_rdev = 1;
+	f->id = (uint32_t)c->img->n_files;
+	f->kind = RTCR__FILE_KIND__FILE_REG;
+	f->path = xstrdup(link);
+	p = strstr(fdinfo, "flags:");
+	f->flags = (p ? (uint32_t)strtoul(p + 6, NULL, 8) : 0) & ~(uint32_t)O_CLOEXEC;
+	p = strstr(fdinfo, "pos:");
+	f->pos = p ? strtoull(p + 4, NULL, 10) : 0;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = (uint64_t)st->st_size;
+	f->mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+	f->mode = st->st_mode;
+	f->rdev = st->st_rdev;
+	if (!f->path) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fl->v[fl->n].fd = x;
+	fl->v[fl->n].file_id = f->id;
+	fl->n++;
+	m->has_file_id = 1;
+	m->file_id = f->id;
+out:
+	free(fdinfo);
+	return ret;
+}
+
+/*
+ * Which open file description x (the parent's copy of a file in flight,
+ * installed by the peek) is: a File already recorded (any process), one
+ * only in flight recorded before in this queue, a descriptor of a process
+ * of the target not recorded yet (pid, fd), or a new File only in flight.
+ * *kept: x is kept in fl (else the caller closes it).
+ */
+static int passed_ref(struct ckpt_ctx *c, int sockfd, const char *desc, int x, const pid_t *pids,
+		      size_t npids, struct flights *fl, Rtcr__UnixPassedFd *m, bool *kept)
+{
+	pid_t self = getpid();
+	char dir[64];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int ret;
+
+	*kept = false;
+	if (fstat(x, &st) < 0)
+		return pr_perror("pid %d: fd %d: stat a descriptor in flight", c->ns_pid, sockfd);
+	for (size_t i = 0; i < c->nfdrefs; i++) {
+		if (syscall(SYS_kcmp, self, c->fdrefs[i].pid, KCMP_FILE, x, c->fdrefs[i].fd) == 0) {
+			m->has_file_id = 1;
+			m->file_id = c->fdrefs[i].file_id;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < fl->n; i++) {
+		if (syscall(SYS_kcmp, self, self, KCMP_FILE, x, fl->v[i].fd) == 0) {
+			m->has_file_id = 1;
+			m->file_id = fl->v[i].file_id;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < npids; i++) {
+		pid_t ns = pids[i] == c->pid ? c->ns_pid : proc_ns_pid(pids[i]);
+		bool found = false;
+		long tfd = -1;
+
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", pids[i]);
+		if (ns <= 0 || !(d = opendir(dir)))
+			continue;
+		while (!found && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			tfd = strtol(de->d_name, NULL, 10);
+			found = syscall(SYS_kcmp, self, pids[i], KCMP_FILE, x, tfd) == 0;
+		}
+		closedir(d);
+		if (found) {
+			m->has_pid = m->has_fd = 1;
+			m->pid = (uint32_t)ns;
+			m->fd = (uint32_t)tfd;
+			return 0;
+		}
+	}
+	ret = flight_file(c, sockfd, desc, x, &st, fl, m);
+	*kept = !ret;
+	return ret;
+}
+
+/* Record the descriptors in flight with message m (got[], closed or kept). */
+static int record_fds(struct ckpt_ctx *c, int sockfd, const char *desc, Rtcr__UnixMessage *m,
+		      int *got, size_t *ngot, const pid_t *pids, size_t npids, struct flights *fl)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < *ngot && !ret; i++) {
+		Rtcr__UnixPassedFd *pf = calloc(1, sizeof(*pf));
+		bool kept = false;
+
+		if (!pf) {
+			ret = -ENOMEM;
+			break;
+		}
+		rtcr__unix_passed_fd__init(pf);
+		ret = pb_push((void ***)&m->fds, &m->n_fds, pf);
+		if (ret) {
+			free(pf);
+			break;
+		}
+		ret = passed_ref(c, sockfd, desc, got[i], pids, npids, fl, pf, &kept);
+		if (!kept)
+			close(got[i]);
+	}
+	for (; i < *ngot; i++)
+		close(got[i]);
+	*ngot = 0;
+	return ret;
+}
 
 /*
  * Read the receive queue of sk without consuming it (see the top). The
  * credentials' pid is mapped to the target's namespace: the target itself
  * becomes its ns pid, anything else 0 (outside it).
  */
-static int peek_queue(struct ckpt_ctx *c, int fd, int sk, uint32_t type, Rtcr__UnixSocketFile *u,
-		      struct peeked *pk, const pid_t *pids, size_t npids)
+static int peek_queue(struct ckpt_ctx *c, int fd, const char *desc, int sk, uint32_t type,
+		      Rtcr__UnixSocketFile *u, struct peeked *pk, const pid_t *pids, size_t npids)
 {
 	char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 256)]
 	    __attribute__((aligned(8)));
 	int peek_off = -1, passcred = 0, one = 1, off = 0, ret = 0;
 	socklen_t len = sizeof(int);
-	size_t cap = 64 * 1024;
+	size_t cap = 64 * 1024, ngot = 0;
+	struct flights fl = {NULL, 0};
 	char *buf = NULL, *nb;
+	int got[256];
 
 	if (getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &len) < 0)
 		return pr_perror("pid %d: fd %d: SO_PEEK_OFF", c->ns_pid, fd);
@@ -649,15 +892,20 @@ static int peek_queue(struct ckpt_ctx *c, int fd, int sk, uint32_t type, Rtcr__U
 			if (cm->cmsg_level != SOL_SOCKET)
 				continue;
 			if (cm->cmsg_type == SCM_RIGHTS) {
+				/* installed here by the peek: the files in flight */
 				size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 
 				for (size_t i = 0; i < nfd; i++) {
 					int x;
 
 					memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-					close(x);
+					if (ngot < PASS_MAX) {
+						got[ngot++] = x;
+					} else {
+						close(x);
+						pk->ctrunc = true;
+					}
 				}
-				pk->fds = true;
 			} else if (cm->cmsg_type == SCM_CREDENTIALS &&
 				   cm->cmsg_len >= CMSG_LEN(sizeof(cr))) {
 				memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
@@ -666,8 +914,11 @@ static int peek_queue(struct ckpt_ctx *c, int fd, int sk, uint32_t type, Rtcr__U
 			}
 		}
 		if (mh.msg_flags & MSG_CTRUNC)
-			pk->fds = true;
-		if (pk->fds)
+			pk->ctrunc = true;
+		if (pk->ctrunc || (type == SOCK_STREAM && n == 0) ||
+		    (type != SOCK_STREAM && (size_t)n > cap))
+			close_fds(got, &ngot); /* not recorded: read again or refused */
+		if (pk->ctrunc)
 			break;
 		if (type != SOCK_STREAM && (size_t)n > cap) {
 			if ((size_t)n > UNIX_QUEUE_MAX) {
@@ -692,6 +943,9 @@ static int peek_queue(struct ckpt_ctx *c, int fd, int sk, uint32_t type, Rtcr__U
 		}
 		ret = push_msg(u, buf, (size_t)n, crp, type == SOCK_DGRAM ? &from : NULL,
 			       type == SOCK_DGRAM ? mh.msg_namelen : 0);
+		if (!ret && ngot)
+			ret = record_fds(c, fd, desc, u->queue[u->n_queue - 1], got, &ngot, pids,
+					 npids, &fl);
 		if (ret)
 			goto out;
 		if (type == SOCK_DGRAM && u->queue[u->n_queue - 1]->has_addr)
@@ -699,6 +953,10 @@ static int peek_queue(struct ckpt_ctx *c, int fd, int sk, uint32_t type, Rtcr__U
 		off += (int)n;
 	}
 out:
+	close_fds(got, &ngot);
+	for (size_t i = 0; i < fl.n; i++)
+		close(fl.v[i].fd);
+	free(fl.v);
 	free(buf);
 	/* put back what the target had */
 	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off)) < 0 && !ret)
@@ -867,7 +1125,7 @@ static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	if (u->state == ST_LISTEN)
 		goto out;
 	memset(&pk, 0, sizeof(pk));
-	ret = peek_queue(c, fi->fd, sk, d.type, u, &pk, pids, npids);
+	ret = peek_queue(c, fi->fd, desc, sk, d.type, u, &pk, pids, npids);
 	if (ret == -EFBIG) {
 		ret = ckpt_refuse(c, "pid %d: fd %d: %s: more than %u MiB or %u messages queued",
 				  c->ns_pid, fi->fd, desc, UNIX_QUEUE_MAX >> 20, UNIX_QUEUE_MSGS);
@@ -875,11 +1133,12 @@ static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	}
 	if (ret)
 		goto out;
-	if (pk.fds) {
-		ret = ckpt_refuse(c,
-				  "pid %d: fd %d: %s has descriptors in flight (SCM_RIGHTS in "
-				  "its receive queue): not supported yet",
-				  c->ns_pid, fi->fd, desc);
+	if (pk.ctrunc) {
+		ret = ckpt_refuse(
+		    c,
+		    "pid %d: fd %d: %s: a message of its receive queue carries more "
+		    "descriptors in flight (SCM_RIGHTS) than can be read: not supported",
+		    c->ns_pid, fi->fd, desc);
 		goto out;
 	}
 	if (d.type != SOCK_DGRAM && d.has_rqlen && pk.bytes != d.rqueue) {
@@ -924,11 +1183,28 @@ out:
 
 /* ---------- restore ---------- */
 
+/*
+ * Refilling the receive queue of a socket made in the parent (and setting
+ * its shutdown state, connecting it): done at once, or, when its queue (or,
+ * for a pair, its peer's) holds descriptors in flight, in the post step
+ * (unix_post), when every File they name has a descriptor in the parent.
+ * a, b: the parent's own copies, closed when done.
+ */
+struct qjob {
+	bool pending;
+	bool pair;    /* a: this end, b: the other end (p; NULL: closed again after) */
+	bool connect; /* else: b sends the queue to this socket's address (-1: nothing
+		       * queued), then a connects to p's address if connect */
+	int a, b;
+	struct usk *p;
+};
+
 struct usk {
 	uint64_t ino;
 	const Rtcr__File *f;
 	int fd;	   /* the parent's descriptor of the socket, until it is handed out */
 	bool made; /* the socket exists */
+	struct qjob job;
 };
 
 struct unix_state {
@@ -985,7 +1261,8 @@ static int state_get(struct rst_ctx *r, struct unix_state **out)
 			st->failed = true;
 			return -EINVAL;
 		}
-		st->sk[st->n++] = (struct usk){f->unix_sk->ino, f, -1, false};
+		st->sk[st->n++] = (struct usk){
+		    .ino = f->unix_sk->ino, .f = f, .fd = -1, .job = {.a = -1, .b = -1}};
 	}
 	qsort(st->sk, st->n, sizeof(*st->sk), cmp_usk);
 	for (size_t i = 1; i < st->n; i++) {
@@ -1082,9 +1359,97 @@ static int check_address(const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
 	return 0;
 }
 
-static int check_queue(const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
+static const Rtcr__Process *proc_by_pid(const Rtcr__Image *img, uint32_t pid)
+{
+	for (size_t i = 0; i < img->n_processes; i++)
+		if (img->processes[i] && img->processes[i]->pid == pid)
+			return img->processes[i];
+	return NULL;
+}
+
+/* The File a descriptor in flight names (-EINVAL, -ENOENT if none; quiet). */
+static int passed_file(const Rtcr__Image *img, const Rtcr__UnixPassedFd *pf, uint32_t *id)
+{
+	const Rtcr__Process *p;
+	size_t hops = 0;
+	bool found = false;
+
+	if (!pf)
+		return -EINVAL;
+	if (pf->has_file_id && !pf->has_pid && !pf->has_fd) {
+		*id = pf->file_id;
+		return files_by_id(img, *id) ? 0 : -ENOENT;
+	}
+	if (pf->has_file_id || !pf->has_pid || !pf->has_fd)
+		return -EINVAL;
+	p = proc_by_pid(img, pf->pid);
+	while (p && p->has_fdtable_of && p->fdtable_of && hops++ < img->n_processes)
+		p = proc_by_pid(img, p->fdtable_of);
+	for (size_t i = 0; p && i < p->n_fds && !found; i++) {
+		if (p->fds[i] && p->fds[i]->fd == pf->fd) {
+			*id = p->fds[i]->file_id;
+			found = true;
+		}
+	}
+	return found && files_by_id(img, *id) ? 0 : -ENOENT;
+}
+
+/* Does a process of the image hold File id? */
+static bool file_held(const Rtcr__Image *img, uint32_t id)
+{
+	for (size_t i = 0; i < img->n_processes; i++) {
+		const Rtcr__Process *p = img->processes[i];
+
+		for (size_t j = 0; p && j < p->n_fds; j++)
+			if (p->fds[j] && p->fds[j]->file_id == id)
+				return true;
+	}
+	return false;
+}
+
+static bool queue_has_fds(const Rtcr__UnixSocketFile *u)
+{
+	for (size_t i = 0; i < u->n_queue; i++)
+		if (u->queue[i]->n_fds)
+			return true;
+	return false;
+}
+
+static int check_passed(const Rtcr__Image *img, const Rtcr__File *f, size_t i,
+			const Rtcr__UnixMessage *m)
+{
+	const Rtcr__File *pf;
+	uint32_t id = 0;
+
+	if (m->n_fds > PASS_MAX) {
+		pr_err("file %u: queued message %zu: %zu descriptors in flight (at most %d)", f->id,
+		       i, m->n_fds, PASS_MAX);
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < m->n_fds; k++) {
+		if (passed_file(img, m->fds[k], &id)) {
+			pr_err(
+			    "file %u: queued message %zu: descriptor in flight %zu names no File "
+			    "of the image",
+			    f->id, i, k);
+			return -EINVAL;
+		}
+		pf = files_by_id(img, id);
+		if (!file_held(img, id) && pf->kind != RTCR__FILE_KIND__FILE_REG) {
+			pr_err(
+			    "file %u: queued message %zu: file %u in flight is neither held by a "
+			    "process nor a regular file",
+			    f->id, i, id);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int check_queue(const Rtcr__Image *img, const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
 {
 	uint64_t total = 0;
+	int ret;
 
 	if (u->n_queue && u->state == ST_LISTEN) {
 		pr_err("file %u: listening socket with a receive queue", f->id);
@@ -1124,6 +1489,9 @@ static int check_queue(const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
 			       m->addr.len);
 			return -EINVAL;
 		}
+		ret = check_passed(img, f, i, m);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -1206,7 +1574,7 @@ static int unix_prepare(struct rst_ctx *r, const Rtcr__File *f)
 		pr_err("file %u: datagrams queued on an unnamed socket", f->id);
 		return -EINVAL;
 	}
-	ret = check_queue(f, u);
+	ret = check_queue(r->img, f, u);
 	if (ret)
 		return ret;
 	ret = sk_opts_validate(u->opts, &k, f->id);
@@ -1265,9 +1633,10 @@ static int bind_name(int sk, const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
 
 /* Send one queued message from `from` (to `to` if given), with its credentials. */
 static int send_one(struct rst_ctx *r, int from, const struct sockaddr_un *to, socklen_t tolen,
-		    const Rtcr__UnixMessage *m, bool stream)
+		    const Rtcr__UnixMessage *m, bool stream, const int *fds, size_t nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(struct ucred))] __attribute__((aligned(8)));
+	char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * PASS_MAX)]
+	    __attribute__((aligned(8)));
 	const char *p = (const char *)m->data.data;
 	size_t left = m->data.len;
 	struct ucred cr;
@@ -1301,12 +1670,21 @@ static int send_one(struct rst_ctx *r, int from, const struct sockaddr_un *to, s
 		mh.msg_name = (void *)to;
 		mh.msg_namelen = to ? tolen : 0;
 		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
+		mh.msg_controllen =
+		    CMSG_SPACE(sizeof(cr)) + (nfds ? CMSG_SPACE(sizeof(int) * nfds) : 0);
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_CREDENTIALS;
 		cm->cmsg_len = CMSG_LEN(sizeof(cr));
 		memcpy(CMSG_DATA(cm), &cr, sizeof(cr));
+		if (nfds) {
+			/* the files in flight go with the (first part of the) message */
+			cm = CMSG_NXTHDR(&mh, cm);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+		}
 		n = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1320,6 +1698,7 @@ static int send_one(struct rst_ctx *r, int from, const struct sockaddr_un *to, s
 			return -EMSGSIZE;
 		if (!n && left)
 			return -EIO;
+		nfds = 0;
 		p += n;
 		left -= (size_t)n;
 	} while (left);
@@ -1343,6 +1722,106 @@ static int sndbuf_raise(int sk, const Rtcr__UnixSocketFile *u, int *saved)
 	return sk_set_buf(sk, SO_SNDBUF, (uint32_t)want);
 }
 
+static const struct fd_ops *ops_of(Rtcr__FileKind kind)
+{
+	const struct fd_ops *const all[] = {
+	    &fd_reg,	  &fd_dir,   &fd_chr,	  &fd_log,     &fd_pipe,
+	    &fd_fifo,	  &fd_unix,  &fd_inet,	  &fd_eventfd, &fd_timerfd,
+	    &fd_signalfd, &fd_epoll, &fd_inotify, &fd_memfd,   &fd_ghost,
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i] && all[i]->kind == kind)
+			return all[i];
+	return NULL;
+}
+
+/*
+ * A descriptor of the parent's on File id, to send in flight: the one the
+ * parent keeps for the processes that hold it (files.c: shared->file_ours),
+ * a copy taken from the process it was made in (*own: close it after), or,
+ * not made yet, made now (by its kind) and kept in file_ours for the
+ * processes that install it later (restore.c closes those before the
+ * target runs). A File made in this process's target is taken back and
+ * closed there (files.c installs it from the parent's copy).
+ */
+static int parent_fd(struct rst_ctx *r, uint32_t id, int *fd, bool *own)
+{
+	struct rst_shared *S = r->shared;
+	const Rtcr__File *f = files_by_id(r->img, id);
+	const struct fd_ops *ops = f ? ops_of(f->kind) : NULL;
+	int ours = -1, tfd = -1, pidfd, ret = -EINVAL;
+
+	*own = false;
+	if (!S || !f || id >= S->nfiles || !ops || !ops->open) {
+		pr_err("file %u: cannot be sent in flight here", id);
+		return -EINVAL;
+	}
+	if (S->file_ours[id] >= 0) {
+		*fd = S->file_ours[id];
+		return 0;
+	}
+	if (S->file_tpid[id] > 0) {
+		pidfd = (int)syscall(__NR_pidfd_open, S->file_tpid[id], 0);
+		ours = pidfd >= 0 ? (int)syscall(__NR_pidfd_getfd, pidfd, S->file_tfd[id], 0) : -1;
+		if (ours < 0)
+			ret = pr_perror("file %u: take it from pid %d", id, S->file_tpid[id]);
+		if (pidfd >= 0)
+			close(pidfd);
+		if (ours < 0)
+			return ret;
+		*fd = ours;
+		*own = true;
+		return 0;
+	}
+	ret = ops->open(r, f, &ours, &tfd);
+	if (ret)
+		return ret;
+	if (ours < 0) {
+		pidfd = (int)syscall(__NR_pidfd_open, r->pid, 0);
+		ours = pidfd >= 0 ? (int)syscall(__NR_pidfd_getfd, pidfd, tfd, 0) : -1;
+		if (ours < 0)
+			ret = pr_perror("file %u: take it from pid %d", id, r->pid);
+		if (pidfd >= 0)
+			close(pidfd);
+		if (ours < 0)
+			return ret;
+		ret = inject_call(&r->ij, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);
+		if (ret) {
+			close(ours);
+			return ret;
+		}
+	}
+	S->file_ours[id] = ours;
+	*fd = ours;
+	return 0;
+}
+
+/* Send queued message m from `from`, with its descriptors in flight. */
+static int send_msg(struct rst_ctx *r, int from, const struct sockaddr_un *to, socklen_t tolen,
+		    const Rtcr__UnixMessage *m, bool stream)
+{
+	int fds[PASS_MAX];
+	bool own[PASS_MAX] = {false};
+	size_t n = 0;
+	uint32_t id = 0;
+	int ret = 0;
+
+	for (size_t k = 0; k < m->n_fds && k < PASS_MAX && !ret; k++) {
+		ret = passed_file(r->img, m->fds[k], &id); /* checked at prepare */
+		if (!ret)
+			ret = parent_fd(r, id, &fds[n], &own[n]);
+		if (!ret)
+			n++;
+	}
+	if (!ret)
+		ret = send_one(r, from, to, tolen, m, stream, fds, n);
+	for (size_t k = 0; k < n; k++)
+		if (own[k])
+			close(fds[k]);
+	return ret;
+}
+
 /* Refill the receive queue of File f from sender `from` (to its address if
  * `to`), keeping the sender's send buffer size. */
 static int refill(struct rst_ctx *r, const Rtcr__File *f, int from, const struct sockaddr_un *to,
@@ -1357,7 +1836,7 @@ static int refill(struct rst_ctx *r, const Rtcr__File *f, int from, const struct
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < u->n_queue; i++) {
-		ret = send_one(r, from, to, tolen, u->queue[i], u->type == SOCK_STREAM);
+		ret = send_msg(r, from, to, tolen, u->queue[i], u->type == SOCK_STREAM);
 		if (ret) {
 			pr_err("restore: refill the receive queue of file %u: message %zu of %zu "
 			       "(%zu bytes): %s",
@@ -1401,6 +1880,52 @@ static int new_socket(const Rtcr__File *f, int *out)
 
 static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e);
 
+static void job_close(struct qjob *j)
+{
+	if (j->a >= 0)
+		close(j->a);
+	if (j->b >= 0)
+		close(j->b);
+	j->a = j->b = -1;
+	j->pending = false;
+}
+
+/* The queue(s), connection and shutdown state of the socket of entry e. */
+static int run_job(struct rst_ctx *r, struct usk *e)
+{
+	struct qjob *j = &e->job;
+	struct sockaddr_un sa;
+	socklen_t alen;
+	int ret = 0;
+
+	j->pending = false;
+	if (j->pair) {
+		ret = refill(r, e->f, j->b, NULL, 0);
+		if (!ret && j->p)
+			ret = refill(r, j->p->f, j->a, NULL, 0);
+		if (!ret)
+			ret = apply_shutdown(j->a, e->f);
+		if (!ret && j->p)
+			ret = apply_shutdown(j->b, j->p->f);
+		job_close(j);
+		return ret;
+	}
+	if (j->b >= 0) {
+		alen = make_addr(e->f->unix_sk, &sa);
+		ret = refill(r, e->f, j->b, &sa, alen);
+	}
+	if (!ret && j->connect) {
+		alen = make_addr(j->p->f->unix_sk, &sa);
+		if (connect(j->a, (struct sockaddr *)&sa, alen) < 0)
+			ret = pr_perror("restore: file %u: connect to file %u", e->f->id,
+					j->p->f->id);
+	}
+	if (!ret)
+		ret = apply_shutdown(j->a, e->f);
+	job_close(j);
+	return ret;
+}
+
 /* Both ends of a connection (p == NULL: the peer was closed). */
 static int make_pair(struct rst_ctx *r, struct unix_state *st, struct usk *e, struct usk *p)
 {
@@ -1424,17 +1949,27 @@ static int make_pair(struct rst_ctx *r, struct unix_state *st, struct usk *e, st
 		ret = bind_name(sv[0], e->f, u);
 	if (!ret && p && binds(p->f->unix_sk))
 		ret = bind_name(sv[1], p->f, p->f->unix_sk);
-	if (!ret)
-		ret = refill(r, e->f, sv[1], NULL, 0);
-	if (!ret && p)
-		ret = refill(r, p->f, sv[0], NULL, 0);
-	if (!ret)
-		ret = apply_shutdown(sv[0], e->f);
-	if (!ret && p)
-		ret = apply_shutdown(sv[1], p->f);
-	if (!p)
-		close(sv[1]); /* the peer is gone again */
-	return ret;
+	if (ret) {
+		if (!p)
+			close(sv[1]);
+		return ret;
+	}
+	/* the queues, shutdown states; the peer is gone again after (b is
+	 * its only descriptor then) */
+	e->job.pair = true;
+	e->job.p = p;
+	e->job.b = p ? fcntl(sv[1], F_DUPFD_CLOEXEC, 0) : sv[1];
+	e->job.a = fcntl(sv[0], F_DUPFD_CLOEXEC, 0);
+	if (e->job.a < 0 || e->job.b < 0) {
+		ret = pr_perror("restore: file %u: dup", e->f->id);
+		job_close(&e->job);
+		return ret;
+	}
+	if (queue_has_fds(u) || (p && queue_has_fds(p->f->unix_sk))) {
+		e->job.pending = true; /* unix_post */
+		return 0;
+	}
+	return run_job(r, e);
 }
 
 /* Make the socket of entry e (and what it needs: its peer) in the parent. */
@@ -1442,8 +1977,6 @@ static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e)
 {
 	const Rtcr__UnixSocketFile *u = e->f->unix_sk;
 	char shown[SUN_PATH_LEN * 4 + 8];
-	struct sockaddr_un sa;
-	socklen_t alen;
 	struct usk *p;
 	int sk = -1, ret;
 
@@ -1468,18 +2001,8 @@ static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e)
 		return apply_shutdown(sk, e->f);
 	}
 	/* unconnected, or a datagram socket connected to a peer that is not
-	 * connected back: queued datagrams come from an unnamed socket */
-	if (u->n_queue) {
-		int tmp = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-		if (tmp < 0)
-			return pr_perror("restore: unix socket");
-		alen = make_addr(u, &sa);
-		ret = refill(r, e->f, tmp, &sa, alen);
-		close(tmp);
-		if (ret)
-			return ret;
-	}
+	 * connected back: queued datagrams come from an unnamed socket, then
+	 * it connects */
 	if (u->state == ST_CONNECTED) {
 		p = usk_find(st, u->peer_ino);
 		if (!p->made) {
@@ -1487,12 +2010,25 @@ static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e)
 			if (ret)
 				return ret;
 		}
-		alen = make_addr(p->f->unix_sk, &sa);
-		if (connect(sk, (struct sockaddr *)&sa, alen) < 0)
-			return pr_perror("restore: file %u: connect to file %u", e->f->id,
-					 p->f->id);
+		e->job.p = p;
+		e->job.connect = true;
 	}
-	return apply_shutdown(sk, e->f);
+	e->job.a = fcntl(sk, F_DUPFD_CLOEXEC, 0);
+	if (e->job.a < 0)
+		return pr_perror("restore: file %u: dup", e->f->id);
+	if (u->n_queue) {
+		e->job.b = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (e->job.b < 0) {
+			ret = pr_perror("restore: unix socket");
+			job_close(&e->job);
+			return ret;
+		}
+	}
+	if (queue_has_fds(u)) {
+		e->job.pending = true; /* unix_post */
+		return 0;
+	}
+	return run_job(r, e);
 }
 
 static int unix_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tfd)
@@ -1525,12 +2061,30 @@ static int unix_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tf
 	return 0;
 }
 
+/* Restore, after every descriptor of this process is in place: a queue
+ * with descriptors in flight (see struct qjob). */
+static int unix_post(struct rst_ctx *r, const Rtcr__File *f)
+{
+	struct unix_state *st;
+	struct usk *e;
+	int ret;
+
+	ret = state_get(r, &st);
+	if (ret)
+		return ret;
+	e = usk_find(st, f->unix_sk->ino);
+	if (!e)
+		return -EINVAL;
+	return e->job.pending ? run_job(r, e) : 0;
+}
+
 static void close_all(struct unix_state *st)
 {
 	for (size_t i = 0; i < st->n; i++) {
 		if (st->sk[i].fd >= 0)
 			close(st->sk[i].fd);
 		st->sk[i].fd = -1;
+		job_close(&st->sk[i].job);
 	}
 }
 
@@ -1554,5 +2108,6 @@ const struct fd_ops fd_unix = {
     .dump = unix_dump,
     .prepare = unix_prepare,
     .open = unix_open,
+    .post = unix_post,
     .cleanup = unix_cleanup,
 };

@@ -27,7 +27,9 @@
  *   sockets DIR outside: a unix stream socket connected to DIR/out.stream
  *   and a datagram socket connected to DIR/out.dgram, both bound by a
  *   program outside the target;
- *   sockets DIR rights: a descriptor in flight (SCM_RIGHTS) in a socketpair.
+ *   sockets DIR rights: a pipe in flight (SCM_RIGHTS) in a socketpair that
+ *   no process holds any more (refused: only regular files may be only in
+ *   flight; see scmrights.c for what is restored).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -496,9 +498,11 @@ static void rights(void)
 	struct iovec iov = {"r", 1};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
-	int sv[2], fd = 0;
+	int sv[2], pp[2], fd;
 
 	SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	SETUP(pipe(pp) == 0, "pipe");
+	fd = pp[0];
 	memset(cbuf, 0, sizeof(cbuf));
 	mh.msg_control = cbuf;
 	mh.msg_controllen = sizeof(cbuf);
@@ -508,6 +512,8 @@ static void rights(void)
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	SETUP(sendmsg(sv[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+	close(pp[0]);
+	close(pp[1]); /* the pipe is only in flight now */
 	say("READY");
 	tgt_wait_usr1();
 	tgt_finish();
