@@ -36,7 +36,7 @@
  * from consideration). */
 static const struct session_ops *const dump_order[] = {
 	&session_threads, &session_process, &session_signals, &session_timers,
-	&session_files,	  &session_seccomp, &session_memory,
+	&session_files,	  &session_locks,   &session_seccomp, &session_memory,
 };
 
 int mem_read_smaps(struct ckpt_ctx *c);

@@ -171,6 +171,7 @@ struct session_ops {
 extern const struct session_ops session_memory, session_files, session_process, session_signals,
 	session_threads, session_seccomp, session_tasks;
 extern const struct session_ops session_timers __attribute__((weak));
+extern const struct session_ops session_locks __attribute__((weak));
 
 /* Record that a resource cannot be checkpointed: logs an error (or, in a
  * dry run, appends a line to the report) and returns -ENOTSUP. */

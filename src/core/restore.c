@@ -39,7 +39,8 @@
 
 static const struct session_ops *const sessions[] = {
 	&session_memory,  &session_tasks,   &session_files,	&session_process,
-	&session_timers,  &session_signals, &session_threads, &session_seccomp,
+	&session_locks,	  &session_timers,  &session_signals, &session_threads,
+	&session_seccomp,
 };
 #define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
 

@@ -21,16 +21,22 @@
  * flags. Once every File of the pipe has been handed out, the parent closes
  * its own ends, so that an end the target did not hold is gone again (a
  * writer gets EPIPE, a reader sees EOF once the buffer is drained).
+ *
+ * A FIFO removed while open (PipeFile.deleted) is made anew in the directory
+ * it was in, under a unique temporary name that is removed again as soon as
+ * the FIFO is open: the target gets an unnamed FIFO, as it had.
  */
 #define LOG_PREFIX "pipe: "
 #include "sessions/files.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -178,16 +184,21 @@ static int save_data(struct ckpt_ctx *c, const struct fd_info *fi, int fd, Rtcr_
 	return ret;
 }
 
-static int fifo_check_path(struct ckpt_ctx *c, const struct fd_info *fi)
+#define DELETED_SUFFIX " (deleted)"
+
+/* The FIFO's path must still name it, or it was removed (*deleted). */
+static int fifo_check_path(struct ckpt_ctx *c, const struct fd_info *fi, bool *deleted)
 {
+	size_t n = strlen(fi->link), k = strlen(DELETED_SUFFIX);
 	struct stat now;
 
-	if (strstr(fi->link, " (deleted)") || fi->st.st_nlink == 0)
-		return ckpt_refuse(c,
-				   "pid %d: fd %d: %s: FIFOs that were deleted while open are "
-				   "not supported",
-				   c->ns_pid, fi->fd, fi->link);
-	if (stat(fi->link, &now) < 0 || now.st_ino != fi->st.st_ino || now.st_dev != fi->st.st_dev)
+	*deleted = false;
+	if (fi->st.st_nlink == 0 && n > k && !strcmp(fi->link + n - k, DELETED_SUFFIX)) {
+		*deleted = true;
+		return 0;
+	}
+	if (fi->st.st_nlink == 0 || stat(fi->link, &now) < 0 || now.st_ino != fi->st.st_ino ||
+	    now.st_dev != fi->st.st_dev)
 		return ckpt_refuse(c,
 				   "pid %d: fd %d: FIFO %s was moved or replaced since it was "
 				   "opened (its path no longer names it)",
@@ -201,10 +212,11 @@ static int pipe_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	const Rtcr__File *owner;
 	Rtcr__PipeFile *pf;
 	struct stat st;
+	bool deleted = false;
 	int fd = -1, cap, avail, ret, refusals = c->refusals;
 
 	if (f->kind == RTCR__FILE_KIND__FILE_FIFO) {
-		ret = fifo_check_path(c, fi);
+		ret = fifo_check_path(c, fi, &deleted);
 		if (ret || c->refusals != refusals)
 			return ret;
 	}
@@ -220,6 +232,12 @@ static int pipe_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	f->pipe = pf;
 	pf->has_id = 1;
 	pf->id = fi->st.st_ino;
+	if (deleted) {
+		/* the name it had: the new FIFO is made in its directory */
+		f->path[strlen(f->path) - strlen(DELETED_SUFFIX)] = '\0';
+		pf->has_deleted = 1;
+		pf->deleted = true;
+	}
 
 	ret = take_fd(c, fi, &fd);
 	if (ret)
@@ -574,6 +592,68 @@ static int build_state(struct rst_ctx *r, struct pipe_state **out)
 	return 0;
 }
 
+/* The directory a removed FIFO was in. */
+static int fifo_dir(const Rtcr__File *f, char *dir, size_t len)
+{
+	const char *slash = strrchr(f->path, '/');
+	size_t n = (size_t)(slash - f->path);
+
+	if (n + 2 > len) {
+		pr_err("restore: FIFO %s: path too long", f->path);
+		return -ENAMETOOLONG;
+	}
+	if (!n) {
+		strcpy(dir, "/");
+		return 0;
+	}
+	memcpy(dir, f->path, n);
+	dir[n] = '\0';
+	return 0;
+}
+
+/* A new FIFO for one that was removed while open: made in its directory
+ * under a unique name, opened O_RDWR (*fdp), and removed at once. */
+static int create_deleted_fifo(const Rtcr__File *f, int *fdp)
+{
+	char dir[PATH_MAX], name[PATH_MAX];
+	uint64_t rnd;
+	int fd = -1, ret, n;
+
+	ret = fifo_dir(f, dir, sizeof(dir));
+	if (ret)
+		return ret;
+	for (int tries = 0;; tries++) {
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return pr_perror("getrandom");
+		n = snprintf(name, sizeof(name), "%s/.rtcr-fifo-%016" PRIx64,
+			     strcmp(dir, "/") ? dir : "", rnd);
+		if (n < 0 || (size_t)n >= sizeof(name)) {
+			pr_err("restore: FIFO %s: path too long", f->path);
+			return -ENAMETOOLONG;
+		}
+		if (!mkfifo(name, 0600))
+			break;
+		if (errno != EEXIST || tries >= 100)
+			return pr_perror("restore: FIFO %s (removed while open): make a FIFO in %s",
+					 f->path, dir);
+	}
+	/* O_RDWR: never blocks; O_NOFOLLOW: it is the one just made */
+	fd = open(name, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		ret = pr_perror("restore: open the new FIFO %s", name);
+	if (unlink(name) < 0 && !ret)
+		ret = pr_perror("restore: unlink %s", name);
+	if (!ret && fchmod(fd, f->mode & 07777) < 0)
+		ret = pr_perror("restore: FIFO %s: set mode 0%o", f->path, f->mode & 07777);
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	*fdp = fd;
+	return 0;
+}
+
 static int pipe_prepare(struct rst_ctx *r, const Rtcr__File *f)
 {
 	struct pipe_state *st;
@@ -585,6 +665,20 @@ static int pipe_prepare(struct rst_ctx *r, const Rtcr__File *f)
 		return ret;
 	if (f->kind != RTCR__FILE_KIND__FILE_FIFO)
 		return 0;
+	if (f->pipe->deleted) {
+		char dir[PATH_MAX];
+
+		ret = fifo_dir(f, dir, sizeof(dir));
+		if (ret)
+			return ret;
+		ret = stat(dir, &sb) < 0 ? -errno : S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
+		if (ret) {
+			pr_err("restore: FIFO %s (removed while open) is made anew in %s: %s",
+			       f->path, dir, strerror(-ret));
+			return ret;
+		}
+		return 0;
+	}
 	if (stat(f->path, &sb) < 0) {
 		ret = -errno;
 		pr_err("restore: FIFO %s: %s (an open file of the target)", f->path,
@@ -626,7 +720,11 @@ static int create_obj(struct pipe_state *st, struct pipe_obj *o)
 	struct stat sb;
 	int fds[2], avail, ret, got;
 
-	if (first->kind == RTCR__FILE_KIND__FILE_FIFO) {
+	if (first->kind == RTCR__FILE_KIND__FILE_FIFO && first->pipe->deleted) {
+		ret = create_deleted_fifo(first, &o->rfd);
+		if (ret)
+			return ret;
+	} else if (first->kind == RTCR__FILE_KIND__FILE_FIFO) {
 		/* O_RDWR: never blocks, and holds both ends while we work */
 		o->rfd = open(first->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		if (o->rfd < 0)

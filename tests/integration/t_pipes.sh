@@ -1,7 +1,8 @@
 #!/bin/bash
 # pipes: pipes and FIFOs with data in flight (exact bytes, once), status
 # flags, capacities, dup'd ends, a second read description, ends whose
-# partner is closed (EPIPE, EOF), packet mode. The checkpoint must not
+# partner is closed (EPIPE, EOF), packet mode, a FIFO removed while open
+# (made anew under a temporary name that must not be left behind). The checkpoint must not
 # consume the data (the original passes after it); the image restores after
 # the original was killed, the restored target checkpoints and restores
 # again, and the first image restores a second time. Then what is refused:
@@ -29,6 +30,8 @@ expect_status p1 137
 restore "$T/img2" p2
 sleep 0.2
 verify p2
+left=$(find "$T" -name '.rtcr-fifo-*')
+[ -z "$left" ] || fail "temporary FIFOs left behind: $left"
 
 # restore_fails NAME DIR REGEX: the restore is refused with a message
 restore_fails() {

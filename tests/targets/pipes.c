@@ -16,6 +16,9 @@
  *       bytes in it
  *   FIFO2 (made here): a reader only, 700 bytes in it, writer closed: the
  *       reader gets them, then EOF
+ *   FIFO1.del (made here, mode 0640): a reader (O_NONBLOCK) and a writer,
+ *       900 bytes in it, then removed while open: it stays one unnamed
+ *       FIFO (both ends on the same inode, no link, nothing at its name)
  * A third argument adds one thing rtcr refuses to checkpoint: "async" (a
  * pipe end with O_ASYNC), "packet" (unread packets in a pipe in packet
  * mode, O_DIRECT).
@@ -37,6 +40,7 @@
 #define N4   1234
 #define NF1  2000
 #define NF2  700
+#define NF3  900
 #define CAP2 (256 * 1024)
 
 static unsigned char pat(int seed, size_t i)
@@ -120,9 +124,10 @@ static void empty(int fd, const char *what)
 
 int main(int argc, char **argv)
 {
-	int p1[2], p2[2], p3[2], p4[2], p5[2], r1dup, r1b, w1dup, f1r, f1w, f1wdup, f2r, w;
+	int p1[2], p2[2], p3[2], p4[2], p5[2], r1dup, r1b, w1dup, f1r, f1w, f1wdup, f2r, f3r, f3w,
+	    w;
 	const char *fifo1, *fifo2;
-	char path[64];
+	char path[64], fifo3[4096];
 	char c;
 
 	if (argc < 3) {
@@ -177,6 +182,16 @@ int main(int argc, char **argv)
 	SETUP(w >= 0, "open FIFO2 for writing");
 	write_full(w, 6, NF2, "write FIFO2");
 	close(w);
+	snprintf(fifo3, sizeof(fifo3), "%s.del", fifo1);
+	unlink(fifo3);
+	SETUP(mkfifo(fifo3, 0640) == 0, "mkfifo 3");
+	SETUP(chmod(fifo3, 0640) == 0, "chmod FIFO3");
+	f3r = open(fifo3, O_RDONLY | O_NONBLOCK);
+	SETUP(f3r >= 0, "open FIFO3 for reading");
+	f3w = open(fifo3, O_WRONLY);
+	SETUP(f3w >= 0, "open FIFO3 for writing");
+	write_full(f3w, 7, NF3, "write FIFO3");
+	SETUP(unlink(fifo3) == 0, "unlink FIFO3");
 	/* last, so that no later descriptor gets their numbers */
 	close(p3[0]);
 	close(p4[1]);
@@ -232,7 +247,18 @@ int main(int argc, char **argv)
 		CHECK(fstat(f1r, &a) == 0 && stat(fifo1, &b) == 0 && a.st_ino == b.st_ino &&
 			  a.st_dev == b.st_dev && S_ISFIFO(a.st_mode),
 		      "FIFO1 reader is not on %s", fifo1);
+		CHECK(fstat(f3r, &a) == 0 && fstat(f3w, &b) == 0 && a.st_ino == b.st_ino &&
+			  a.st_dev == b.st_dev && S_ISFIFO(a.st_mode),
+		      "FIFO3 (removed): its reader and writer are not on one FIFO");
+		CHECK(a.st_nlink == 0, "FIFO3 (removed) has %lu links", (unsigned long)a.st_nlink);
+		CHECK((a.st_mode & 07777) == 0640, "FIFO3 (removed) has mode 0%o",
+		      (unsigned)(a.st_mode & 07777));
+		CHECK(stat(fifo3, &b) < 0 && errno == ENOENT, "%s exists again", fifo3);
 	}
+	CHECK(nread(f3r) == NF3, "FIFO3 holds %d bytes, expected %d", nread(f3r), NF3);
+	CHECK((fl(f3r) & (O_ACCMODE | O_NONBLOCK)) == (O_RDONLY | O_NONBLOCK),
+	      "FIFO3 reader flags 0%o", fl(f3r));
+	CHECK((fl(f3w) & (O_ACCMODE | O_NONBLOCK)) == O_WRONLY, "FIFO3 writer flags 0%o", fl(f3w));
 
 	/* the data: exactly once */
 	drain(r1dup, N1, 1, "p1");
@@ -247,6 +273,8 @@ int main(int argc, char **argv)
 	CHECK(read(f1r, &c, 1) < 0 && errno == EAGAIN, "FIFO1: read after the data: not EAGAIN");
 	drain(f2r, NF2, 6, "FIFO2");
 	CHECK(read(f2r, &c, 1) == 0, "FIFO2: no EOF after the data");
+	drain(f3r, NF3, 7, "FIFO3");
+	CHECK(read(f3r, &c, 1) < 0 && errno == EAGAIN, "FIFO3: read after the data: not EAGAIN");
 
 	/* the pipes still work, between the ends that belong together */
 	CHECK(write(w1dup, "ab", 2) == 2, "p1: write failed");
@@ -254,6 +282,8 @@ int main(int argc, char **argv)
 	CHECK(read(r1b, &c, 1) == 1 && c == 'b', "p1: second read description did not read");
 	CHECK(write(f1wdup, "z", 1) == 1 && read(f1r, &c, 1) == 1 && c == 'z',
 	      "FIFO1: write and read back failed");
+	CHECK(write(f3w, "y", 1) == 1 && read(f3r, &c, 1) == 1 && c == 'y',
+	      "FIFO3: write and read back failed");
 	/* packets: two writes are two reads */
 	CHECK(write(p5[1], "12", 2) == 2 && write(p5[1], "345", 3) == 3, "p5: write failed");
 	{

@@ -536,7 +536,20 @@ static void test_corruption(void)
 	free(dir);
 
 	dir = write_good("pages-id", NULL);
-	poke(dir, IMG_PAGES_FILE, 12, "0", 1);
+	{
+		/* another hex digit than the one there (which may be '0' already) */
+		char *p = file_path(dir, IMG_PAGES_FILE);
+		int fd = open(p, O_RDWR);
+		char ch = 0;
+
+		if (fd < 0 || pread(fd, &ch, 1, 12) != 1) {
+			perror(p);
+			exit(1);
+		}
+		close(fd);
+		free(p);
+		poke(dir, IMG_PAGES_FILE, 12, ch == '0' ? "1" : "0", 1);
+	}
 	expect_refused(dir, -EINVAL, "belongs to another image", "pages.img of another image");
 	free(dir);
 
