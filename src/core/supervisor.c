@@ -1102,7 +1102,10 @@ static pid_t next_main_process(struct sup *s)
 		if (read_file(path, &stat) < 0)
 			continue;
 		q = strrchr(stat, ')');
-		if (q && q[1] == ' ' && q[2] != 'Z' && q[2] != 't' && q[2] != 'X')
+		/* a traced stop is a new child not yet let go, or, while an
+		 * image is being written, a checkpoint's memory snapshot */
+		if (q && q[1] == ' ' && q[2] != 'Z' && q[2] != 'X' &&
+		    (q[2] != 't' || !s->ck.running))
 			found = (pid_t)pid;
 		free(stat);
 		stat = NULL;

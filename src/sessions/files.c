@@ -299,36 +299,80 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+/*
+ * c->fdrefs holds one descriptor of every open file description recorded
+ * so far (any process), sorted by kcmp's order of the kernel's file
+ * objects, so that finding whether a descriptor shares one is a binary
+ * search: O(log n) kcmp calls, not one per recorded file (a target with a
+ * thousand eventfds has a thousand files on one anonymous inode).
+ */
+static int kcmp_file(pid_t p1, int fd1, pid_t p2, int fd2)
+{
+	return (int)syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2);
+}
+
+/* Index of fd's file in c->fdrefs (>= 0), or -(insertion point) - 1. */
+static long find_ref(struct ckpt_ctx *c, int fd)
+{
+	size_t lo = 0, hi = c->nfdrefs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = kcmp_file(c->pid, fd, c->fdrefs[mid].pid, c->fdrefs[mid].fd);
+
+		if (r == 0)
+			return (long)mid;
+		if (r == 1)
+			hi = mid;
+		else if (r == 2)
+			lo = mid + 1;
+		else
+			goto linear; /* no order from this kernel */
+	}
+	return -(long)lo - 1;
+linear:
+	for (size_t i = 0; i < c->nfdrefs; i++)
+		if (kcmp_file(c->pid, fd, c->fdrefs[i].pid, c->fdrefs[i].fd) == 0)
+			return (long)i;
+	return -(long)c->nfdrefs - 1;
+}
+
 /* Is fd the same open file description as one already recorded (in this
  * process or another one)? */
-static Rtcr__File *find_shared(struct ckpt_ctx *c, int fd, const struct stat *st)
+static Rtcr__File *find_shared(struct ckpt_ctx *c, int fd, long *pos)
 {
-	for (size_t i = 0; i < c->nfdrefs; i++) {
-		const struct fdref *ref = &c->fdrefs[i];
-		Rtcr__File *f = NULL;
+	long i = find_ref(c, fd);
+	uint32_t id;
 
-		for (size_t k = 0; k < c->img->n_files && !f; k++)
-			if (c->img->files[k]->id == ref->file_id)
-				f = c->img->files[k];
-		if (!f || f->ino != st->st_ino || f->dev != st->st_dev)
-			continue;
-		if (syscall(SYS_kcmp, c->pid, ref->pid, KCMP_FILE, fd, ref->fd) == 0)
-			return f;
-	}
+	*pos = i;
+	if (i < 0)
+		return NULL;
+	id = c->fdrefs[i].file_id;
+	/* File ids are their index in img->files, plus one */
+	if (id >= 1 && id <= c->img->n_files && c->img->files[id - 1]->id == id)
+		return c->img->files[id - 1];
+	for (size_t k = 0; k < c->img->n_files; k++)
+		if (c->img->files[k]->id == id)
+			return c->img->files[k];
 	return NULL;
 }
 
-static int add_fdref(struct ckpt_ctx *c, uint32_t file_id, int fd)
+static int add_fdref(struct ckpt_ctx *c, uint32_t file_id, int fd, long pos)
 {
 	struct fdref *nr;
+	size_t at;
 
+	if (pos >= 0)
+		return 0; /* this open file description is recorded already */
+	at = (size_t)(-pos - 1);
 	nr = realloc(c->fdrefs, sizeof(*nr) * (c->nfdrefs + 1));
 	if (!nr)
 		return -ENOMEM;
 	c->fdrefs = nr;
-	nr[c->nfdrefs].file_id = file_id;
-	nr[c->nfdrefs].pid = c->pid;
-	nr[c->nfdrefs].fd = fd;
+	memmove(&nr[at + 1], &nr[at], sizeof(*nr) * (c->nfdrefs - at));
+	nr[at].file_id = file_id;
+	nr[at].pid = c->pid;
+	nr[at].fd = fd;
 	c->nfdrefs++;
 	return 0;
 }
@@ -359,6 +403,7 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 	Rtcr__Fd *e;
 	size_t nk;
 	ssize_t n;
+	long pos;
 	bool cloexec;
 	int ret;
 
@@ -383,7 +428,7 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 	cloexec = (fi.flags & O_CLOEXEC) != 0;
 	fi.flags &= ~(uint32_t)O_CLOEXEC;
 
-	f = find_shared(c, fd, &fi.st);
+	f = find_shared(c, fd, &pos);
 	if (!f) {
 		kinds = fd_kinds(&nk);
 		for (size_t i = 0; i < nk && !ops; i++)
@@ -434,7 +479,7 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 	e->cloexec = cloexec;
 	ret = pb_push((void ***)&c->proc->fds, &c->proc->n_fds, e);
 	if (!ret)
-		ret = add_fdref(c, f->id, fd);
+		ret = add_fdref(c, f->id, fd, pos);
 out:
 	free(fdinfo);
 	return ret;
