@@ -544,7 +544,8 @@ static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 	if (ret)
 		return ret;
 	injecting = true;
-	ret = inject_scratch(&c->ij, 4 * PAGE_SIZE_4K, 0, false);
+	/* executable: batches of injected calls run from it (inject_batch) */
+	ret = inject_scratch(&c->ij, 16 * PAGE_SIZE_4K, 0, true);
 	if (ret)
 		goto out;
 	for (i = 0; i < (int)(sizeof(dump_order) / sizeof(dump_order[0])); i++) {

@@ -303,6 +303,76 @@ int inject_call(struct inject *ij, long *ret, const char *what, long nr, uint64_
 	return 0;
 }
 
+/*
+ * The batch blob: r12 points at an array of struct inject_call, r13 holds
+ * their count; each is run in turn, its rax stored back; int3 at the end.
+ * Only registers, no stack: it is copied as bytes into the target.
+ */
+extern const unsigned char rtcr_batch_blob[], rtcr_batch_blob_end[];
+__asm__(".pushsection .rodata\n"
+	".globl rtcr_batch_blob\n"
+	".globl rtcr_batch_blob_end\n"
+	"rtcr_batch_blob:\n"
+	"1:	test %r13, %r13\n"
+	"	jz 2f\n"
+	"	mov 0(%r12), %rax\n"
+	"	mov 8(%r12), %rdi\n"
+	"	mov 16(%r12), %rsi\n"
+	"	mov 24(%r12), %rdx\n"
+	"	mov 32(%r12), %r10\n"
+	"	mov 40(%r12), %r8\n"
+	"	mov 48(%r12), %r9\n"
+	"	syscall\n"
+	"	mov %rax, 56(%r12)\n"
+	"	add $64, %r12\n"
+	"	dec %r13\n"
+	"	jmp 1b\n"
+	"2:	int3\n"
+	"rtcr_batch_blob_end:\n"
+	".popsection\n");
+
+int inject_batch(struct inject *ij, struct inject_call *calls, size_t n)
+{
+	size_t blob = (size_t)(rtcr_batch_blob_end - rtcr_batch_blob);
+	uint64_t code = ij->scratch, table = ij->scratch + 512;
+	struct user_regs_struct r = ij->orig;
+	int st, ret;
+
+	_Static_assert(sizeof(struct inject_call) == 64, "the blob's stride");
+	if (!n)
+		return 0;
+	if (!ij->scratch || blob > 512 || INJECT_BATCH_SPACE(n) > ij->scratch_len) {
+		pr_err("batch of %zu calls does not fit the scratch area", n);
+		return -E2BIG;
+	}
+	ret = remote_write(ij->tid, code, rtcr_batch_blob, blob);
+	if (!ret)
+		ret = remote_write(ij->tid, table, calls, n * sizeof(*calls));
+	if (ret)
+		return ret;
+	r.rip = code;
+	r.orig_rax = (uint64_t)-1;
+	r.r12 = table;
+	r.r13 = n;
+	if (ptrace(PTRACE_SETREGS, ij->tid, 0, &r) < 0)
+		return pr_perror("set registers of %d", ij->tid);
+	if (ptrace(PTRACE_CONT, ij->tid, 0, 0) < 0)
+		return pr_perror("run a batch in thread %d", ij->tid);
+	if (wait_tid(ij->tid, &st))
+		return -ECHILD;
+	if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP || (st >> 16)) {
+		pr_err("thread %d: batch of %zu calls stopped with status %#x", ij->tid, n, st);
+		return -EIO;
+	}
+	if (ptrace(PTRACE_GETREGS, ij->tid, 0, &r) < 0)
+		return pr_perror("registers of %d", ij->tid);
+	if (r.rip != code + blob) {
+		pr_err("thread %d: batch stopped at 0x%llx, not at its end", ij->tid, r.rip);
+		return -EIO;
+	}
+	return remote_read(ij->tid, table, calls, n * sizeof(*calls));
+}
+
 int inject_scratch(struct inject *ij, uint64_t len, uint64_t hint, bool exec)
 {
 	long r;

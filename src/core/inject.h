@@ -58,6 +58,18 @@ int inject_syscall(struct inject *ij, long *ret, long nr, uint64_t a1, uint64_t 
 /* Like inject_syscall, but a negative result is an error logged with `what`. */
 int inject_call(struct inject *ij, long *ret, const char *what, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+/* One system call of a batch: run by a small code blob in the target's
+ * scratch memory, all of them in one stop (see inject_batch). */
+struct inject_call {
+	uint64_t nr, a[6];
+	int64_t ret; /* out */
+};
+/* Run n system calls in the thread in one go (the scratch area must be
+ * executable: inject_scratch(..., exec = true) and at least
+ * INJECT_BATCH_SPACE(n) bytes). Results in calls[i].ret. */
+#define INJECT_BATCH_SPACE(n) (512 + (n) * sizeof(struct inject_call))
+int inject_batch(struct inject *ij, struct inject_call *calls, size_t n);
+
 /* Map len bytes of read/write (and exec, if asked) scratch memory in the
  * target (at hint if nonzero). */
 int inject_scratch(struct inject *ij, uint64_t len, uint64_t hint, bool exec);

@@ -32,34 +32,59 @@ static bool sig_settable(int sig)
 
 static int signals_dump(struct ckpt_ctx *c)
 {
-	struct ksigaction ka;
-	struct itimerval it;
-	int ret;
+	/* one batch: rt_sigaction for every signal, getitimer for the three */
+	struct inject_call calls[64 + 3];
+	struct ksigaction ka[64];
+	struct itimerval it[3];
+	uint64_t out = c->ij.scratch + 8192, out_it = out + sizeof(ka);
+	int sigs[64], n = 0, ret;
 
+	memset(calls, 0, sizeof(calls));
 	for (int sig = 1; sig <= 64; sig++) {
-		Rtcr__SigAction *sa;
-
 		if (!sig_settable(sig))
 			continue;
-		ret = inject_call(&c->ij, NULL, "rt_sigaction", __NR_rt_sigaction, (uint64_t)sig, 0,
-				  c->ij.scratch, 8, 0, 0);
-		if (ret)
-			return ret;
-		ret = remote_read(c->pid, c->ij.scratch, &ka, sizeof(ka));
-		if (ret)
-			return ret;
-		if (ka.handler == 0 && ka.flags == 0 && ka.mask == 0 && ka.restorer == 0)
+		sigs[n] = sig;
+		calls[n].nr = __NR_rt_sigaction;
+		calls[n].a[0] = (uint64_t)sig;
+		calls[n].a[2] = out + sizeof(ka[0]) * (uint64_t)n;
+		calls[n].a[3] = 8;
+		n++;
+	}
+	for (int w = 0; w < 3; w++) {
+		calls[n + w].nr = __NR_getitimer;
+		calls[n + w].a[0] = (uint64_t)w;
+		calls[n + w].a[1] = out_it + sizeof(it[0]) * (uint64_t)w;
+	}
+	ret = inject_batch(&c->ij, calls, (size_t)n + 3);
+	if (ret)
+		return ret;
+	ret = remote_read(c->pid, out, ka, sizeof(ka[0]) * (size_t)n);
+	if (!ret)
+		ret = remote_read(c->pid, out_it, it, sizeof(it));
+	if (ret)
+		return ret;
+	for (int i = 0; i < n + 3; i++) {
+		if (calls[i].ret < 0) {
+			pr_err("pid %d: %s failed: %s", c->ns_pid, i < n ? "rt_sigaction" : "getitimer",
+			       strerror((int)-calls[i].ret));
+			return (int)calls[i].ret;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		Rtcr__SigAction *sa;
+
+		if (ka[i].handler == 0 && ka[i].flags == 0 && ka[i].mask == 0 && ka[i].restorer == 0)
 			continue; /* default */
 		sa = calloc(1, sizeof(*sa));
 		if (!sa)
 			return -ENOMEM;
 		rtcr__sig_action__init(sa);
 		sa->has_signo = sa->has_handler = sa->has_flags = sa->has_restorer = sa->has_mask = 1;
-		sa->signo = (uint32_t)sig;
-		sa->handler = ka.handler;
-		sa->flags = ka.flags;
-		sa->restorer = ka.restorer;
-		sa->mask = ka.mask;
+		sa->signo = (uint32_t)sigs[i];
+		sa->handler = ka[i].handler;
+		sa->flags = ka[i].flags;
+		sa->restorer = ka[i].restorer;
+		sa->mask = ka[i].mask;
 		ret = pb_push((void ***)&c->proc->sigactions, &c->proc->n_sigactions, sa);
 		if (ret)
 			return ret;
@@ -70,14 +95,7 @@ static int signals_dump(struct ckpt_ctx *c)
 	for (int which = 0; which < 3; which++) {
 		Rtcr__Itimer *t;
 
-		ret = inject_call(&c->ij, NULL, "getitimer", __NR_getitimer, (uint64_t)which,
-				  c->ij.scratch, 0, 0, 0, 0);
-		if (ret)
-			return ret;
-		ret = remote_read(c->pid, c->ij.scratch, &it, sizeof(it));
-		if (ret)
-			return ret;
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+		if (!it[which].it_value.tv_sec && !it[which].it_value.tv_usec)
 			continue;
 		t = calloc(1, sizeof(*t));
 		if (!t)
@@ -85,8 +103,10 @@ static int signals_dump(struct ckpt_ctx *c)
 		rtcr__itimer__init(t);
 		t->has_which = t->has_interval_us = t->has_value_us = 1;
 		t->which = (uint32_t)which;
-		t->interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 + (uint64_t)it.it_interval.tv_usec;
-		t->value_us = (uint64_t)it.it_value.tv_sec * 1000000 + (uint64_t)it.it_value.tv_usec;
+		t->interval_us = (uint64_t)it[which].it_interval.tv_sec * 1000000 +
+				 (uint64_t)it[which].it_interval.tv_usec;
+		t->value_us = (uint64_t)it[which].it_value.tv_sec * 1000000 +
+			      (uint64_t)it[which].it_value.tv_usec;
 		ret = pb_push((void ***)&c->proc->itimers, &c->proc->n_itimers, t);
 		if (ret)
 			return ret;
