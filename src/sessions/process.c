@@ -103,36 +103,11 @@ int proc_dump_creds(struct inject *ij, const char *status, Rtcr__Creds **out)
 	return 0;
 }
 
-static int prctl_get(struct ckpt_ctx *c, int opt, bool via_ptr, uint64_t *out)
-{
-	long r = 0;
-	int ret;
-
-	ret = inject_call(&c->ij, &r, "prctl", __NR_prctl, (uint64_t)opt,
-			  via_ptr ? c->ij.scratch : 0, 0, 0, 0, 0);
-	if (ret) {
-		pr_err("pid %d: prctl option %d failed", c->ns_pid, opt);
-		return ret;
-	}
-	if (!via_ptr) {
-		*out = (uint64_t)r;
-		return 0;
-	}
-	{
-		int v = 0;
-
-		ret = remote_read(c->pid, c->ij.scratch, &v, sizeof(v));
-		*out = (uint64_t)(uint32_t)v;
-	}
-	return ret;
-}
-
 static int process_dump(struct ckpt_ctx *c)
 {
 	Rtcr__Process *p = c->proc;
 	char path[64], *status = NULL, *buf = NULL, link[4096];
 	uint32_t v;
-	uint64_t x;
 	ssize_t n;
 	int ret;
 	pid_t ppid_host;
@@ -239,50 +214,66 @@ static int process_dump(struct ckpt_ctx *c)
 		if (ret)
 			goto out;
 	}
-	if ((ret = prctl_get(c, PR_GET_DUMPABLE, false, &x)))
-		goto out;
-	p->has_dumpable = 1;
-	p->dumpable = (uint32_t)x;
-	if ((ret = prctl_get(c, PR_GET_PDEATHSIG, true, &x)))
-		goto out;
-	p->has_pdeathsig = 1;
-	p->pdeathsig = (uint32_t)x;
-	if ((ret = prctl_get(c, PR_GET_CHILD_SUBREAPER, true, &x)))
-		goto out;
-	p->has_child_subreaper = 1;
-	p->child_subreaper = (uint32_t)x;
-	if ((ret = prctl_get(c, PR_GET_THP_DISABLE, false, &x)))
-		goto out;
-	p->has_thp_disable = 1;
-	p->thp_disable = (uint32_t)x;
-	if ((ret = prctl_get(c, PR_GET_TIMERSLACK, false, &x)))
-		goto out;
-	p->has_timerslack_ns = 1;
-	p->timerslack_ns = x;
-	if ((ret = prctl_get(c, PR_MCE_KILL_GET, false, &x)))
-		goto out;
-	p->has_mce_kill = 1;
-	p->mce_kill = (uint32_t)x;
-	if ((ret = prctl_get(c, PR_GET_TSC, true, &x)))
-		goto out;
-	p->has_tsc_mode = 1;
-	p->tsc_mode = (uint32_t)x;
 	{
-		long r = 0;
+		/* the prctl state, in one batch of injected calls */
+		enum { DUMP, PDEATH, SUBREAP, THP, SLACK, MCE, TSC, MERGE, CPUID, NCALLS };
+		static const struct {
+			long nr, a0;
+			bool ptr;     /* result through an int at out + 4 * index */
+			bool optional; /* may be missing on older kernels */
+		} q[NCALLS] = {
+			[DUMP] = {__NR_prctl, PR_GET_DUMPABLE, false, false},
+			[PDEATH] = {__NR_prctl, PR_GET_PDEATHSIG, true, false},
+			[SUBREAP] = {__NR_prctl, PR_GET_CHILD_SUBREAPER, true, false},
+			[THP] = {__NR_prctl, PR_GET_THP_DISABLE, false, false},
+			[SLACK] = {__NR_prctl, PR_GET_TIMERSLACK, false, false},
+			[MCE] = {__NR_prctl, PR_MCE_KILL_GET, false, false},
+			[TSC] = {__NR_prctl, PR_GET_TSC, true, false},
+			[MERGE] = {__NR_prctl, 68 /* PR_GET_MEMORY_MERGE, 6.4 */, false, true},
+			[CPUID] = {__NR_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, false, true},
+		};
+		struct inject_call calls[NCALLS];
+		uint64_t out = c->ij.scratch + 8192;
+		int32_t vals[NCALLS];
+		int64_t v[NCALLS];
 
-		/* PR_GET_MEMORY_MERGE (6.4); older kernels say EINVAL */
-		if (inject_syscall(&c->ij, &r, __NR_prctl, 68, 0, 0, 0, 0, 0) == 0 && r >= 0) {
-			p->has_memory_merge = 1;
-			p->memory_merge = (uint32_t)r;
+		memset(calls, 0, sizeof(calls));
+		for (int i = 0; i < NCALLS; i++) {
+			calls[i].nr = (uint64_t)q[i].nr;
+			calls[i].a[0] = (uint64_t)q[i].a0;
+			if (q[i].ptr)
+				calls[i].a[1] = out + 4 * (uint64_t)i;
 		}
-	}
-	{
-		long r = 0;
-
-		/* arch_prctl(ARCH_GET_CPUID): 0 when cpuid faults */
-		if (inject_syscall(&c->ij, &r, __NR_arch_prctl, 0x1011, 0, 0, 0, 0, 0) == 0 && r >= 0) {
+		ret = inject_batch(&c->ij, calls, NCALLS);
+		if (!ret)
+			ret = remote_read(c->pid, out, vals, sizeof(vals));
+		if (ret)
+			goto out;
+		for (int i = 0; i < NCALLS; i++) {
+			if (calls[i].ret < 0 && !q[i].optional) {
+				ret = (int)calls[i].ret;
+				pr_err("pid %d: prctl option %ld failed: %s", c->ns_pid, q[i].a0,
+				       strerror(-ret));
+				goto out;
+			}
+			v[i] = q[i].ptr ? vals[i] : calls[i].ret;
+		}
+		p->has_dumpable = p->has_pdeathsig = p->has_child_subreaper = 1;
+		p->has_thp_disable = p->has_timerslack_ns = p->has_mce_kill = p->has_tsc_mode = 1;
+		p->dumpable = (uint32_t)v[DUMP];
+		p->pdeathsig = (uint32_t)v[PDEATH];
+		p->child_subreaper = (uint32_t)v[SUBREAP];
+		p->thp_disable = (uint32_t)v[THP];
+		p->timerslack_ns = (uint64_t)v[SLACK];
+		p->mce_kill = (uint32_t)v[MCE];
+		p->tsc_mode = (uint32_t)v[TSC];
+		if (calls[MERGE].ret >= 0) {
+			p->has_memory_merge = 1;
+			p->memory_merge = (uint32_t)v[MERGE];
+		}
+		if (calls[CPUID].ret >= 0) {
 			p->has_cpuid_enabled = 1;
-			p->cpuid_enabled = (uint32_t)r;
+			p->cpuid_enabled = (uint32_t)v[CPUID];
 		}
 	}
 	snprintf(path, sizeof(path), "/proc/%d/coredump_filter", c->pid);

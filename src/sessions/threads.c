@@ -12,6 +12,7 @@
 #include <linux/sched.h>
 #include <sys/wait.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +164,6 @@ static int dump_thread(struct ckpt_ctx *c, const struct tstop *ts, bool main)
 	uint64_t head = 0;
 	size_t hlen = 0;
 	char path[96], *comm = NULL, *status = NULL;
-	long r;
 	int ret;
 
 	if (!th)
@@ -254,24 +254,43 @@ static int dump_thread(struct ckpt_ctx *c, const struct tstop *ts, bool main)
 	ret = dump_sched(tid, th);
 	if (ret)
 		goto out;
-	/* clear_child_tid and sigaltstack are only readable by the thread itself */
-	ret = inject_call(ij, NULL, "PR_GET_TID_ADDRESS", __NR_prctl, PR_GET_TID_ADDRESS,
-			  c->ij.scratch, 0, 0, 0, 0);
-	if (ret)
-		goto out;
-	ret = remote_read(c->pid, c->ij.scratch, &th->clear_child_tid, sizeof(uint64_t));
-	if (ret)
-		goto out;
-	th->has_clear_child_tid = 1;
-	ret = inject_call(ij, &r, "sigaltstack", __NR_sigaltstack, 0, c->ij.scratch, 0, 0, 0, 0);
-	if (ret)
-		goto out;
+	/* clear_child_tid, sigaltstack, personality and timer slack are only
+	 * readable by the thread itself: one batch of injected calls */
 	{
-		stack_t ss;
+		struct inject_call calls[4];
+		uint64_t out = c->ij.scratch + 8192;
+		struct {
+			uint64_t ctid;
+			stack_t ss;
+		} got;
+		size_t ncalls = main ? 2 : 4;
 
-		ret = remote_read(c->pid, c->ij.scratch, &ss, sizeof(ss));
+		memset(calls, 0, sizeof(calls));
+		calls[0].nr = __NR_prctl;
+		calls[0].a[0] = PR_GET_TID_ADDRESS;
+		calls[0].a[1] = out + offsetof(__typeof__(got), ctid);
+		calls[1].nr = __NR_sigaltstack;
+		calls[1].a[1] = out + offsetof(__typeof__(got), ss);
+		calls[2].nr = __NR_personality;
+		calls[2].a[0] = 0xffffffff;
+		calls[3].nr = __NR_prctl;
+		calls[3].a[0] = PR_GET_TIMERSLACK;
+		ret = inject_batch(ij, calls, ncalls);
 		if (ret)
 			goto out;
+		for (size_t i = 0; i < ncalls; i++) {
+			if (calls[i].ret < 0) {
+				pr_err("thread %d: injected call %zu failed: %s", tid, i,
+				       strerror((int)-calls[i].ret));
+				ret = (int)calls[i].ret;
+				goto out;
+			}
+		}
+		ret = remote_read(c->pid, out, &got, sizeof(got));
+		if (ret)
+			goto out;
+		th->has_clear_child_tid = 1;
+		th->clear_child_tid = got.ctid;
 		th->sigaltstack = calloc(1, sizeof(*th->sigaltstack));
 		if (!th->sigaltstack) {
 			ret = -ENOMEM;
@@ -279,9 +298,14 @@ static int dump_thread(struct ckpt_ctx *c, const struct tstop *ts, bool main)
 		}
 		rtcr__sig_alt_stack__init(th->sigaltstack);
 		th->sigaltstack->has_sp = th->sigaltstack->has_flags = th->sigaltstack->has_size = 1;
-		th->sigaltstack->sp = (uint64_t)(uintptr_t)ss.ss_sp;
-		th->sigaltstack->flags = (uint32_t)ss.ss_flags;
-		th->sigaltstack->size = ss.ss_size;
+		th->sigaltstack->sp = (uint64_t)(uintptr_t)got.ss.ss_sp;
+		th->sigaltstack->flags = (uint32_t)got.ss.ss_flags;
+		th->sigaltstack->size = got.ss.ss_size;
+		if (!main) {
+			th->has_personality = th->has_timerslack_ns = 1;
+			th->personality = (uint32_t)calls[2].ret;
+			th->timerslack_ns = (uint64_t)calls[3].ret;
+		}
 	}
 	if (!main) {
 		/* what is per thread but kept per process for the main thread */
@@ -301,17 +325,6 @@ static int dump_thread(struct ckpt_ctx *c, const struct tstop *ts, bool main)
 				th->no_new_privs = (uint32_t)atoi(val);
 			}
 		}
-		ret = inject_call(ij, &r, "personality", __NR_personality, 0xffffffff, 0, 0, 0, 0, 0);
-		if (ret)
-			goto out;
-		th->has_personality = 1;
-		th->personality = (uint32_t)r;
-		ret = inject_call(ij, &r, "PR_GET_TIMERSLACK", __NR_prctl, PR_GET_TIMERSLACK, 0, 0, 0,
-				  0, 0);
-		if (ret)
-			goto out;
-		th->has_timerslack_ns = 1;
-		th->timerslack_ns = (uint64_t)r;
 	}
 out:
 	free(status);
