@@ -574,8 +574,38 @@ out:
 	return ret;
 }
 
+static int capture_once(struct target *t, const struct ckpt_opts *o, struct capture **out,
+			char **report, struct ckpt_stats *st);
+
+/*
+ * A process in the middle of a vfork shares its memory with the child
+ * until that execs: a state of a few milliseconds, not one to refuse. The
+ * capture resumes the target and tries again, a few times.
+ */
 int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **out, char **report,
 		 struct ckpt_stats *st)
+{
+	struct ckpt_opts last = *o;
+	int ret = -EAGAIN;
+
+	for (int attempt = 0; attempt < 50 && ret == -EAGAIN; attempt++) {
+		if (attempt) {
+			struct timespec ts = {0, 10 * 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+		}
+		if (attempt == 49)
+			last.no_retry = true; /* the last one says what is wrong */
+		ret = capture_once(t, &last, out, report, st);
+	}
+	if (ret == -EAGAIN)
+		pr_err("%s: its processes kept exiting or starting while it was being paused, 50 "
+		       "times in a row; try again", t->name);
+	return ret;
+}
+
+static int capture_once(struct target *t, const struct ckpt_opts *o, struct capture **out,
+			char **report, struct ckpt_stats *st)
 {
 	struct ckpt_ctx c;
 	struct capture *cap = NULL;
@@ -673,10 +703,16 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 		for (int j = i + 1; j < nps && !ret; j++) {
 			if (ps[i].zombie || ps[j].zombie)
 				continue;
-			if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_VM, 0, 0) == 0)
-				ret = ckpt_refuse(&c, "pid %d and pid %d share their memory (vfork or "
-						  "CLONE_VM without threads): not supported yet",
-						  ps[i].ns_pid, ps[j].ns_pid);
+			if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_VM, 0, 0) == 0) {
+				/* most often a vfork (posix_spawn, system()) about to
+				 * exec: transient, the caller tries again shortly */
+				if (c.dry_run || o->no_retry)
+					ret = ckpt_refuse(&c, "pid %d and pid %d share their memory (vfork "
+							  "or CLONE_VM without threads): not supported yet",
+							  ps[i].ns_pid, ps[j].ns_pid);
+				else
+					ret = -EAGAIN;
+			}
 			else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_FILES, 0, 0) == 0) {
 				/* CLONE_FILES: restored when the table is the parent's */
 				char path[64], *stat = NULL, val[32];
@@ -737,7 +773,7 @@ out_resume:
 		cap = NULL;
 	}
 out:
-	if (ret && !log_last_error()[0])
+	if (ret && ret != -EAGAIN && !log_last_error()[0])
 		pr_err("checkpoint of %s failed: %s", t->name, strerror(-ret));
 	free(c.report);
 	free(c.fdrefs);

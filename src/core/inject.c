@@ -44,21 +44,72 @@ static bool is_group_stop_sig(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+/*
+ * While we wait for one thread to stop, other traced threads and processes
+ * may sit in a stop nobody lets go of: the supervisor's loop is not
+ * running during a checkpoint. The case that matters: a process in vfork
+ * cannot stop until its new child execs, and that child waits in its first
+ * ptrace stop. Let such stops go the way the loop would (signals are
+ * delivered, group-stops stay stopped); stops of threads we already paused
+ * are consumed already and not seen here.
+ */
+static void release_other_stops(pid_t except)
+{
+	for (;;) {
+		siginfo_t si;
+		int st, event, sig;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WSTOPPED | WNOHANG | WNOWAIT | __WALL) < 0 || !si.si_pid ||
+		    si.si_pid == except)
+			return;
+		if (waitpid(si.si_pid, &st, __WALL | WNOHANG) != si.si_pid || !WIFSTOPPED(st))
+			return;
+		event = st >> 16;
+		sig = WSTOPSIG(st);
+		if (event == PTRACE_EVENT_STOP && is_group_stop_sig(sig))
+			ptrace(PTRACE_LISTEN, si.si_pid, 0, 0);
+		else if (event || sig == (SIGTRAP | 0x80))
+			ptrace(PTRACE_CONT, si.si_pid, 0, 0);
+		else
+			ptrace(PTRACE_CONT, si.si_pid, 0, sig);
+	}
+}
+
+/* Wait for tid's next stop, letting others go meanwhile; -EAGAIN after
+ * about two seconds without one (the caller tries again later). */
+static int wait_stop(pid_t tid, int *st)
+{
+	for (int i = 0; i < 4000; i++) {
+		pid_t w = waitpid(tid, st, __WALL | WNOHANG);
+
+		if (w == tid)
+			return 0;
+		if (w < 0 && errno != EINTR)
+			return pr_perror("wait for thread %d", tid);
+		release_other_stops(tid);
+		usleep(i < 100 ? 50 : 500);
+	}
+	return -EAGAIN;
+}
+
 int ptrace_pause_thread(pid_t tid, struct tstop *ts)
 {
-	int st, event, sig;
+	int st, event, sig, ret;
 
 	memset(ts, 0, sizeof(*ts));
 	ts->tid = tid;
-	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0) {
+		if (errno == ESRCH)
+			return -EAGAIN; /* gone since it was listed: list again */
 		return pr_perror("interrupt thread %d", tid);
+	}
 	for (;;) {
-		if (wait_tid(tid, &st))
-			return -ECHILD;
-		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			pr_err("thread %d ended while being paused", tid);
-			return -ESRCH;
-		}
+		ret = wait_stop(tid, &st);
+		if (ret)
+			return ret;
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			return -EAGAIN; /* ended meanwhile: the caller lists again */
 		event = st >> 16;
 		sig = WSTOPSIG(st);
 		if (event == PTRACE_EVENT_STOP) {
@@ -67,8 +118,9 @@ int ptrace_pause_thread(pid_t tid, struct tstop *ts)
 			return 0;
 		}
 		if (event == PTRACE_EVENT_EXIT) {
-			pr_err("thread %d is exiting", tid);
-			return -ESRCH;
+			/* exiting: let it go, and the caller lists the threads again */
+			ptrace(PTRACE_CONT, tid, 0, 0);
+			return -EAGAIN;
 		}
 		if (event) {
 			/* exec/clone/fork event: let it finish; the interrupt is still pending */

@@ -63,6 +63,7 @@ struct capture;
 struct ckpt_opts {
 	bool kill;
 	bool dry_run;
+	bool no_retry; /* refuse transient states (vfork in progress) instead of trying again */
 };
 struct ckpt_stats {
 	uint64_t pause_ns, capture_ns, write_ns, mem_bytes, image_bytes;
