@@ -201,6 +201,11 @@ int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len
 int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec);
 /* ... or at whatever number it gets there (*tfd; close-on-exec). */
 int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
+/* Make r's main thread create a process or thread (clone3 with set_tid =
+ * want, in its pid namespace); it is auto-attached and stopped at its
+ * first stop; *host is its host pid. */
+int rst_clone_stopped(struct rst_ctx *r, uint64_t flags, uint64_t exit_signal, uint32_t want,
+		      const char *what, pid_t *host);
 
 /* protobuf helpers */
 int pb_push(void ***arr, size_t *n, void *item);

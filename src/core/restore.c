@@ -307,6 +307,50 @@ static void shared_free(struct rst_shared *sh)
 	free(sh->file_tfd);
 }
 
+int rst_clone_stopped(struct rst_ctx *r, uint64_t flags, uint64_t exit_signal, uint32_t want,
+		      const char *what, pid_t *host)
+{
+	struct clone_args_k {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+			set_tid, set_tid_size, cgroup;
+	} ca;
+	uint64_t addr;
+	long res;
+	int st, ret;
+
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = flags;
+	ca.exit_signal = exit_signal;
+	ret = rst_scratch_put(r, 256, &want, sizeof(uint32_t), &addr);
+	if (ret)
+		return ret;
+	ca.set_tid = addr;
+	ca.set_tid_size = 1;
+	ret = rst_scratch_put(r, 0, &ca, sizeof(ca), &addr);
+	if (ret)
+		return ret;
+	r->ij.event_msg = 0;
+	ret = inject_call(&r->ij, &res, "clone3", __NR_clone3, addr, sizeof(ca), 0, 0, 0, 0);
+	if (ret) {
+		pr_err("%s %u: cannot be created with its id", what, want);
+		return ret;
+	}
+	*host = (pid_t)r->ij.event_msg;
+	if (*host <= 0) {
+		pr_err("%s %u: created but not traced", what, want);
+		return -ECHILD;
+	}
+	while (waitpid(*host, &st, __WALL) < 0) {
+		if (errno != EINTR)
+			return pr_perror("wait for new %s %d", what, *host);
+	}
+	if (!WIFSTOPPED(st)) {
+		pr_err("%s %u ended at once", what, want);
+		return -ECHILD;
+	}
+	return 0;
+}
+
 /* A process of the image that is not the first: forked by its parent's
  * stub (or by the first process with CLONE_PARENT when its parent is init),
  * with its pid, before anything is restored; a session leader calls
@@ -315,13 +359,10 @@ static int create_process(struct rst_shared *sh, size_t idx)
 {
 	struct rst_ctx *r = &sh->procs[idx], *creator = NULL;
 	const Rtcr__Process *p = r->proc;
-	struct clone_args_k {
-		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-			set_tid, set_tid_size, cgroup;
+	struct {
+		uint64_t flags, exit_signal;
 	} ca;
-	uint64_t want = p->pid, addr;
-	long res;
-	int st, ret;
+	int ret;
 
 	for (size_t i = 0; i < idx && !creator; i++)
 		if (sh->procs[i].proc->pid == p->ppid && !sh->procs[i].proc->zombie)
@@ -343,34 +384,9 @@ static int create_process(struct rst_shared *sh, size_t idx)
 		creator = &sh->procs[0];
 		ca.flags = CLONE_PARENT;
 	}
-	ret = rst_scratch_put(creator, 256, &want, sizeof(uint32_t), &addr);
+	ret = rst_clone_stopped(creator, ca.flags, ca.exit_signal, p->pid, "process", &r->pid);
 	if (ret)
 		return ret;
-	ca.set_tid = addr;
-	ca.set_tid_size = 1;
-	ret = rst_scratch_put(creator, 0, &ca, sizeof(ca), &addr);
-	if (ret)
-		return ret;
-	creator->ij.event_msg = 0;
-	ret = inject_call(&creator->ij, &res, "create a process (clone3)", __NR_clone3, addr,
-			  sizeof(ca), 0, 0, 0, 0);
-	if (ret) {
-		pr_err("pid %u: cannot be created with its pid", p->pid);
-		return ret;
-	}
-	r->pid = (pid_t)creator->ij.event_msg;
-	if (r->pid <= 0) {
-		pr_err("pid %u: created but not traced", p->pid);
-		return -ECHILD;
-	}
-	while (waitpid(r->pid, &st, __WALL) < 0) {
-		if (errno != EINTR)
-			return pr_perror("wait for new process %d", r->pid);
-	}
-	if (!WIFSTOPPED(st)) {
-		pr_err("pid %u ended at once", p->pid);
-		return -ECHILD;
-	}
 	/* same scratch area, syscall instruction and restore socket as its creator */
 	ret = inject_begin(&r->ij, r->pid, creator->ij.syscall_ip);
 	if (ret)

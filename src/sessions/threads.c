@@ -360,13 +360,7 @@ int proc_restore_creds(struct rst_ctx *r, const Rtcr__Creds *cr);
 static int tasks_restore(struct rst_ctx *r)
 {
 	const Rtcr__Process *p = r->proc;
-	struct clone_args_k {
-		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-			set_tid, set_tid_size, cgroup;
-	} ca;
-	uint64_t addr;
-	long res;
-	int st, ret;
+	int ret;
 
 	r->thr = calloc(p->n_threads ? p->n_threads : 1, sizeof(*r->thr));
 	if (!r->thr)
@@ -377,42 +371,15 @@ static int tasks_restore(struct rst_ctx *r)
 	for (size_t i = 1; i < p->n_threads; i++) {
 		const Rtcr__Thread *th = p->threads[i];
 		pid_t tid;
-		uint64_t want = th->tid;
 
-		memset(&ca, 0, sizeof(ca));
-		ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-			   CLONE_SYSVSEM;
-		ret = rst_scratch_put(r, 256, &want, sizeof(uint32_t), &addr);
+		ret = rst_clone_stopped(r, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+					       CLONE_THREAD | CLONE_SYSVSEM,
+					0, th->tid, "thread", &tid);
 		if (ret)
 			return ret;
-		ca.set_tid = addr;
-		ca.set_tid_size = 1;
-		ret = rst_scratch_put(r, 0, &ca, sizeof(ca), &addr);
-		if (ret)
-			return ret;
-		r->ij.event_msg = 0;
-		ret = inject_call(&r->ij, &res, "create a thread (clone3)", __NR_clone3, addr,
-				  sizeof(ca), 0, 0, 0, 0);
-		if (ret) {
-			pr_err("thread %u: cannot be created with its tid", th->tid);
-			return ret;
-		}
-		tid = (pid_t)r->ij.event_msg;
-		if (tid <= 0) {
-			pr_err("thread %u: created but not traced", th->tid);
-			return -ECHILD;
-		}
 		r->thr[r->nthr].tid = tid;
 		r->thr[r->nthr].th = th;
 		r->nthr++;
-		while (waitpid(tid, &st, __WALL) < 0) {
-			if (errno != EINTR)
-				return pr_perror("wait for new thread %d", tid);
-		}
-		if (!WIFSTOPPED(st)) {
-			pr_err("thread %u ended at once", th->tid);
-			return -ECHILD;
-		}
 		ret = inject_begin(&r->thr[r->nthr - 1].ij, tid, r->ij.syscall_ip);
 		if (ret)
 			return ret;
