@@ -29,10 +29,10 @@ int rtcr_rundir(char *buf, size_t len);
 
 /* ---- starting and restoring targets (this process becomes the parent) ---- */
 struct rtcr_run_opts {
-	const char *name;      /* NULL: derived from the program name */
-	bool detach;           /* return once the target runs; a daemon stays its parent */
-	const char *log_file;  /* also append the target's output here */
-	char *const *argv;     /* program and arguments */
+	const char *name;     /* NULL: derived from the program name */
+	bool detach;	      /* return once the target runs; a daemon stays its parent */
+	const char *log_file; /* also append the target's output here */
+	char *const *argv;    /* program and arguments */
 };
 /* Without detach: returns the target's exit status as a shell would
  * (code, or 128+signal). With detach: 0 once the target runs; the name is
@@ -40,42 +40,42 @@ struct rtcr_run_opts {
 int rtcr_run(const struct rtcr_run_opts *o);
 
 struct rtcr_restore_opts {
-	const char *dir;       /* image directory */
-	const char *name;      /* NULL: the image's name, or NAME-2, NAME-3... if taken */
+	const char *dir;  /* image directory */
+	const char *name; /* NULL: the image's name, or NAME-2, NAME-3... if taken */
 	bool detach;
 	const char *log_file;
-	bool ignore_cpu;       /* restore even if CPU features recorded in the image are missing */
+	bool ignore_cpu; /* restore even if CPU features recorded in the image are missing */
 };
 int rtcr_restore(const struct rtcr_restore_opts *o);
 
 /* ---- controlling a running target through its parent ---- */
 struct rtcr_ckpt_req {
 	const char *name;
-	const char *dir;       /* created if missing */
-	bool kill;             /* kill the target after capture (default: leave running) */
-	bool dry_run;          /* write nothing; report what would be refused */
+	const char *dir; /* created if missing */
+	bool kill;	 /* kill the target after capture (default: leave running) */
+	bool dry_run;	 /* write nothing; report what would be refused */
 };
 struct rtcr_ckpt_result {
-	uint64_t pause_ns;     /* time the target was stopped */
-	uint64_t capture_ns;   /* whole capture incl. the pause */
-	uint64_t write_ns;     /* serializing and writing the image after the resume */
-	uint64_t mem_bytes;    /* bytes of memory contents captured */
-	uint64_t image_bytes;  /* size of the image files */
-	char summary[512];     /* one line for the user */
-	char report[8192];     /* dry run: what would be refused, one per line ("" when nothing) */
+	uint64_t pause_ns;    /* time the target was stopped */
+	uint64_t capture_ns;  /* whole capture incl. the pause */
+	uint64_t write_ns;    /* serializing and writing the image after the resume */
+	uint64_t mem_bytes;   /* bytes of memory contents captured */
+	uint64_t image_bytes; /* size of the image files */
+	char summary[512];    /* one line for the user */
+	char report[8192];    /* dry run: what would be refused, one per line ("" when nothing) */
 };
 int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res);
 
 struct rtcr_target_info {
 	char name[RTCR_NAME_MAX + 1];
-	pid_t parent_pid;      /* the rtcr parent process */
-	pid_t pid;             /* the target, host pid */
-	pid_t ns_pid;          /* the target, pid in its namespace */
-	char state[32];        /* running, stopped, exited, ... */
-	int status;            /* exit status when exited (code or 128+signal) */
+	pid_t parent_pid; /* the rtcr parent process */
+	pid_t pid;	  /* the target, host pid */
+	pid_t ns_pid;	  /* the target, pid in its namespace */
+	char state[32];	  /* running, stopped, exited, ... */
+	int status;	  /* exit status when exited (code or 128+signal) */
 	char command[256];
-	char origin[256];      /* "run" or "restore DIR" */
-	uint64_t started_ns;   /* CLOCK_REALTIME */
+	char origin[256];    /* "run" or "restore DIR" */
+	uint64_t started_ns; /* CLOCK_REALTIME */
 };
 /* Fills up to max entries; returns the number of targets (may exceed max). */
 int rtcr_list(struct rtcr_target_info *out, int max);

@@ -35,8 +35,8 @@
  * (it must see the address space after our own scratch mapping is gone
  * from consideration). */
 static const struct session_ops *const dump_order[] = {
-	&session_threads, &session_process, &session_signals, &session_timers,
-	&session_files,	  &session_locks,   &session_seccomp, &session_memory,
+    &session_threads, &session_process, &session_signals, &session_timers,
+    &session_files,   &session_locks,	&session_seccomp, &session_memory,
 };
 
 int mem_read_smaps(struct ckpt_ctx *c);
@@ -256,7 +256,7 @@ struct cproc {
 	int ntids;
 	struct premap *pre;
 	size_t npre;
-	pid_t fdtable_of;           /* ns pid of the process whose descriptor table it shares */
+	pid_t fdtable_of; /* ns pid of the process whose descriptor table it shares */
 };
 
 static void cprocs_free(struct cproc *ps, int n)
@@ -513,7 +513,8 @@ static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 			if (proc_status_field(st, "PPid", val, sizeof(val)) == 0) {
 				pp = (pid_t)atoi(val);
 				c->proc->has_ppid = 1;
-				c->proc->ppid = pp == c->t->init_pid ? 1 : (uint32_t)proc_ns_pid(pp);
+				c->proc->ppid =
+				    pp == c->t->init_pid ? 1 : (uint32_t)proc_ns_pid(pp);
 			}
 			if (proc_status_field(st, "NSpgid", val, sizeof(val)) == 0) {
 				last = strrchr(val, '\t');
@@ -531,8 +532,9 @@ static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 	}
 	for (i = 0; i < p->ntids; i++) {
 		if (p->stops[i].group_stop) {
-			ret = ckpt_refuse(c, "pid %d: the process is stopped (SIGSTOP); continue it first",
-					  c->ns_pid);
+			ret = ckpt_refuse(
+			    c, "pid %d: the process is stopped (SIGSTOP); continue it first",
+			    c->ns_pid);
 			if (ret)
 				return ret;
 		}
@@ -600,7 +602,8 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 	}
 	if (ret == -EAGAIN)
 		pr_err("%s: its processes kept exiting or starting while it was being paused, 50 "
-		       "times in a row; try again", t->name);
+		       "times in a row; try again",
+		       t->name);
 	return ret;
 }
 
@@ -707,13 +710,14 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 				/* most often a vfork (posix_spawn, system()) about to
 				 * exec: transient, the caller tries again shortly */
 				if (c.dry_run || o->no_retry)
-					ret = ckpt_refuse(&c, "pid %d and pid %d share their memory (vfork "
-							  "or CLONE_VM without threads): not supported yet",
-							  ps[i].ns_pid, ps[j].ns_pid);
+					ret = ckpt_refuse(
+					    &c,
+					    "pid %d and pid %d share their memory (vfork "
+					    "or CLONE_VM without threads): not supported yet",
+					    ps[i].ns_pid, ps[j].ns_pid);
 				else
 					ret = -EAGAIN;
-			}
-			else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_FILES, 0, 0) == 0) {
+			} else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_FILES, 0, 0) == 0) {
 				/* CLONE_FILES: restored when the table is the parent's */
 				char path[64], *stat = NULL, val[32];
 				pid_t pp = 0;
@@ -726,13 +730,15 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 				if (pp == ps[i].pid && !ps[j].fdtable_of)
 					ps[j].fdtable_of = ps[i].ns_pid;
 				else if (!ps[j].fdtable_of)
-					ret = ckpt_refuse(&c, "pid %d and pid %d share one descriptor table "
-							  "(CLONE_FILES) without being parent and child: "
-							  "not supported yet",
-							  ps[i].ns_pid, ps[j].ns_pid);
-			}
-			else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_SIGHAND, 0, 0) == 0)
-				ret = ckpt_refuse(&c, "pid %d and pid %d share their signal handlers "
+					ret = ckpt_refuse(
+					    &c,
+					    "pid %d and pid %d share one descriptor table "
+					    "(CLONE_FILES) without being parent and child: "
+					    "not supported yet",
+					    ps[i].ns_pid, ps[j].ns_pid);
+			} else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_SIGHAND, 0, 0) == 0)
+				ret = ckpt_refuse(&c,
+						  "pid %d and pid %d share their signal handlers "
 						  "(CLONE_SIGHAND): not supported yet",
 						  ps[i].ns_pid, ps[j].ns_pid);
 		}

@@ -15,12 +15,12 @@
 /* PAGEMAP_SCAN (Linux 6.7) */
 #ifndef PAGEMAP_SCAN
 #define PAGE_IS_WPALLOWED  (1 << 0)
-#define PAGE_IS_WRITTEN    (1 << 1)
-#define PAGE_IS_FILE       (1 << 2)
-#define PAGE_IS_PRESENT    (1 << 3)
-#define PAGE_IS_SWAPPED    (1 << 4)
-#define PAGE_IS_PFNZERO    (1 << 5)
-#define PAGE_IS_HUGE       (1 << 6)
+#define PAGE_IS_WRITTEN	   (1 << 1)
+#define PAGE_IS_FILE	   (1 << 2)
+#define PAGE_IS_PRESENT	   (1 << 3)
+#define PAGE_IS_SWAPPED	   (1 << 4)
+#define PAGE_IS_PFNZERO	   (1 << 5)
+#define PAGE_IS_HUGE	   (1 << 6)
 #define PAGE_IS_SOFT_DIRTY (1 << 7)
 
 struct page_region {
@@ -29,7 +29,7 @@ struct page_region {
 	__u64 categories;
 };
 
-#define PM_SCAN_WP_MATCHING  (1 << 0)
+#define PM_SCAN_WP_MATCHING   (1 << 0)
 #define PM_SCAN_CHECK_WPASYNC (1 << 1)
 
 struct pm_scan_arg {
@@ -75,7 +75,7 @@ struct pm_scan_arg {
 
 /* PR_SET_VMA / anon VMA names */
 #ifndef PR_SET_VMA
-#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA	     0x53564d41
 #define PR_SET_VMA_ANON_NAME 0
 #endif
 

@@ -37,8 +37,8 @@ struct capture {
 	/* Memory snapshot: a copy-on-write child of the target made in the
 	 * pause (see memory.c); its pages are copied after the target runs on. */
 	struct snapshot {
-		pid_t pid;          /* host pid of the snapshot child */
-		uint32_t ns_pid;    /* the process whose memory it holds */
+		pid_t pid;		/* host pid of the snapshot child */
+		uint32_t ns_pid;	/* the process whose memory it holds */
 		struct scan_req *dscan; /* VMAs whose pages are found and copied from it */
 		size_t ndscan;
 	} snaps[64];
@@ -46,9 +46,9 @@ struct capture {
 };
 struct scan_req {
 	uint64_t start, end;
-	bool file_backed;           /* save only pages that are no longer the file's */
-	bool force;                 /* not readable: read through /proc/PID/mem */
-	bool now;                   /* fork does not pass it on as is: copy in the pause */
+	bool file_backed; /* save only pages that are no longer the file's */
+	bool force;	  /* not readable: read through /proc/PID/mem */
+	bool now;	  /* fork does not pass it on as is: copy in the pause */
 	Rtcr__Vma *vma;
 };
 /* Copy what the snapshots hold into the capture buffers, then end them. */
@@ -62,20 +62,20 @@ struct premap {
 
 struct ckpt_ctx {
 	struct target *t;
-	pid_t pid;                  /* host pid of the process being dumped */
+	pid_t pid; /* host pid of the process being dumped */
 	pid_t ns_pid;
-	struct inject ij;           /* injection into its main thread */
-	struct tstop *stops;        /* every thread's stop */
+	struct inject ij;    /* injection into its main thread */
+	struct tstop *stops; /* every thread's stop */
 	int nstops;
 	Rtcr__Image *img;
 	Rtcr__Process *proc;
 	struct capture *cap;
 	bool dry_run;
-	bool kill;                  /* the target is killed after the capture (no snapshot then) */
-	char *report;               /* dry run: what would be refused, one per line */
+	bool kill;    /* the target is killed after the capture (no snapshot then) */
+	char *report; /* dry run: what would be refused, one per line */
 	size_t report_len;
 	int refusals;
-	struct premap *pre;         /* memory: smaps read before the pause */
+	struct premap *pre; /* memory: smaps read before the pause */
 	size_t npre;
 	uint64_t est_bytes;
 	/* every descriptor already recorded (any process), to find shared ones */
@@ -83,19 +83,19 @@ struct ckpt_ctx {
 		uint32_t file_id;
 		pid_t pid;
 		int fd;
-	} *fdrefs;
+	} * fdrefs;
 	size_t nfdrefs;
 };
 
 /* A thread of the process being restored (index 0: the main thread, which
  * uses rst_ctx.ij). */
 struct rst_thread {
-	pid_t tid;                  /* host tid */
+	pid_t tid; /* host tid */
 	struct inject ij;
 	const Rtcr__Thread *th;
 	struct user_regs_struct final_regs;
 	uint64_t final_sigmask;
-	bool ready;                 /* final_regs/final_sigmask set */
+	bool ready; /* final_regs/final_sigmask set */
 };
 
 struct rst_ctx {
@@ -103,32 +103,32 @@ struct rst_ctx {
 	const Rtcr__Image *img;
 	const Rtcr__Process *proc;
 	struct target *t;
-	pid_t pid;                  /* host pid of the process being rebuilt */
+	pid_t pid; /* host pid of the process being rebuilt */
 	struct inject ij;
-	int sock;                   /* our end of the fd-passing socket */
-	int xfer_fd;                /* the target's end, its fd number there */
-	int log_w[3];               /* write ends of the new LOG pipes */
+	int sock;     /* our end of the fd-passing socket */
+	int xfer_fd;  /* the target's end, its fd number there */
+	int log_w[3]; /* write ends of the new LOG pipes */
 	bool ignore_cpu;
-	uint64_t vdso_ip;           /* a syscall instruction in the vDSO (follows it when moved) */
-	bool verified;              /* a verifier thread checks page checksums (restore.c) */
-	int *shmem_tfd;             /* memfd objects: their fd in this process (-1), by Shmem id */
+	uint64_t vdso_ip; /* a syscall instruction in the vDSO (follows it when moved) */
+	bool verified;	  /* a verifier thread checks page checksums (restore.c) */
+	int *shmem_tfd;	  /* memfd objects: their fd in this process (-1), by Shmem id */
 	size_t nshmem_tfd;
-	void **fd_state;            /* per descriptor kind (by FileKind), owned by that kind,
-				     * shared by all processes of the restore (-> shared->fd_state) */
-	struct rst_shared *shared;  /* what all processes of one restore share */
-	size_t index;               /* this process's index in shared->procs */
+	void **fd_state;	   /* per descriptor kind (by FileKind), owned by that kind,
+				    * shared by all processes of the restore (-> shared->fd_state) */
+	struct rst_shared *shared; /* what all processes of one restore share */
+	size_t index;		   /* this process's index in shared->procs */
 	/* set by the thread session, applied as the very last step */
 	struct user_regs_struct final_regs;
 	uint64_t final_sigmask;
 	bool have_final;
-	struct rst_thread *thr;     /* every thread; thr[0] is the main thread */
+	struct rst_thread *thr; /* every thread; thr[0] is the main thread */
 	size_t nthr;
 };
 
 /* State of one restore that all its processes share. */
 struct rst_shared {
 	void *fd_state[16];
-	struct rst_ctx *procs;      /* one per process of the image, parents first */
+	struct rst_ctx *procs; /* one per process of the image, parents first */
 	size_t nprocs;
 	/* Shmem objects: the process that created it (index, -1: none yet), its
 	 * descriptor there (memfd) or its first mapping (MAP_SHARED anonymous) */
@@ -141,17 +141,17 @@ struct rst_shared {
 	int *file_ours;
 	pid_t *file_tpid;
 	int *file_tfd;
-	size_t nfiles;              /* arrays by File id, ids < nfiles */
+	size_t nfiles; /* arrays by File id, ids < nfiles */
 };
 
 enum rst_phase {
-	RST_MEMORY = 0,  /* address space: VMAs, contents, mm fields */
-	RST_TASKS,       /* threads created (with their tids), while still privileged */
-	RST_FILES,       /* descriptor table */
-	RST_PROCESS,     /* process-wide attributes */
-	RST_SIGNALS,     /* handlers, itimers, pending signals: last before threads */
-	RST_THREADS,     /* per-thread state, registers */
-	RST_LAST,        /* what would stop the injected calls: seccomp */
+	RST_MEMORY = 0, /* address space: VMAs, contents, mm fields */
+	RST_TASKS,	/* threads created (with their tids), while still privileged */
+	RST_FILES,	/* descriptor table */
+	RST_PROCESS,	/* process-wide attributes */
+	RST_SIGNALS,	/* handlers, itimers, pending signals: last before threads */
+	RST_THREADS,	/* per-thread state, registers */
+	RST_LAST,	/* what would stop the injected calls: seccomp */
 	RST_NPHASES,
 };
 
@@ -169,7 +169,7 @@ struct session_ops {
 };
 
 extern const struct session_ops session_memory, session_files, session_process, session_signals,
-	session_threads, session_seccomp, session_tasks;
+    session_threads, session_seccomp, session_tasks;
 extern const struct session_ops session_timers __attribute__((weak));
 extern const struct session_ops session_locks __attribute__((weak));
 

@@ -60,8 +60,8 @@ static void release_other_stops(pid_t except)
 		int st, event, sig;
 
 		memset(&si, 0, sizeof(si));
-		if (waitid(P_ALL, 0, &si, WSTOPPED | WNOHANG | WNOWAIT | __WALL) < 0 || !si.si_pid ||
-		    si.si_pid == except)
+		if (waitid(P_ALL, 0, &si, WSTOPPED | WNOHANG | WNOWAIT | __WALL) < 0 ||
+		    !si.si_pid || si.si_pid == except)
 			return;
 		if (waitpid(si.si_pid, &st, __WALL | WNOHANG) != si.si_pid || !WIFSTOPPED(st))
 			return;
@@ -245,7 +245,8 @@ int find_syscall_ip(pid_t pid, uint64_t *ip)
 			ret = -ENOMEM;
 			break;
 		}
-		for (line = strtok_r(copy, "\n", &save); line && ret; line = strtok_r(NULL, "\n", &save)) {
+		for (line = strtok_r(copy, "\n", &save); line && ret;
+		     line = strtok_r(NULL, "\n", &save)) {
 			if (sscanf(line, "%llx-%llx %7s", &s, &e, perms) != 3 || perms[2] != 'x' ||
 			    perms[0] != 'r')
 				continue;
@@ -324,12 +325,13 @@ int inject_syscall(struct inject *ij, long *ret, long nr, uint64_t a1, uint64_t 
 			*ret = (long)r.rax;
 			if (trace_syscalls())
 				pr_debug("%d: syscall %ld(%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64
-					 ") = %ld", ij->tid, nr, a1, a2, a3, *ret);
+					 ") = %ld",
+					 ij->tid, nr, a1, a2, a3, *ret);
 			return 0;
 		}
 		if (r.rip != ij->syscall_ip) {
-			pr_err("thread %d: syscall %ld stopped at unexpected 0x%llx (signal %d)", ij->tid,
-			       nr, r.rip, WSTOPSIG(st));
+			pr_err("thread %d: syscall %ld stopped at unexpected 0x%llx (signal %d)",
+			       ij->tid, nr, r.rip, WSTOPSIG(st));
 			return -EIO;
 		}
 		/* stopped before the instruction (a pending trap): step again */
@@ -432,7 +434,8 @@ int inject_scratch(struct inject *ij, uint64_t len, uint64_t hint, bool exec)
 
 	ret = inject_call(ij, &r, "map scratch memory in the target", __NR_mmap, hint, len,
 			  PROT_READ | PROT_WRITE | (exec ? PROT_EXEC : 0),
-			  MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)-1, 0);
+			  MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0),
+			  (uint64_t)-1, 0);
 	if (ret)
 		return ret;
 	if (hint && (uint64_t)r != hint) {

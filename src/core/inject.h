@@ -22,22 +22,22 @@
 #include <sys/user.h>
 
 struct inject {
-	pid_t tid;                          /* host tid of the stopped thread */
-	struct user_regs_struct orig;       /* registers at the stop */
+	pid_t tid;		      /* host tid of the stopped thread */
+	struct user_regs_struct orig; /* registers at the stop */
 	uint64_t orig_sigmask;
-	uint64_t syscall_ip;                /* a syscall instruction in the target */
-	uint64_t scratch;                   /* remote scratch area (0: none) */
+	uint64_t syscall_ip; /* a syscall instruction in the target */
+	uint64_t scratch;    /* remote scratch area (0: none) */
 	uint64_t scratch_len;
-	unsigned long event_msg;            /* PTRACE_GETEVENTMSG of a fork/clone during a syscall */
+	unsigned long event_msg; /* PTRACE_GETEVENTMSG of a fork/clone during a syscall */
 	bool active;
 };
 
 /* Stop state of one thread after ptrace_pause_thread(). */
 struct tstop {
 	pid_t tid;
-	bool group_stop;      /* it was in a group-stop (SIGSTOP'd) */
-	int sig;              /* a signal that was being delivered when we stopped it (0: none) */
-	siginfo_t si;         /* its siginfo */
+	bool group_stop; /* it was in a group-stop (SIGSTOP'd) */
+	int sig;	 /* a signal that was being delivered when we stopped it (0: none) */
+	siginfo_t si;	 /* its siginfo */
 };
 
 /* PTRACE_INTERRUPT the thread and wait until it is in a stop we can use. */

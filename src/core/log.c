@@ -58,7 +58,10 @@ void log_msg(int level, const char *file, int line, const char *fmt, ...)
 		n = snprintf(out, sizeof(out), "rtcr[%d] %s:%d: %s\n", getpid(), file, line, msg);
 	else
 		n = snprintf(out, sizeof(out), "rtcr: %s%s\n",
-			     level == LOG_ERR ? "error: " : level == LOG_WARN ? "warning: " : "", msg);
+			     level == LOG_ERR	 ? "error: "
+			     : level == LOG_WARN ? "warning: "
+						 : "",
+			     msg);
 	if (n > (int)sizeof(out) - 1)
 		n = sizeof(out) - 1;
 	if (write(log_fd, out, n) < 0) {

@@ -22,7 +22,7 @@ int log_get_level(void);
 /* Where messages go (default stderr). fd < 0: nowhere. */
 void log_set_fd(int fd);
 void log_msg(int level, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* The last message logged at LOG_ERR by this thread ("" if none). */
 const char *log_last_error(void);
 void log_clear_error(void);
@@ -38,7 +38,7 @@ void log_set_last_error(const char *msg);
 #define pr_perror(fmt, ...)                                                                        \
 	({                                                                                         \
 		int __e = errno;                                                                   \
-		log_msg(LOG_ERR, __FILE__, __LINE__, LOG_PREFIX fmt ": %s", ##__VA_ARGS__,          \
+		log_msg(LOG_ERR, __FILE__, __LINE__, LOG_PREFIX fmt ": %s", ##__VA_ARGS__,         \
 			strerror(__e));                                                            \
 		errno = __e;                                                                       \
 		__e ? -__e : -EIO;                                                                 \

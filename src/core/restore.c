@@ -38,9 +38,8 @@
 #define SCRATCH_LEN (1ULL << 20)
 
 static const struct session_ops *const sessions[] = {
-	&session_memory,  &session_tasks,   &session_files,	&session_process,
-	&session_locks,	  &session_timers,  &session_signals, &session_threads,
-	&session_seccomp,
+    &session_memory, &session_tasks,   &session_files,	 &session_process, &session_locks,
+    &session_timers, &session_signals, &session_threads, &session_seccomp,
 };
 #define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
 
@@ -213,8 +212,8 @@ static bool overlaps(uint64_t s, uint64_t e, const Rtcr__Image *img)
 static int map_scratch(struct rst_ctx *r)
 {
 	static const uint64_t candidates[] = {
-		0x10000000ULL, 0x100000000ULL, 0x200000000000ULL, 0x300000000000ULL,
-		0x500000000000ULL, 0x680000000000ULL, 0x10000000000ULL, 0x40000000000ULL,
+	    0x10000000ULL,     0x100000000ULL,	  0x200000000000ULL, 0x300000000000ULL,
+	    0x500000000000ULL, 0x680000000000ULL, 0x10000000000ULL,  0x40000000000ULL,
 	};
 
 	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
@@ -312,7 +311,7 @@ int rst_clone_stopped(struct rst_ctx *r, uint64_t flags, uint64_t exit_signal, u
 {
 	struct clone_args_k {
 		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-			set_tid, set_tid_size, cgroup;
+		    set_tid, set_tid_size, cgroup;
 	} ca;
 	uint64_t addr;
 	long res;
@@ -395,7 +394,8 @@ static int create_process(struct rst_shared *sh, size_t idx)
 	r->ij.scratch_len = creator->ij.scratch_len;
 	r->vdso_ip = creator->vdso_ip;
 	r->xfer_fd = creator->xfer_fd;
-	if (ptrace(PTRACE_SETOPTIONS, r->pid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) < 0)
+	if (ptrace(PTRACE_SETOPTIONS, r->pid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
+	    0)
 		return pr_perror("pid %u: suspend seccomp", p->pid);
 	if (p->zombie)
 		return 0;
@@ -450,7 +450,8 @@ static int restore_pgids(struct rst_shared *sh)
 				return ret;
 			if ((uint32_t)cur == p->pgid)
 				continue;
-			ret = inject_call(&r->ij, NULL, "setpgid", __NR_setpgid, 0, p->pgid, 0, 0, 0, 0);
+			ret = inject_call(&r->ij, NULL, "setpgid", __NR_setpgid, 0, p->pgid, 0, 0,
+					  0, 0);
 			if (ret) {
 				pr_err("pid %u: cannot join process group %u", p->pid, p->pgid);
 				return ret;
@@ -643,8 +644,8 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		ret = ptrace_pause_thread(r.pid, &ts);
 		if (ret)
 			goto out;
-		if (ptrace(PTRACE_SETOPTIONS, r.pid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
-		    0) {
+		if (ptrace(PTRACE_SETOPTIONS, r.pid, 0,
+			   RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) < 0) {
 			ret = pr_perror("suspend seccomp of the new process");
 			goto out;
 		}
@@ -754,9 +755,10 @@ int restore_target(const struct restore_req *rq, struct target *t)
 
 		if (pr->proc->zombie)
 			continue;
-		ret = pr->proc->fdtable_of ? 0 /* closed in the shared table already */
-					   : inject_call(&pr->ij, NULL, "close the restore socket",
-							 __NR_close, (uint64_t)pr->xfer_fd, 0, 0, 0, 0, 0);
+		ret = pr->proc->fdtable_of
+			  ? 0 /* closed in the shared table already */
+			  : inject_call(&pr->ij, NULL, "close the restore socket", __NR_close,
+					(uint64_t)pr->xfer_fd, 0, 0, 0, 0, 0);
 		if (ret)
 			goto out;
 		for (size_t i = 0; i <= pr->nshmem_tfd; i++) {
@@ -821,7 +823,8 @@ int restore_target(const struct restore_req *rq, struct target *t)
 
 			if (ptrace(PTRACE_SETOPTIONS, tid, 0, RTCR_PTRACE_OPTS_ALL) < 0 ||
 			    ptrace(PTRACE_SETREGS, tid, 0, &th->final_regs) < 0 ||
-			    ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &th->final_sigmask) < 0) {
+			    ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &th->final_sigmask) <
+				0) {
 				ret = pr_perror("set the registers of thread %d", tid);
 				goto out;
 			}

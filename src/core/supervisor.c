@@ -1234,7 +1234,8 @@ static void check_deadlines(struct sup *s)
 	if (!s->ended)
 		return;
 	/* (not while an image is written: the memory snapshot lives in the namespace) */
-	if (!s->init_reaped && !s->init_killed && !s->ck.running && now - s->end_ns > INIT_GRACE_NS) {
+	if (!s->init_reaped && !s->init_killed && !s->ck.running &&
+	    now - s->end_ns > INIT_GRACE_NS) {
 		pr_info("init (pid %d) outlived the target; killing it", (int)s->t.init_pid);
 		if (kill(s->t.init_pid, SIGKILL) && errno != ESRCH)
 			pr_warn("cannot kill init: %s", strerror(errno));

@@ -14,18 +14,18 @@
 
 struct target {
 	char name[RTCR_NAME_MAX + 1];
-	pid_t init_pid;      /* host pid of the namespace init (PID 1 inside) */
-	pid_t pid;           /* host pid of the target process (its main thread) */
-	pid_t ns_pid;        /* the same process, pid inside the namespace */
-	int log_rd[3];       /* [1], [2]: our read ends of the target's stdout/stderr; -1 if none */
+	pid_t init_pid;	     /* host pid of the namespace init (PID 1 inside) */
+	pid_t pid;	     /* host pid of the target process (its main thread) */
+	pid_t ns_pid;	     /* the same process, pid inside the namespace */
+	int log_rd[3];	     /* [1], [2]: our read ends of the target's stdout/stderr; -1 if none */
 	uint64_t log_ino[3]; /* inodes of those pipes, to recognize them in the fd table */
 	int64_t mono_off;    /* time namespace offsets (ns) */
 	int64_t boot_off;
-	char **argv;         /* command line (NULL-terminated, owned) */
-	char origin[256];    /* "run" or "restore DIR" */
+	char **argv;	  /* command line (NULL-terminated, owned) */
+	char origin[256]; /* "run" or "restore DIR" */
 	uint64_t started_ns;
 	bool exited;
-	int status;          /* raw wait status once exited */
+	int status; /* raw wait status once exited */
 };
 
 /* How to start the process inside the new namespaces. */
@@ -33,9 +33,9 @@ struct launch_spec {
 	enum { LAUNCH_EXEC, LAUNCH_STUB } kind;
 	char *const *argv;     /* LAUNCH_EXEC: program and args (execvp) */
 	const char *stub_path; /* LAUNCH_STUB: the restore stub binary */
-	pid_t stub_pid;        /* LAUNCH_STUB: pid it must get inside the namespace */
-	int stub_sock;         /* LAUNCH_STUB: socket the stub inherits (at STUB_SOCK_FD) for fd passing */
-	int64_t mono_off;      /* time namespace offsets */
+	pid_t stub_pid;	       /* LAUNCH_STUB: pid it must get inside the namespace */
+	int stub_sock; /* LAUNCH_STUB: socket the stub inherits (at STUB_SOCK_FD) for fd passing */
+	int64_t mono_off; /* time namespace offsets */
 	int64_t boot_off;
 };
 
@@ -75,8 +75,8 @@ struct ckpt_stats {
  * *report gets one line per resource that a checkpoint would refuse
  * (malloc'd, "" when none) and the function returns 0.
  */
-int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **out,
-		 char **report, struct ckpt_stats *st);
+int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **out, char **report,
+		 struct ckpt_stats *st);
 /* Serialize and write the image into dirfd. No ptrace: may run in any thread. */
 int ckpt_write(struct capture *c, int dirfd, struct ckpt_stats *st);
 void capture_free(struct capture *c);
@@ -84,7 +84,7 @@ void capture_free(struct capture *c);
 /* ---- restore (src/core/restore.c) ---- */
 struct restore_req {
 	const char *dir;
-	const char *name;      /* chosen by the caller (unique) */
+	const char *name; /* chosen by the caller (unique) */
 	bool ignore_cpu;
 };
 /* Fill *name_out with the name recorded in the image (for choosing one). */

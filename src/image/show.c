@@ -195,8 +195,8 @@ static const char *vma_kind(int k)
 
 static const char *file_kind(int k)
 {
-	static const char *const n[] = {"reg",	  "dir",     "chr",	 "log",	    "pipe",
-					"fifo",	  "unix",    "inet",	 "eventfd", "timerfd",
+	static const char *const n[] = {"reg",	    "dir",   "chr",	"log",	   "pipe",
+					"fifo",	    "unix",  "inet",	"eventfd", "timerfd",
 					"signalfd", "epoll", "inotify", "memfd",   "ghost"};
 
 	return k >= 0 && k < (int)(sizeof(n) / sizeof(n[0])) ? n[k] : "?";

@@ -435,7 +435,8 @@ static int validate_threads(struct vctx *c, const Rtcr__Process *p)
 
 	if (p->zombie) {
 		if (p->n_threads || p->n_vmas || p->n_fds) {
-			VERR(c, "process %" PRIu32 ": a zombie with threads, memory or files", p->pid);
+			VERR(c, "process %" PRIu32 ": a zombie with threads, memory or files",
+			     p->pid);
 			return -EINVAL;
 		}
 		return 0;

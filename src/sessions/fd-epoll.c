@@ -326,11 +326,11 @@ static int epoll_post(struct rst_ctx *r, const Rtcr__File *f)
 }
 
 const struct fd_ops fd_epoll = {
-	.name = "epoll",
-	.kind = RTCR__FILE_KIND__FILE_EPOLL,
-	.match = epoll_match,
-	.dump = epoll_dump,
-	.prepare = epoll_prepare,
-	.open = epoll_open,
-	.post = epoll_post,
+    .name = "epoll",
+    .kind = RTCR__FILE_KIND__FILE_EPOLL,
+    .match = epoll_match,
+    .dump = epoll_dump,
+    .prepare = epoll_prepare,
+    .open = epoll_open,
+    .post = epoll_post,
 };

@@ -87,10 +87,10 @@ out:
 }
 
 const struct fd_ops fd_eventfd = {
-	.name = "eventfd",
-	.kind = RTCR__FILE_KIND__FILE_EVENTFD,
-	.match = eventfd_match,
-	.dump = eventfd_dump,
-	.prepare = eventfd_prepare,
-	.open = eventfd_open,
+    .name = "eventfd",
+    .kind = RTCR__FILE_KIND__FILE_EVENTFD,
+    .match = eventfd_match,
+    .dump = eventfd_dump,
+    .prepare = eventfd_prepare,
+    .open = eventfd_open,
 };

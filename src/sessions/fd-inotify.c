@@ -411,10 +411,10 @@ static int inotify_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int 
 }
 
 const struct fd_ops fd_inotify = {
-	.name = "inotify",
-	.kind = RTCR__FILE_KIND__FILE_INOTIFY,
-	.match = inotify_match,
-	.dump = inotify_dump,
-	.prepare = inotify_prepare,
-	.open = inotify_open,
+    .name = "inotify",
+    .kind = RTCR__FILE_KIND__FILE_INOTIFY,
+    .match = inotify_match,
+    .dump = inotify_dump,
+    .prepare = inotify_prepare,
+    .open = inotify_open,
 };

@@ -81,10 +81,10 @@ static int signalfd_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int
 }
 
 const struct fd_ops fd_signalfd = {
-	.name = "signalfd",
-	.kind = RTCR__FILE_KIND__FILE_SIGNALFD,
-	.match = signalfd_match,
-	.dump = signalfd_dump,
-	.prepare = signalfd_prepare,
-	.open = signalfd_open,
+    .name = "signalfd",
+    .kind = RTCR__FILE_KIND__FILE_SIGNALFD,
+    .match = signalfd_match,
+    .dump = signalfd_dump,
+    .prepare = signalfd_prepare,
+    .open = signalfd_open,
 };

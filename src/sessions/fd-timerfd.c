@@ -306,10 +306,10 @@ out:
 }
 
 const struct fd_ops fd_timerfd = {
-	.name = "timerfd",
-	.kind = RTCR__FILE_KIND__FILE_TIMERFD,
-	.match = timerfd_match,
-	.dump = timerfd_dump,
-	.prepare = timerfd_prepare,
-	.open = timerfd_open,
+    .name = "timerfd",
+    .kind = RTCR__FILE_KIND__FILE_TIMERFD,
+    .match = timerfd_match,
+    .dump = timerfd_dump,
+    .prepare = timerfd_prepare,
+    .open = timerfd_open,
 };

@@ -39,9 +39,9 @@
 static const struct fd_ops *const *fd_kinds(size_t *n)
 {
 	static const struct fd_ops *const all[] = {
-		&fd_log,     &fd_pipe,	   &fd_fifo,   &fd_unix,    &fd_inet,	 &fd_eventfd,
-		&fd_timerfd, &fd_signalfd, &fd_epoll,  &fd_inotify, &fd_memfd, &fd_ghost,
-		&fd_reg,     &fd_dir,	   &fd_chr,
+	    &fd_log,	 &fd_pipe,    &fd_fifo,	    &fd_unix,  &fd_inet,
+	    &fd_eventfd, &fd_timerfd, &fd_signalfd, &fd_epoll, &fd_inotify,
+	    &fd_memfd,	 &fd_ghost,   &fd_reg,	    &fd_dir,   &fd_chr,
 	};
 	*n = sizeof(all) / sizeof(all[0]);
 	return all;
@@ -134,11 +134,11 @@ static int log_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tfd
 }
 
 const struct fd_ops fd_log = {
-	.name = "log",
-	.kind = RTCR__FILE_KIND__FILE_LOG,
-	.match = log_match,
-	.dump = log_dump,
-	.open = log_open,
+    .name = "log",
+    .kind = RTCR__FILE_KIND__FILE_LOG,
+    .match = log_match,
+    .dump = log_dump,
+    .open = log_open,
 };
 
 /* regular files, directories: the path must still name the same object */
@@ -147,12 +147,16 @@ static int path_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	struct stat now;
 
 	if (strstr(fi->link, " (deleted)") || fi->st.st_nlink == 0)
-		return ckpt_refuse(c, "pid %d: fd %d: %s: open files that were deleted are not "
-				   "supported yet", c->ns_pid, fi->fd, fi->link);
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s: open files that were deleted are not "
+				   "supported yet",
+				   c->ns_pid, fi->fd, fi->link);
 	if (fi->link[0] != '/' || stat(fi->link, &now) < 0 || now.st_ino != fi->st.st_ino ||
 	    now.st_dev != fi->st.st_dev)
-		return ckpt_refuse(c, "pid %d: fd %d: %s was moved or replaced since it was opened "
-				   "(its path no longer names it)", c->ns_pid, fi->fd, fi->link);
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s was moved or replaced since it was opened "
+				   "(its path no longer names it)",
+				   c->ns_pid, fi->fd, fi->link);
 	return 0;
 }
 
@@ -174,9 +178,11 @@ static bool chr_match(struct ckpt_ctx *c, const struct fd_info *fi)
 static int chr_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
 {
 	if (!chr_supported(fi->st.st_rdev))
-		return ckpt_refuse(c, "pid %d: fd %d: character device %s (%u:%u) not supported "
-				   "(only /dev/null, zero, full, random, urandom)", c->ns_pid,
-				   fi->fd, fi->link, major(fi->st.st_rdev), minor(fi->st.st_rdev));
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: character device %s (%u:%u) not supported "
+				   "(only /dev/null, zero, full, random, urandom)",
+				   c->ns_pid, fi->fd, fi->link, major(fi->st.st_rdev),
+				   minor(fi->st.st_rdev));
 	return 0;
 }
 
@@ -187,7 +193,9 @@ static int check_identity(const Rtcr__File *f, const struct stat *st)
 
 	if ((st->st_mode & S_IFMT) != (f->mode & S_IFMT)) {
 		pr_err("restore: %s changed since checkpoint (it is no longer a %s)", f->path,
-		       S_ISDIR(f->mode) ? "directory" : S_ISCHR(f->mode) ? "device" : "file");
+		       S_ISDIR(f->mode)	  ? "directory"
+		       : S_ISCHR(f->mode) ? "device"
+					  : "file");
 		return -ESTALE;
 	}
 	if (f->kind == RTCR__FILE_KIND__FILE_CHR) {
@@ -266,30 +274,30 @@ static int path_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tf
 }
 
 const struct fd_ops fd_reg = {
-	.name = "file",
-	.kind = RTCR__FILE_KIND__FILE_REG,
-	.match = reg_match,
-	.dump = path_dump,
-	.prepare = path_prepare,
-	.open = path_open,
+    .name = "file",
+    .kind = RTCR__FILE_KIND__FILE_REG,
+    .match = reg_match,
+    .dump = path_dump,
+    .prepare = path_prepare,
+    .open = path_open,
 };
 
 const struct fd_ops fd_dir = {
-	.name = "directory",
-	.kind = RTCR__FILE_KIND__FILE_DIR,
-	.match = dir_match,
-	.dump = path_dump,
-	.prepare = path_prepare,
-	.open = path_open,
+    .name = "directory",
+    .kind = RTCR__FILE_KIND__FILE_DIR,
+    .match = dir_match,
+    .dump = path_dump,
+    .prepare = path_prepare,
+    .open = path_open,
 };
 
 const struct fd_ops fd_chr = {
-	.name = "device",
-	.kind = RTCR__FILE_KIND__FILE_CHR,
-	.match = chr_match,
-	.dump = chr_dump,
-	.prepare = path_prepare,
-	.open = path_open,
+    .name = "device",
+    .kind = RTCR__FILE_KIND__FILE_CHR,
+    .match = chr_match,
+    .dump = chr_dump,
+    .prepare = path_prepare,
+    .open = path_open,
 };
 
 /* ---------- the descriptor table ---------- */
@@ -435,8 +443,8 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 			if (kinds[i] && kinds[i]->match(c, &fi))
 				ops = kinds[i];
 		if (!ops) {
-			ret = ckpt_refuse(c, "pid %d: fd %d: %s not supported yet (%s)", c->ns_pid, fd,
-					  describe(&fi), link);
+			ret = ckpt_refuse(c, "pid %d: fd %d: %s not supported yet (%s)", c->ns_pid,
+					  fd, describe(&fi), link);
 			goto out;
 		}
 		f = calloc(1, sizeof(*f));
@@ -451,7 +459,8 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 			goto out;
 		}
 		f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
-		f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode = f->has_rdev = 1;
+		f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode =
+		    f->has_rdev = 1;
 		f->id = (uint32_t)c->img->n_files;
 		f->kind = ops->kind;
 		f->path = xstrdup(link);
@@ -583,8 +592,9 @@ static int files_restore(struct rst_ctx *r)
 		} else if (S && f->id < S->nfiles && S->file_tpid[f->id] > 0) {
 			int pidfd = (int)syscall(__NR_pidfd_open, S->file_tpid[f->id], 0);
 
-			ours = pidfd >= 0 ? (int)syscall(__NR_pidfd_getfd, pidfd, S->file_tfd[f->id], 0)
-					  : -1;
+			ours = pidfd >= 0
+				   ? (int)syscall(__NR_pidfd_getfd, pidfd, S->file_tfd[f->id], 0)
+				   : -1;
 			if (pidfd >= 0)
 				close(pidfd);
 			if (ours < 0)
@@ -610,7 +620,8 @@ static int files_restore(struct rst_ctx *r)
 			else
 				ret = target_move_fd(r, tfd, (int)e->fd, e->cloexec, done < users);
 			if (ret)
-				pr_err("fd %u: cannot install %s", e->fd, f->path ? f->path : ops->name);
+				pr_err("fd %u: cannot install %s", e->fd,
+				       f->path ? f->path : ops->name);
 			if (!ret && tfd >= 0 && S && f->id < S->nfiles && !S->file_tpid[f->id]) {
 				S->file_tpid[f->id] = r->pid;
 				S->file_tfd[f->id] = (int)e->fd;
@@ -635,9 +646,9 @@ static int files_restore(struct rst_ctx *r)
 }
 
 const struct session_ops session_files = {
-	.name = "files",
-	.dump = files_dump,
-	.prepare = files_prepare,
-	.restore = files_restore,
-	.phase = RST_FILES,
+    .name = "files",
+    .dump = files_dump,
+    .prepare = files_prepare,
+    .restore = files_restore,
+    .phase = RST_FILES,
 };

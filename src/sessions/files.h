@@ -19,9 +19,9 @@
 struct fd_info {
 	int fd;
 	const char *link;   /* readlink of /proc/PID/fd/N ("pipe:[123]", "/tmp/x", ...) */
-	struct stat st;     /* stat of /proc/PID/fd/N (the object) */
-	uint64_t pos;       /* fdinfo pos */
-	uint32_t flags;     /* fdinfo flags (O_*), O_CLOEXEC removed */
+	struct stat st;	    /* stat of /proc/PID/fd/N (the object) */
+	uint64_t pos;	    /* fdinfo pos */
+	uint32_t flags;	    /* fdinfo flags (O_*), O_CLOEXEC removed */
 	const char *fdinfo; /* the whole /proc/PID/fdinfo/N text */
 };
 
@@ -60,10 +60,9 @@ int files_target_fd(const struct rst_ctx *r, uint32_t file_id);
 /* Kinds; weak until each one exists, so the table can list them all. */
 extern const struct fd_ops fd_reg, fd_dir, fd_chr, fd_log;
 extern const struct fd_ops fd_pipe __attribute__((weak)), fd_fifo __attribute__((weak)),
-	fd_unix __attribute__((weak)), fd_inet __attribute__((weak)),
-	fd_eventfd __attribute__((weak)), fd_timerfd __attribute__((weak)),
-	fd_signalfd __attribute__((weak)), fd_epoll __attribute__((weak)),
-	fd_inotify __attribute__((weak)), fd_memfd __attribute__((weak)),
-	fd_ghost __attribute__((weak));
+    fd_unix __attribute__((weak)), fd_inet __attribute__((weak)), fd_eventfd __attribute__((weak)),
+    fd_timerfd __attribute__((weak)), fd_signalfd __attribute__((weak)),
+    fd_epoll __attribute__((weak)), fd_inotify __attribute__((weak)),
+    fd_memfd __attribute__((weak)), fd_ghost __attribute__((weak));
 
 #endif

@@ -41,7 +41,7 @@
 #include "core/log.h"
 #include "core/proc.h"
 
-#define PG 4096ULL
+#define PG	 4096ULL
 #define TASK_TOP 0x800000000000ULL
 
 /* Vma.madv bits */
@@ -53,7 +53,7 @@ enum {
 	MADVB_WIPEONFORK = 1 << 4,
 	MADVB_MERGEABLE = 1 << 5,
 	MADVB_LOCKED = 1 << 6,
-	MADVB_MAYWRITE = 1 << 7, /* shared file mapping whose file is open for writing */
+	MADVB_MAYWRITE = 1 << 7,  /* shared file mapping whose file is open for writing */
 	MADVB_NORESERVE = 1 << 8, /* MAP_NORESERVE */
 };
 
@@ -152,7 +152,8 @@ static int read_smaps(struct ckpt_ctx *c)
 			continue;
 		if (!strncmp(line, "VmFlags:", 8)) {
 			snprintf(cur->vmflags, sizeof(cur->vmflags), "%s", line + 9);
-		} else if (!shared && (!strncmp(line, "Anonymous:", 10) || !strncmp(line, "Swap:", 5))) {
+		} else if (!shared &&
+			   (!strncmp(line, "Anonymous:", 10) || !strncmp(line, "Swap:", 5))) {
 			est += strtoull(strchr(line, ':') + 1, NULL, 10) * 1024;
 		} else if (shared && !strncmp(line, "Rss:", 4)) {
 			est += strtoull(line + 4, NULL, 10) * 1024;
@@ -224,7 +225,7 @@ struct rangev {
 		uint64_t start, end;
 		bool force; /* not readable: use /proc/PID/mem */
 		bool now;   /* copy inside the pause (not through the snapshot) */
-	} *v;
+	} * v;
 	size_t n, cap;
 	bool barrier; /* next range starts a new VMA: never merge across VMAs */
 };
@@ -404,8 +405,8 @@ static int make_snapshot(struct ckpt_ctx *c)
 	int st, ret;
 
 	c->ij.event_msg = 0;
-	ret = inject_syscall(&c->ij, &ret_pid, __NR_clone,
-			     CLONE_PARENT | CLONE_FILES | CLONE_FS, 0, 0, 0, 0, 0);
+	ret = inject_syscall(&c->ij, &ret_pid, __NR_clone, CLONE_PARENT | CLONE_FILES | CLONE_FS, 0,
+			     0, 0, 0, 0);
 	if (ret)
 		return ret;
 	if (ret_pid < 0 || !c->ij.event_msg) {
@@ -445,7 +446,8 @@ static int scan_vma(int pmfd, const struct scan_req *q, struct rangev *rv, bool 
 
 	rv->barrier = true;
 	if (*have_scan) {
-		ret = scan_pagemap_scan(pmfd, q->start, q->end, q->file_backed, rv, q->force, q->vma);
+		ret =
+		    scan_pagemap_scan(pmfd, q->start, q->end, q->file_backed, rv, q->force, q->vma);
 		if (ret != -ENOTTY && ret != -EINVAL)
 			goto out;
 		*have_scan = false;
@@ -494,7 +496,8 @@ static int copy_ranges(struct capture *cap, pid_t pid, uint32_t ns_pid, struct r
 				}
 			}
 			if (pread(memfd, dst, len, (off_t)s) != (ssize_t)len) {
-				ret = pr_perror("read 0x%" PRIx64 "-0x%" PRIx64 " of %d", s, s + len, pid);
+				ret = pr_perror("read 0x%" PRIx64 "-0x%" PRIx64 " of %d", s,
+						s + len, pid);
 				goto out;
 			}
 			continue;
@@ -638,9 +641,11 @@ static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *
 			for (size_t j = 0; j < c->proc->n_vmas; j++)
 				if (c->proc->vmas[j]->kind == RTCR__VMA_KIND__VMA_SHMEM &&
 				    c->proc->vmas[j]->shmem_id == c->img->shmem[i]->id)
-					return ckpt_refuse(c, "pid %d: shared anonymous memory at 0x%" PRIx64
-							   " mapped in several pieces is not supported yet",
-							   c->ns_pid, m->start);
+					return ckpt_refuse(
+					    c,
+					    "pid %d: shared anonymous memory at 0x%" PRIx64
+					    " mapped in several pieces is not supported yet",
+					    c->ns_pid, m->start);
 		}
 	}
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid, m->start,
@@ -787,7 +792,8 @@ static int memory_dump(struct ckpt_ctx *c)
 		v->has_pgoff = 1;
 		v->start = m.start;
 		v->end = m.end;
-		v->prot = (m.perms[0] == 'r' ? PROT_READ : 0) | (m.perms[1] == 'w' ? PROT_WRITE : 0) |
+		v->prot = (m.perms[0] == 'r' ? PROT_READ : 0) |
+			  (m.perms[1] == 'w' ? PROT_WRITE : 0) |
 			  (m.perms[2] == 'x' ? PROT_EXEC : 0);
 		v->flags = m.perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
 		v->pgoff = m.pgoff;
@@ -808,18 +814,22 @@ static int memory_dump(struct ckpt_ctx *c)
 			ret = vdso_symbols(c->pid, m.start, m.end, &c->proc->mm->vdso_syms,
 					   &c->proc->mm->n_vdso_syms);
 			if (ret)
-				pr_warn("cannot read the vDSO's symbols: restoring on another kernel "
-					"will not be possible");
+				pr_warn(
+				    "cannot read the vDSO's symbols: restoring on another kernel "
+				    "will not be possible");
 			ret = 0;
 		} else if (!strncmp(m.path, "[vvar", 5)) {
 			v->kind = RTCR__VMA_KIND__VMA_VVAR;
 		} else if (!strcmp(m.path, "[vsyscall]")) {
 			v->kind = RTCR__VMA_KIND__VMA_VSYSCALL;
-		} else if (m.ino == 0 && (!m.path[0] || !strcmp(m.path, "[heap]") ||
-					  !strcmp(m.path, "[stack]") || !strncmp(m.path, "[anon:", 6))) {
+		} else if (m.ino == 0 &&
+			   (!m.path[0] || !strcmp(m.path, "[heap]") || !strcmp(m.path, "[stack]") ||
+			    !strncmp(m.path, "[anon:", 6))) {
 			if (v->flags & MAP_SHARED) {
-				ret = ckpt_refuse(c, "pid %d: shared mapping at 0x%" PRIx64
-						  " without backing object", c->ns_pid, m.start);
+				ret = ckpt_refuse(c,
+						  "pid %d: shared mapping at 0x%" PRIx64
+						  " without backing object",
+						  c->ns_pid, m.start);
 				if (ret)
 					goto out;
 			}
@@ -834,8 +844,8 @@ static int memory_dump(struct ckpt_ctx *c)
 			bool memfd = !strncmp(m.path, "/memfd:", 7);
 			char name[4096];
 
-			snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid,
-				 m.start, m.end);
+			snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+				 c->pid, m.start, m.end);
 			if (stat(path, &st) < 0) {
 				ret = pr_perror("stat %s", path);
 				goto out;
@@ -854,8 +864,10 @@ static int memory_dump(struct ckpt_ctx *c)
 				snprintf(name, sizeof(name), "dev/zero");
 			}
 			if (!(v->flags & MAP_SHARED)) {
-				ret = ckpt_refuse(c, "pid %d: private mapping of %s at 0x%" PRIx64
-						  " is not supported yet", c->ns_pid, m.path, m.start);
+				ret = ckpt_refuse(c,
+						  "pid %d: private mapping of %s at 0x%" PRIx64
+						  " is not supported yet",
+						  c->ns_pid, m.path, m.start);
 				if (ret)
 					goto out;
 				continue;
@@ -869,8 +881,8 @@ static int memory_dump(struct ckpt_ctx *c)
 		} else if (m.path[0] == '/') {
 			bool deleted = strstr(m.path, " (deleted)") != NULL;
 
-			snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid,
-				 m.start, m.end);
+			snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+				 c->pid, m.start, m.end);
 			if (stat(path, &st) < 0) {
 				ret = pr_perror("stat %s", path);
 				goto out;
@@ -882,9 +894,11 @@ static int memory_dump(struct ckpt_ctx *c)
 				uint32_t id = 0;
 
 				if ((uint64_t)st.st_size > (1ULL << 30)) {
-					ret = ckpt_refuse(c, "pid %d: mapping of deleted file %s at 0x%" PRIx64
-							  ": %lld bytes, more than 1 GiB", c->ns_pid,
-							  m.path, m.start, (long long)st.st_size);
+					ret = ckpt_refuse(
+					    c,
+					    "pid %d: mapping of deleted file %s at 0x%" PRIx64
+					    ": %lld bytes, more than 1 GiB",
+					    c->ns_pid, m.path, m.start, (long long)st.st_size);
 					if (ret)
 						goto out;
 					continue;
@@ -902,9 +916,10 @@ static int memory_dump(struct ckpt_ctx *c)
 				v->shmem_id = id;
 			}
 			if (!S_ISREG(st.st_mode)) {
-				ret = ckpt_refuse(c, "pid %d: mapping of %s at 0x%" PRIx64
-						  " (not a regular file) is not supported", c->ns_pid,
-						  m.path, m.start);
+				ret = ckpt_refuse(c,
+						  "pid %d: mapping of %s at 0x%" PRIx64
+						  " (not a regular file) is not supported",
+						  c->ns_pid, m.path, m.start);
 				if (ret)
 					goto out;
 				continue;
@@ -944,8 +959,8 @@ static int memory_dump(struct ckpt_ctx *c)
 			reqs[nreqs].file_backed = file_backed;
 			reqs[nreqs].force = !(v->prot & PROT_READ);
 			/* fork does not give these to the snapshot as they are */
-			reqs[nreqs].now = (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK)) ||
-					  reqs[nreqs].force;
+			reqs[nreqs].now =
+			    (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK)) || reqs[nreqs].force;
 			reqs[nreqs].vma = v;
 			nreqs++;
 		}
@@ -1023,8 +1038,10 @@ static int memory_prepare(struct rst_ctx *r)
 			if (slash)
 				*(slash == dir ? slash + 1 : slash) = '\0';
 			if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-				pr_err("restore: %s: its directory %s no longer exists (a deleted file "
-				       "mapped at 0x%" PRIx64 ")", v->path, dir, v->start);
+				pr_err("restore: %s: its directory %s no longer exists (a deleted "
+				       "file "
+				       "mapped at 0x%" PRIx64 ")",
+				       v->path, dir, v->start);
 				return -ENOENT;
 			}
 			continue;
@@ -1067,8 +1084,8 @@ static int unmap_stub(struct rst_ctx *r)
 		if (!strcmp(m.path, "[vdso]") || !strncmp(m.path, "[vvar", 5) ||
 		    !strcmp(m.path, "[vsyscall]") || m.start == r->ij.scratch)
 			continue;
-		ret = call(r, NULL, "unmap the stub", __NR_munmap, m.start, m.end - m.start, 0, 0, 0,
-			   0);
+		ret = call(r, NULL, "unmap the stub", __NR_munmap, m.start, m.end - m.start, 0, 0,
+			   0, 0);
 		if (ret)
 			break;
 	}
@@ -1086,8 +1103,8 @@ static int proxy_vdso(struct rst_ctx *r, const Rtcr__Vma **img, int nimg,
 		      const struct maps_line *cur, int ncur)
 {
 	static const uint64_t candidates[] = {
-		0x7ff000000000ULL, 0x7f0000000000ULL, 0x600000000000ULL, 0x400000000000ULL,
-		0x100000000000ULL, 0x20000000ULL,
+	    0x7ff000000000ULL, 0x7f0000000000ULL, 0x600000000000ULL,
+	    0x400000000000ULL, 0x100000000000ULL, 0x20000000ULL,
 	};
 	const Rtcr__MmInfo *mm = r->proc->mm;
 	Rtcr__VdsoSym **now = NULL;
@@ -1150,8 +1167,8 @@ static int proxy_vdso(struct rst_ctx *r, const Rtcr__Vma **img, int nimg,
 		if (ret)
 			goto out;
 		if (v->kind != RTCR__VMA_KIND__VMA_VDSO) {
-			ret = call(r, NULL, "mprotect", __NR_mprotect, v->start, len, PROT_READ, 0, 0,
-				   0);
+			ret = call(r, NULL, "mprotect", __NR_mprotect, v->start, len, PROT_READ, 0,
+				   0, 0);
 			if (ret)
 				goto out;
 			continue;
@@ -1173,8 +1190,8 @@ static int proxy_vdso(struct rst_ctx *r, const Rtcr__Vma **img, int nimg,
 			   0, 0, 0);
 		if (ret)
 			goto out;
-		pr_info("vDSO differs from the image's: %d functions redirected to 0x%" PRIx64, done,
-			vdso);
+		pr_info("vDSO differs from the image's: %d functions redirected to 0x%" PRIx64,
+			done, vdso);
 	}
 out:
 	free(buf);
@@ -1202,7 +1219,8 @@ static int move_vdso(struct rst_ctx *r)
 	snprintf(path, sizeof(path), "/proc/%d/maps", r->pid);
 	if (read_file(path, &maps) < 0)
 		return pr_perror("read %s", path);
-	for (line = strtok_r(maps, "\n", &save); line && ncur < 8; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(maps, "\n", &save); line && ncur < 8;
+	     line = strtok_r(NULL, "\n", &save)) {
 		if (parse_maps_line(line, &cur[ncur]))
 			continue;
 		if (!strcmp(cur[ncur].path, "[vdso]") || !strncmp(cur[ncur].path, "[vvar", 5))
@@ -1240,8 +1258,8 @@ static int move_vdso(struct rst_ctx *r)
 				   cur[i].end - cur[i].start, cur[i].end - cur[i].start,
 				   MREMAP_MAYMOVE | MREMAP_FIXED, to, 0);
 			if (ret) {
-				pr_err("cannot move %s from 0x%" PRIx64 " to 0x%" PRIx64, cur[i].path,
-				       from, to);
+				pr_err("cannot move %s from 0x%" PRIx64 " to 0x%" PRIx64,
+				       cur[i].path, from, to);
 				return ret;
 			}
 		}
@@ -1275,8 +1293,8 @@ static int target_open(struct rst_ctx *r, struct tfile *cache, int *ncache, cons
 	ret = rst_scratch_put(r, 0, path, strlen(path) + 1, &addr);
 	if (ret)
 		return ret;
-	ret = call(r, fd, path, __NR_openat, (uint64_t)AT_FDCWD, addr, (uint64_t)(flags | O_CLOEXEC),
-		   0, 0, 0);
+	ret = call(r, fd, path, __NR_openat, (uint64_t)AT_FDCWD, addr,
+		   (uint64_t)(flags | O_CLOEXEC), 0, 0, 0);
 	if (ret)
 		return ret;
 	if (*ncache < 64) {
@@ -1294,8 +1312,8 @@ static int target_open(struct rst_ctx *r, struct tfile *cache, int *ncache, cons
  * the same directory, filled from the image, passed into the target; the
  * maps show it as deleted, as before. One per file (cache by shmem id).
  */
-static int ghost_target_fd(struct rst_ctx *r, const Rtcr__Vma *v, struct tfile *cache,
-			   int *ncache, long *fd)
+static int ghost_target_fd(struct rst_ctx *r, const Rtcr__Vma *v, struct tfile *cache, int *ncache,
+			   long *fd)
 {
 	static const char tag[] = "\x01ghost";
 	char dir[4096], *slash;
@@ -1439,8 +1457,8 @@ static void uffd_teardown(struct uffd_ctx *u)
 		struct uffdio_range rg = {u->regs[i]->start, u->regs[i]->end - u->regs[i]->start};
 
 		if (ioctl(u->fd, UFFDIO_UNREGISTER, &rg) < 0)
-			pr_warn("userfaultfd: cannot unregister 0x%llx: %s", (unsigned long long)rg.start,
-				strerror(errno));
+			pr_warn("userfaultfd: cannot unregister 0x%llx: %s",
+				(unsigned long long)rg.start, strerror(errno));
 	}
 	if (u->fd >= 0)
 		close(u->fd);
@@ -1584,8 +1602,8 @@ static int attach_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh, int owner)
 	ret = rst_scratch_put(r, 0, path, strlen(path) + 1, &addr);
 	if (ret)
 		return ret;
-	ret = call(r, &tfd, path, __NR_openat, (uint64_t)AT_FDCWD, addr, O_RDWR | O_CLOEXEC, 0, 0,
-		   0);
+	ret =
+	    call(r, &tfd, path, __NR_openat, (uint64_t)AT_FDCWD, addr, O_RDWR | O_CLOEXEC, 0, 0, 0);
 	if (ret)
 		return ret;
 	ret = move_high(r, &tfd);
@@ -1599,7 +1617,8 @@ static int attach_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh, int owner)
 			continue;
 		if (!sh->memfd && v->pgoff < S->shmem_owner_pgoff[sh->id]) {
 			pr_err("pid %u: shared memory at 0x%" PRIx64 " starts before its other "
-			       "mapping; not supported yet", r->proc->pid, v->start);
+			       "mapping; not supported yet",
+			       r->proc->pid, v->start);
 			ret = -ENOTSUP;
 			break;
 		}
@@ -1644,8 +1663,8 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 		ret = move_high(r, &tfd);
 		if (ret)
 			return ret;
-		ret = call(r, NULL, "size a memfd", __NR_ftruncate, (uint64_t)tfd, sh->size, 0, 0, 0,
-			   0);
+		ret = call(r, NULL, "size a memfd", __NR_ftruncate, (uint64_t)tfd, sh->size, 0, 0,
+			   0, 0);
 		if (ret)
 			goto out;
 	}
@@ -1661,8 +1680,8 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 				   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, v->pgoff);
 		} else {
 			ret = call(r, NULL, "map shared memory", __NR_mmap, v->start,
-				   v->end - v->start, v->prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
-				   (uint64_t)-1, 0);
+				   v->end - v->start, v->prot,
+				   MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, (uint64_t)-1, 0);
 			base = v->pgoff;
 		}
 		if (ret)
@@ -1778,12 +1797,12 @@ static int apply_madv(struct rst_ctx *r, const Rtcr__Vma *v)
 		int advice;
 		const char *name;
 	} tab[] = {
-		{MADVB_HUGEPAGE, MADV_HUGEPAGE, "MADV_HUGEPAGE"},
-		{MADVB_NOHUGEPAGE, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"},
-		{MADVB_DONTFORK, MADV_DONTFORK, "MADV_DONTFORK"},
-		{MADVB_DONTDUMP, MADV_DONTDUMP, "MADV_DONTDUMP"},
-		{MADVB_WIPEONFORK, MADV_WIPEONFORK, "MADV_WIPEONFORK"},
-		{MADVB_MERGEABLE, MADV_MERGEABLE, "MADV_MERGEABLE"},
+	    {MADVB_HUGEPAGE, MADV_HUGEPAGE, "MADV_HUGEPAGE"},
+	    {MADVB_NOHUGEPAGE, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"},
+	    {MADVB_DONTFORK, MADV_DONTFORK, "MADV_DONTFORK"},
+	    {MADVB_DONTDUMP, MADV_DONTDUMP, "MADV_DONTDUMP"},
+	    {MADVB_WIPEONFORK, MADV_WIPEONFORK, "MADV_WIPEONFORK"},
+	    {MADVB_MERGEABLE, MADV_MERGEABLE, "MADV_MERGEABLE"},
 	};
 	uint64_t len = v->end - v->start, addr;
 	int ret;
@@ -1791,8 +1810,8 @@ static int apply_madv(struct rst_ctx *r, const Rtcr__Vma *v)
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		if (!(v->madv & tab[i].bit))
 			continue;
-		ret = call(r, NULL, tab[i].name, __NR_madvise, v->start, len, (uint64_t)tab[i].advice,
-			   0, 0, 0);
+		ret = call(r, NULL, tab[i].name, __NR_madvise, v->start, len,
+			   (uint64_t)tab[i].advice, 0, 0, 0);
 		if (ret)
 			pr_warn("0x%" PRIx64 ": %s not restored", v->start, tab[i].name);
 	}
@@ -1844,8 +1863,8 @@ static int memory_restore(struct rst_ctx *r)
 
 		switch (v->kind) {
 		case RTCR__VMA_KIND__VMA_ANON:
-			if (vma_has_pages(r, v) && (prot & (PROT_READ | PROT_WRITE)) !=
-							   (PROT_READ | PROT_WRITE)) {
+			if (vma_has_pages(r, v) &&
+			    (prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) {
 				prot |= PROT_READ | PROT_WRITE;
 				wprot[i] = true;
 			}
@@ -1869,15 +1888,16 @@ static int memory_restore(struct rst_ctx *r)
 			if (ret)
 				break;
 			ret = call(r, NULL, v->path, __NR_mmap, v->start, len, prot,
-				   (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | gd, (uint64_t)fd,
-				   v->pgoff);
+				   (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | gd,
+				   (uint64_t)fd, v->pgoff);
 			{
 				bool cached = false;
 
 				for (int k = 0; k < ncache; k++)
 					cached |= cache[k].fd == fd;
 				if (!cached)
-					call(r, NULL, "close", __NR_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+					call(r, NULL, "close", __NR_close, (uint64_t)fd, 0, 0, 0, 0,
+					     0);
 			}
 			break;
 		}
@@ -1926,9 +1946,9 @@ out:
 }
 
 const struct session_ops session_memory = {
-	.name = "memory",
-	.dump = memory_dump,
-	.prepare = memory_prepare,
-	.restore = memory_restore,
-	.phase = RST_MEMORY,
+    .name = "memory",
+    .dump = memory_dump,
+    .prepare = memory_prepare,
+    .restore = memory_restore,
+    .phase = RST_MEMORY,
 };

@@ -21,8 +21,8 @@
 #include "core/proc.h"
 
 static const char *const rlimit_names[RLIM_NLIMITS] = {
-	"cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile",
-	"memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
+    "cpu",     "fsize", "data",	 "stack",      "core",	   "rss",  "nproc",  "nofile",
+    "memlock", "as",	"locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
 };
 
 static int last_field_u32(const char *status, const char *key, uint32_t *out)
@@ -95,7 +95,8 @@ int proc_dump_creds(struct inject *ij, const char *status, Rtcr__Creds **out)
 	cr->cap_eff = hex_field(status, "CapEff");
 	cr->cap_bnd = hex_field(status, "CapBnd");
 	cr->cap_amb = hex_field(status, "CapAmb");
-	ret = inject_call(ij, &r, "PR_GET_SECUREBITS", __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
+	ret =
+	    inject_call(ij, &r, "PR_GET_SECUREBITS", __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
 	if (ret)
 		return ret;
 	cr->has_securebits = 1;
@@ -219,18 +220,18 @@ static int process_dump(struct ckpt_ctx *c)
 		enum { DUMP, PDEATH, SUBREAP, THP, SLACK, MCE, TSC, MERGE, CPUID, NCALLS };
 		static const struct {
 			long nr, a0;
-			bool ptr;     /* result through an int at out + 4 * index */
+			bool ptr;      /* result through an int at out + 4 * index */
 			bool optional; /* may be missing on older kernels */
 		} q[NCALLS] = {
-			[DUMP] = {__NR_prctl, PR_GET_DUMPABLE, false, false},
-			[PDEATH] = {__NR_prctl, PR_GET_PDEATHSIG, true, false},
-			[SUBREAP] = {__NR_prctl, PR_GET_CHILD_SUBREAPER, true, false},
-			[THP] = {__NR_prctl, PR_GET_THP_DISABLE, false, false},
-			[SLACK] = {__NR_prctl, PR_GET_TIMERSLACK, false, false},
-			[MCE] = {__NR_prctl, PR_MCE_KILL_GET, false, false},
-			[TSC] = {__NR_prctl, PR_GET_TSC, true, false},
-			[MERGE] = {__NR_prctl, 68 /* PR_GET_MEMORY_MERGE, 6.4 */, false, true},
-			[CPUID] = {__NR_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, false, true},
+		    [DUMP] = {__NR_prctl, PR_GET_DUMPABLE, false, false},
+		    [PDEATH] = {__NR_prctl, PR_GET_PDEATHSIG, true, false},
+		    [SUBREAP] = {__NR_prctl, PR_GET_CHILD_SUBREAPER, true, false},
+		    [THP] = {__NR_prctl, PR_GET_THP_DISABLE, false, false},
+		    [SLACK] = {__NR_prctl, PR_GET_TIMERSLACK, false, false},
+		    [MCE] = {__NR_prctl, PR_MCE_KILL_GET, false, false},
+		    [TSC] = {__NR_prctl, PR_GET_TSC, true, false},
+		    [MERGE] = {__NR_prctl, 68 /* PR_GET_MEMORY_MERGE, 6.4 */, false, true},
+		    [CPUID] = {__NR_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, false, true},
 		};
 		struct inject_call calls[NCALLS];
 		uint64_t out = c->ij.scratch + 8192;
@@ -290,8 +291,8 @@ out:
 	return ret;
 }
 
-static int call(struct rst_ctx *r, const char *what, long nr, uint64_t a1, uint64_t a2,
-		uint64_t a3, uint64_t a4, uint64_t a5)
+static int call(struct rst_ctx *r, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		uint64_t a4, uint64_t a5)
 {
 	return inject_call(&r->ij, NULL, what, nr, a1, a2, a3, a4, a5, 0);
 }
@@ -403,7 +404,8 @@ static int process_restore(struct rst_ctx *r)
 		if (!mkdtemp(tmpl)) {
 			ret = -errno;
 			pr_err("restore: the deleted working directory %s: cannot make a directory "
-			       "next to it: %s", p->cwd, strerror(errno));
+			       "next to it: %s",
+			       p->cwd, strerror(errno));
 			return ret;
 		}
 		ret = rst_scratch_put(r, 0, tmpl, strlen(tmpl) + 1, &addr);
@@ -445,9 +447,10 @@ static int process_restore(struct rst_ctx *r)
 			rl.rlim_max = cur.rlim_max;
 		if (rl.rlim_cur > rl.rlim_max)
 			rl.rlim_cur = rl.rlim_max;
-		pr_warn("pid %u: rlimit %s lowered to %llu/%llu (raising it needs CAP_SYS_RESOURCE)",
-			p->pid, rlimit_names[res], (unsigned long long)rl.rlim_cur,
-			(unsigned long long)rl.rlim_max);
+		pr_warn(
+		    "pid %u: rlimit %s lowered to %llu/%llu (raising it needs CAP_SYS_RESOURCE)",
+		    p->pid, rlimit_names[res], (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_max);
 		if (prlimit(r->pid, (enum __rlimit_resource)res, &rl, NULL) < 0)
 			return pr_perror("pid %u: set rlimit %s", p->pid, rlimit_names[res]);
 	}
@@ -458,19 +461,19 @@ static int process_restore(struct rst_ctx *r)
 		   p->child_subreaper, 0, 0, 0);
 	if (ret)
 		return ret;
-	ret = call(r, "PR_SET_THP_DISABLE", __NR_prctl, PR_SET_THP_DISABLE, p->thp_disable, 0, 0,
-		   0);
+	ret =
+	    call(r, "PR_SET_THP_DISABLE", __NR_prctl, PR_SET_THP_DISABLE, p->thp_disable, 0, 0, 0);
 	if (ret)
 		return ret;
 	if (p->has_timerslack_ns && p->timerslack_ns) {
-		ret = call(r, "PR_SET_TIMERSLACK", __NR_prctl, PR_SET_TIMERSLACK, p->timerslack_ns, 0,
-			   0, 0);
+		ret = call(r, "PR_SET_TIMERSLACK", __NR_prctl, PR_SET_TIMERSLACK, p->timerslack_ns,
+			   0, 0, 0);
 		if (ret)
 			return ret;
 	}
 	if (p->has_mce_kill && p->mce_kill != 2 /* PR_MCE_KILL_DEFAULT */) {
-		ret = call(r, "PR_MCE_KILL", __NR_prctl, PR_MCE_KILL, PR_MCE_KILL_SET, p->mce_kill, 0,
-			   0);
+		ret = call(r, "PR_MCE_KILL", __NR_prctl, PR_MCE_KILL, PR_MCE_KILL_SET, p->mce_kill,
+			   0, 0);
 		if (ret)
 			return ret;
 	}
@@ -516,22 +519,23 @@ static int process_restore(struct rst_ctx *r)
 	{
 		long mask = 0;
 
-		if (inject_syscall(&r->ij, &mask, __NR_membarrier, 0 /* QUERY */, 0, 0, 0, 0, 0) == 0 &&
+		if (inject_syscall(&r->ij, &mask, __NR_membarrier, 0 /* QUERY */, 0, 0, 0, 0, 0) ==
+			0 &&
 		    mask > 0) {
 			static const struct {
 				long cmd, reg;
 			} m[] = {
-				{1 << 3, 1 << 4},  /* PRIVATE_EXPEDITED */
-				{1 << 5, 1 << 6},  /* PRIVATE_EXPEDITED_SYNC_CORE */
-				{1 << 7, 1 << 8},  /* PRIVATE_EXPEDITED_RSEQ */
+			    {1 << 3, 1 << 4}, /* PRIVATE_EXPEDITED */
+			    {1 << 5, 1 << 6}, /* PRIVATE_EXPEDITED_SYNC_CORE */
+			    {1 << 7, 1 << 8}, /* PRIVATE_EXPEDITED_RSEQ */
 			};
 
 			for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 				long rr;
 
 				if ((mask & m[i].cmd) && (mask & m[i].reg))
-					inject_syscall(&r->ij, &rr, __NR_membarrier, (uint64_t)m[i].reg,
-						       0, 0, 0, 0, 0);
+					inject_syscall(&r->ij, &rr, __NR_membarrier,
+						       (uint64_t)m[i].reg, 0, 0, 0, 0, 0);
 			}
 		}
 	}
@@ -548,8 +552,8 @@ static int process_restore(struct rst_ctx *r)
 }
 
 const struct session_ops session_process = {
-	.name = "process",
-	.dump = process_dump,
-	.restore = process_restore,
-	.phase = RST_PROCESS,
+    .name = "process",
+    .dump = process_dump,
+    .restore = process_restore,
+    .phase = RST_PROCESS,
 };

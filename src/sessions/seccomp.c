@@ -145,8 +145,8 @@ static int seccomp_restore_thread(struct rst_ctx *r, struct inject *ij)
 		if (ret)
 			return ret;
 		ret = inject_call(ij, NULL, "install a seccomp filter", __NR_seccomp,
-				  SECCOMP_SET_MODE_FILTER, f->flags & SECCOMP_FILTER_FLAG_LOG, addr, 0,
-				  0, 0);
+				  SECCOMP_SET_MODE_FILTER, f->flags & SECCOMP_FILTER_FLAG_LOG, addr,
+				  0, 0, 0);
 		if (ret)
 			return ret;
 	}
@@ -154,8 +154,8 @@ static int seccomp_restore_thread(struct rst_ctx *r, struct inject *ij)
 }
 
 const struct session_ops session_seccomp = {
-	.name = "seccomp",
-	.dump = seccomp_dump,
-	.restore = seccomp_restore,
-	.phase = RST_LAST,
+    .name = "seccomp",
+    .dump = seccomp_dump,
+    .restore = seccomp_restore,
+    .phase = RST_LAST,
 };

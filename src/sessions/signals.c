@@ -65,21 +65,23 @@ static int signals_dump(struct ckpt_ctx *c)
 		return ret;
 	for (int i = 0; i < n + 3; i++) {
 		if (calls[i].ret < 0) {
-			pr_err("pid %d: %s failed: %s", c->ns_pid, i < n ? "rt_sigaction" : "getitimer",
-			       strerror((int)-calls[i].ret));
+			pr_err("pid %d: %s failed: %s", c->ns_pid,
+			       i < n ? "rt_sigaction" : "getitimer", strerror((int)-calls[i].ret));
 			return (int)calls[i].ret;
 		}
 	}
 	for (int i = 0; i < n; i++) {
 		Rtcr__SigAction *sa;
 
-		if (ka[i].handler == 0 && ka[i].flags == 0 && ka[i].mask == 0 && ka[i].restorer == 0)
+		if (ka[i].handler == 0 && ka[i].flags == 0 && ka[i].mask == 0 &&
+		    ka[i].restorer == 0)
 			continue; /* default */
 		sa = calloc(1, sizeof(*sa));
 		if (!sa)
 			return -ENOMEM;
 		rtcr__sig_action__init(sa);
-		sa->has_signo = sa->has_handler = sa->has_flags = sa->has_restorer = sa->has_mask = 1;
+		sa->has_signo = sa->has_handler = sa->has_flags = sa->has_restorer = sa->has_mask =
+		    1;
 		sa->signo = (uint32_t)sigs[i];
 		sa->handler = ka[i].handler;
 		sa->flags = ka[i].flags;
@@ -137,8 +139,8 @@ static int signals_restore(struct rst_ctx *r)
 		ret = rst_scratch_put(r, 0, &ka, sizeof(ka), &addr);
 		if (ret)
 			return ret;
-		ret = inject_call(&r->ij, NULL, "rt_sigaction", __NR_rt_sigaction, (uint64_t)sig, addr,
-				  0, 8, 0, 0);
+		ret = inject_call(&r->ij, NULL, "rt_sigaction", __NR_rt_sigaction, (uint64_t)sig,
+				  addr, 0, 8, 0, 0);
 		if (ret) {
 			pr_err("signal %d: cannot restore its handler", sig);
 			return ret;
@@ -154,8 +156,8 @@ static int signals_restore(struct rst_ctx *r)
 		ret = rst_scratch_put(r, 0, &it, sizeof(it), &addr);
 		if (ret)
 			return ret;
-		ret = inject_call(&r->ij, NULL, "setitimer", __NR_setitimer, t->which, addr, 0, 0, 0,
-				  0);
+		ret = inject_call(&r->ij, NULL, "setitimer", __NR_setitimer, t->which, addr, 0, 0,
+				  0, 0);
 		if (ret)
 			return ret;
 	}
@@ -167,8 +169,8 @@ static int signals_restore(struct rst_ctx *r)
 		ret = rst_scratch_put(r, 0, si, sizeof(*si), &addr);
 		if (ret)
 			return ret;
-		ret = inject_call(&r->ij, NULL, "queue a pending signal", __NR_rt_sigqueueinfo, p->pid,
-				  (uint64_t)si->si_signo, addr, 0, 0, 0);
+		ret = inject_call(&r->ij, NULL, "queue a pending signal", __NR_rt_sigqueueinfo,
+				  p->pid, (uint64_t)si->si_signo, addr, 0, 0, 0);
 		if (ret)
 			return ret;
 	}
@@ -176,8 +178,8 @@ static int signals_restore(struct rst_ctx *r)
 }
 
 const struct session_ops session_signals = {
-	.name = "signals",
-	.dump = signals_dump,
-	.restore = signals_restore,
-	.phase = RST_SIGNALS,
+    .name = "signals",
+    .dump = signals_dump,
+    .restore = signals_restore,
+    .phase = RST_SIGNALS,
 };

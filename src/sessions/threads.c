@@ -297,7 +297,8 @@ static int dump_thread(struct ckpt_ctx *c, const struct tstop *ts, bool main)
 			goto out;
 		}
 		rtcr__sig_alt_stack__init(th->sigaltstack);
-		th->sigaltstack->has_sp = th->sigaltstack->has_flags = th->sigaltstack->has_size = 1;
+		th->sigaltstack->has_sp = th->sigaltstack->has_flags = th->sigaltstack->has_size =
+		    1;
 		th->sigaltstack->sp = (uint64_t)(uintptr_t)got.ss.ss_sp;
 		th->sigaltstack->flags = (uint32_t)got.ss.ss_flags;
 		th->sigaltstack->size = got.ss.ss_size;
@@ -372,8 +373,9 @@ static int tasks_restore(struct rst_ctx *r)
 		const Rtcr__Thread *th = p->threads[i];
 		pid_t tid;
 
-		ret = rst_clone_stopped(r, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
-					       CLONE_THREAD | CLONE_SYSVSEM,
+		ret = rst_clone_stopped(r,
+					CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+					    CLONE_THREAD | CLONE_SYSVSEM,
 					0, th->tid, "thread", &tid);
 		if (ret)
 			return ret;
@@ -385,17 +387,17 @@ static int tasks_restore(struct rst_ctx *r)
 			return ret;
 		r->thr[r->nthr - 1].ij.scratch = r->ij.scratch;
 		r->thr[r->nthr - 1].ij.scratch_len = r->ij.scratch_len;
-		if (ptrace(PTRACE_SETOPTIONS, tid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
-		    0)
+		if (ptrace(PTRACE_SETOPTIONS, tid, 0,
+			   RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) < 0)
 			return pr_perror("thread %u: suspend seccomp", th->tid);
 	}
 	return 0;
 }
 
 const struct session_ops session_tasks = {
-	.name = "tasks",
-	.restore = tasks_restore,
-	.phase = RST_TASKS,
+    .name = "tasks",
+    .restore = tasks_restore,
+    .phase = RST_TASKS,
 };
 
 static int restore_one(struct rst_ctx *r, size_t idx)
@@ -427,8 +429,8 @@ static int restore_one(struct rst_ctx *r, size_t idx)
 		if (ret)
 			return ret;
 	}
-	ret = inject_call(ij, NULL, "set_tid_address", __NR_set_tid_address, th->clear_child_tid,
-			  0, 0, 0, 0, 0);
+	ret = inject_call(ij, NULL, "set_tid_address", __NR_set_tid_address, th->clear_child_tid, 0,
+			  0, 0, 0, 0);
 	if (ret)
 		return ret;
 	if (th->sigaltstack) {
@@ -442,8 +444,8 @@ static int restore_one(struct rst_ctx *r, size_t idx)
 			ret = rst_scratch_put(r, 0, &ss, sizeof(ss), &addr);
 			if (ret)
 				return ret;
-			ret = inject_call(ij, NULL, "sigaltstack", __NR_sigaltstack, addr, 0, 0, 0, 0,
-					  0);
+			ret = inject_call(ij, NULL, "sigaltstack", __NR_sigaltstack, addr, 0, 0, 0,
+					  0, 0);
 			if (ret)
 				return ret;
 		}
@@ -471,7 +473,8 @@ static int restore_one(struct rst_ctx *r, size_t idx)
 		ret = rst_scratch_put(r, 0, name, sizeof(name), &addr);
 		if (ret)
 			return ret;
-		ret = inject_call(ij, NULL, "PR_SET_NAME", __NR_prctl, PR_SET_NAME, addr, 0, 0, 0, 0);
+		ret =
+		    inject_call(ij, NULL, "PR_SET_NAME", __NR_prctl, PR_SET_NAME, addr, 0, 0, 0, 0);
 		if (ret)
 			return ret;
 	}
@@ -510,8 +513,8 @@ static int restore_one(struct rst_ctx *r, size_t idx)
 		if (ret)
 			return ret;
 		if (slack) {
-			ret = inject_call(ij, NULL, "PR_SET_TIMERSLACK", __NR_prctl, PR_SET_TIMERSLACK,
-					  slack, 0, 0, 0, 0);
+			ret = inject_call(ij, NULL, "PR_SET_TIMERSLACK", __NR_prctl,
+					  PR_SET_TIMERSLACK, slack, 0, 0, 0, 0);
 			if (ret)
 				return ret;
 		}
@@ -562,8 +565,8 @@ static int threads_restore(struct rst_ctx *r)
 }
 
 const struct session_ops session_threads = {
-	.name = "threads",
-	.dump = threads_dump,
-	.restore = threads_restore,
-	.phase = RST_THREADS,
+    .name = "threads",
+    .dump = threads_dump,
+    .restore = threads_restore,
+    .phase = RST_THREADS,
 };

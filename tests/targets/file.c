@@ -24,7 +24,7 @@
 
 enum { FD_IN = 10, FD_OUT, FD_RW, FD_DIR, FD_NULL, FD_ZERO };
 #define RW_OFFSET 13
-#define PIECE 7
+#define PIECE	  7
 
 struct fdrec {
 	int fd;
@@ -33,15 +33,15 @@ struct fdrec {
 	struct stat st;
 };
 static struct fdrec fds[] = {
-	{ 0, "stdin", 0, 0, { 0 } },
-	{ 1, "stdout", 0, 0, { 0 } },
-	{ 2, "stderr", 0, 0, { 0 } },
-	{ FD_IN, "input (O_RDONLY)", 0, 0, { 0 } },
-	{ FD_OUT, "output (O_WRONLY|O_APPEND)", 0, 0, { 0 } },
-	{ FD_RW, "input (O_RDWR)", 0, 0, { 0 } },
-	{ FD_DIR, "directory", 0, 0, { 0 } },
-	{ FD_NULL, "/dev/null", 0, 0, { 0 } },
-	{ FD_ZERO, "/dev/zero", 0, 0, { 0 } },
+    {0, "stdin", 0, 0, {0}},
+    {1, "stdout", 0, 0, {0}},
+    {2, "stderr", 0, 0, {0}},
+    {FD_IN, "input (O_RDONLY)", 0, 0, {0}},
+    {FD_OUT, "output (O_WRONLY|O_APPEND)", 0, 0, {0}},
+    {FD_RW, "input (O_RDWR)", 0, 0, {0}},
+    {FD_DIR, "directory", 0, 0, {0}},
+    {FD_NULL, "/dev/null", 0, 0, {0}},
+    {FD_ZERO, "/dev/zero", 0, 0, {0}},
 };
 #define NFDS ((int)(sizeof(fds) / sizeof(fds[0])))
 
@@ -89,26 +89,29 @@ static void verify(void)
 	for (int i = 0; i < NFDS; i++) {
 		struct fdrec *r = &fds[i];
 		int fl = fcntl(r->fd, F_GETFL), fdfl = fcntl(r->fd, F_GETFD);
-		CHECK(fl == r->fl, "fd %d (%s): F_GETFL %#o, expected %#o", r->fd, r->what, fl, r->fl);
-		CHECK(fdfl == r->fdfl, "fd %d (%s): F_GETFD %#x, expected %#x", r->fd, r->what, fdfl,
-		      r->fdfl);
+		CHECK(fl == r->fl, "fd %d (%s): F_GETFL %#o, expected %#o", r->fd, r->what, fl,
+		      r->fl);
+		CHECK(fdfl == r->fdfl, "fd %d (%s): F_GETFD %#x, expected %#x", r->fd, r->what,
+		      fdfl, r->fdfl);
 		struct stat st;
 		if (fstat(r->fd, &st) < 0) {
 			CHECK(0, "fd %d (%s): fstat: %s", r->fd, r->what, strerror(errno));
 			continue;
 		}
-		CHECK((st.st_mode & S_IFMT) == (r->st.st_mode & S_IFMT), "fd %d (%s): file type %#o, was %#o",
-		      r->fd, r->what, st.st_mode & S_IFMT, r->st.st_mode & S_IFMT);
+		CHECK((st.st_mode & S_IFMT) == (r->st.st_mode & S_IFMT),
+		      "fd %d (%s): file type %#o, was %#o", r->fd, r->what, st.st_mode & S_IFMT,
+		      r->st.st_mode & S_IFMT);
 		/* A pipe (stdout/stderr to rtcr's parent) is a new pipe after a restore:
 		 * only its kind is kept. Everything else must be the very same file. */
 		if (S_ISFIFO(r->st.st_mode))
 			continue;
 		CHECK(st.st_dev == r->st.st_dev && st.st_ino == r->st.st_ino &&
-			      st.st_rdev == r->st.st_rdev,
-		      "fd %d (%s): now %u:%u inode %lu rdev %u:%u, was %u:%u inode %lu rdev %u:%u", r->fd,
-		      r->what, major(st.st_dev), minor(st.st_dev), (unsigned long)st.st_ino,
-		      major(st.st_rdev), minor(st.st_rdev), major(r->st.st_dev), minor(r->st.st_dev),
-		      (unsigned long)r->st.st_ino, major(r->st.st_rdev), minor(r->st.st_rdev));
+			  st.st_rdev == r->st.st_rdev,
+		      "fd %d (%s): now %u:%u inode %lu rdev %u:%u, was %u:%u inode %lu rdev %u:%u",
+		      r->fd, r->what, major(st.st_dev), minor(st.st_dev), (unsigned long)st.st_ino,
+		      major(st.st_rdev), minor(st.st_rdev), major(r->st.st_dev),
+		      minor(r->st.st_dev), (unsigned long)r->st.st_ino, major(r->st.st_rdev),
+		      minor(r->st.st_rdev));
 	}
 	/* the flags asked for, explicitly */
 	CHECK((fcntl(FD_OUT, F_GETFL) & (O_ACCMODE | O_APPEND)) == (O_WRONLY | O_APPEND),
@@ -130,7 +133,8 @@ static void verify(void)
 	/* the objects work */
 	char z[16];
 	memset(z, 1, sizeof(z));
-	CHECK(read(FD_ZERO, z, sizeof(z)) == (ssize_t)sizeof(z) && !memcmp(z, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16),
+	CHECK(read(FD_ZERO, z, sizeof(z)) == (ssize_t)sizeof(z) &&
+		  !memcmp(z, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16),
 	      "/dev/zero: read failed or not zero");
 	CHECK(write(FD_NULL, "x", 1) == 1, "/dev/null: write failed");
 	int f = openat(FD_DIR, base_name, O_RDONLY | O_CLOEXEC);
@@ -146,7 +150,8 @@ static void verify(void)
 	CHECK(fo >= 0, "open %s: %s", out_path, strerror(errno));
 	if (fi >= 0 && fo >= 0) {
 		ssize_t na = pread(fi, a, sizeof(a), 0), nb = pread(fo, b, sizeof(b), 0);
-		CHECK(nb == consumed, "output has %zd bytes, expected %lld", nb, (long long)consumed);
+		CHECK(nb == consumed, "output has %zd bytes, expected %lld", nb,
+		      (long long)consumed);
 		CHECK(na >= consumed && nb >= 0 && !memcmp(a, b, nb < consumed ? nb : consumed),
 		      "output differs from the input");
 	}

@@ -19,16 +19,16 @@
 
 #include "tgt.h"
 
-#define MXCSR_UP 0x5f80u  /* default 0x1f80 with RC = 10 (round up) */
-#define FCW_UP 0x0b7fu    /* default 0x037f with RC = 10 */
-#define MXCSR_FLAGS 0x3fu /* sticky exception flags */
+#define MXCSR_UP    0x5f80u /* default 0x1f80 with RC = 10 (round up) */
+#define FCW_UP	    0x0b7fu /* default 0x037f with RC = 10 */
+#define MXCSR_FLAGS 0x3fu   /* sticky exception flags */
 
 struct io {
-	uint64_t ymm_in[8][4];   /* ymm0..ymm7 */
+	uint64_t ymm_in[8][4]; /* ymm0..ymm7 */
 	uint64_t ymm_out[8][4];
-	uint64_t xmm_in[8][2];   /* xmm8..xmm15 (xmm10 low lane: the double 2.5) */
-	uint64_t xmm_out[8][4];  /* ymm8..ymm15: upper halves must read as zero */
-	uint64_t zmm_in[3][8];   /* zmm16..zmm18 */
+	uint64_t xmm_in[8][2];	/* xmm8..xmm15 (xmm10 low lane: the double 2.5) */
+	uint64_t xmm_out[8][4]; /* ymm8..ymm15: upper halves must read as zero */
+	uint64_t zmm_in[3][8];	/* zmm16..zmm18 */
 	uint64_t zmm_out[3][8];
 	uint64_t k1_in, k1_out;
 	unsigned char ext_in[10], ext_out[10];
@@ -110,8 +110,8 @@ struct io {
 
 #define CLOBBERS                                                                                   \
 	"rax", "rdx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",      \
-		"xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)",       \
-		"st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "memory", "cc"
+	    "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)", "st(2)",  \
+	    "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "memory", "cc"
 
 _Static_assert(__builtin_offsetof(struct io, ymm_out) == 0x100, "layout");
 _Static_assert(__builtin_offsetof(struct io, xmm_in) == 0x200, "layout");
@@ -170,9 +170,9 @@ static void check_round(int round, struct io *io, int avx512)
 		      (unsigned long long)io->ymm_out[2][l],
 		      (unsigned long long)(io->ymm_in[2][l] + n * io->ymm_in[3][l]));
 		uint64_t t = io->ymm_in[4][l] ^ (n & 1 ? io->ymm_in[5][l] : 0);
-		CHECK(io->ymm_out[4][l] == t, "round %d: ymm4 lane %d = %#llx, expected %#llx", round,
-		      l, (unsigned long long)io->ymm_out[4][l], (unsigned long long)t);
-		static const int held[] = { 1, 3, 5, 6, 7 };
+		CHECK(io->ymm_out[4][l] == t, "round %d: ymm4 lane %d = %#llx, expected %#llx",
+		      round, l, (unsigned long long)io->ymm_out[4][l], (unsigned long long)t);
+		static const int held[] = {1, 3, 5, 6, 7};
 		for (int i = 0; i < 5; i++) {
 			int r = held[i];
 			CHECK(io->ymm_out[r][l] == io->ymm_in[r][l],
@@ -200,19 +200,20 @@ static void check_round(int round, struct io *io, int avx512)
 	CHECK(!memcmp(io->ext_in, io->ext_out, 10),
 	      "round %d: 80-bit x87 value in st2 changed (lost precision?)", round);
 	CHECK((io->fsw_out & 0x3800) == 0 && (io->fsw_out & 0x41) == 0,
-	      "round %d: x87 status word %#x (stack top moved or stack fault)", round,
-	      io->fsw_out);
+	      "round %d: x87 status word %#x (stack top moved or stack fault)", round, io->fsw_out);
 	if (avx512) {
 		for (int l = 0; l < 8; l++) {
 			CHECK(io->zmm_out[0][l] == io->zmm_in[0][l] + n * io->zmm_in[1][l],
 			      "round %d: zmm16 lane %d = %#llx, expected %#llx", round, l,
 			      (unsigned long long)io->zmm_out[0][l],
 			      (unsigned long long)(io->zmm_in[0][l] + n * io->zmm_in[1][l]));
-			CHECK(io->zmm_out[1][l] == io->zmm_in[1][l] && io->zmm_out[2][l] == io->zmm_in[2][l],
+			CHECK(io->zmm_out[1][l] == io->zmm_in[1][l] &&
+				  io->zmm_out[2][l] == io->zmm_in[2][l],
 			      "round %d: zmm17/zmm18 lane %d changed", round, l);
 		}
-		CHECK((io->k1_out & 0xffff) == (io->k1_in & 0xffff), "round %d: k1 = %#llx, expected %#llx",
-		      round, (unsigned long long)(io->k1_out & 0xffff),
+		CHECK((io->k1_out & 0xffff) == (io->k1_in & 0xffff),
+		      "round %d: k1 = %#llx, expected %#llx", round,
+		      (unsigned long long)(io->k1_out & 0xffff),
 		      (unsigned long long)(io->k1_in & 0xffff));
 	}
 	if (tgt_failures == before)

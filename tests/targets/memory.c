@@ -25,7 +25,7 @@
 #include "tgt.h"
 
 #define PAGE 4096UL
-#define MIB (1024UL * 1024UL)
+#define MIB  (1024UL * 1024UL)
 
 static uint64_t seed;
 
@@ -79,7 +79,8 @@ static void check_zero(const char *what, const void *p, size_t len)
 	const uint64_t *w = p;
 	for (size_t i = 0; i < len / 8; i++) {
 		if (w[i]) {
-			CHECK(0, "%s: never written memory is not zero at offset %#zx", what, i * 8);
+			CHECK(0, "%s: never written memory is not zero at offset %#zx", what,
+			      i * 8);
 			return;
 		}
 	}
@@ -87,8 +88,8 @@ static void check_zero(const char *what, const void *p, size_t len)
 
 /* ---- the memory ---- */
 #define DATA_WORDS 8192
-#define DATA_INIT 0x0123456789abcdefULL
-static uint64_t data_arr[DATA_WORDS] = { [0 ... DATA_WORDS - 1] = DATA_INIT };
+#define DATA_INIT  0x0123456789abcdefULL
+static uint64_t data_arr[DATA_WORDS] = {[0 ... DATA_WORDS - 1] = DATA_INIT};
 #define BSS_SIZE (3 * MIB)
 static uint8_t bss_arr[BSS_SIZE];
 
@@ -101,7 +102,7 @@ static struct {
 static void *brk_at_ready;
 
 #define FILE_PAGES 64
-static const int cow_pages[] = { 0, 3, 10, 11, 40, 63 };
+static const int cow_pages[] = {0, 3, 10, 11, 40, 63};
 
 struct region {
 	const char *what;
@@ -116,7 +117,7 @@ static int nregions;
 static void add_region(const char *what, void *addr, size_t len, const char *perms,
 		       const char *path)
 {
-	regions[nregions++] = (struct region){ what, addr, len, perms, path };
+	regions[nregions++] = (struct region){what, addr, len, perms, path};
 }
 
 static void *map(size_t len, int prot, int flags, int fd, const char *what)
@@ -151,17 +152,18 @@ static void check_maps(void)
 			unsigned long s, t, off, ino;
 			char perms[8], dev[16];
 			int pos = 0;
-			if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &s, &t, perms, &off, dev, &ino,
-				   &pos) >= 6 &&
+			if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &s, &t, perms, &off, dev,
+				   &ino, &pos) >= 6 &&
 			    s <= a && a < t) {
 				const char *path = line + pos;
 				found = 1;
-				CHECK(t >= e, "%s: mapping %lx-%lx does not cover %lx-%lx", rg->what, s, t,
-				      (unsigned long)a, (unsigned long)e);
+				CHECK(t >= e, "%s: mapping %lx-%lx does not cover %lx-%lx",
+				      rg->what, s, t, (unsigned long)a, (unsigned long)e);
 				CHECK(!strcmp(perms, rg->perms), "%s: protection %s, expected %s",
 				      rg->what, perms, rg->perms);
 				if (rg->path && !*rg->path)
-					CHECK(!*path, "%s: expected anonymous memory, maps says '%s'",
+					CHECK(!*path,
+					      "%s: expected anonymous memory, maps says '%s'",
 					      rg->what, path);
 				else if (rg->path)
 					CHECK(!strncmp(path, rg->path, strlen(rg->path)),
@@ -202,23 +204,23 @@ int main(int argc, char **argv)
 
 	/* Anonymous private: the bulk. */
 	size_t big_len = (size_t)mib * MIB;
-	uint8_t *big = map(big_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			   "mmap anonymous");
+	uint8_t *big =
+	    map(big_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, "mmap anonymous");
 	fill(big, big_len, 1);
 	add_region("anonymous", big, big_len, "rw-p", "");
 
 	/* Sparse: every third page written. */
 	size_t sparse_len = 8 * MIB;
-	uint8_t *sparse = map(sparse_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			      "mmap sparse");
+	uint8_t *sparse =
+	    map(sparse_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, "mmap sparse");
 	for (size_t p = 0; p < sparse_len / PAGE; p += 3)
 		fill(sparse + p * PAGE, PAGE, 1000 + p);
 	add_region("sparse anonymous", sparse, sparse_len, "rw-p", "");
 
 	/* Read-only anonymous. */
 	size_t ro_len = 1 * MIB;
-	uint8_t *ro = map(ro_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			  "mmap read-only");
+	uint8_t *ro =
+	    map(ro_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, "mmap read-only");
 	fill(ro, ro_len, 2);
 	SETUP(mprotect(ro, ro_len, PROT_READ) == 0, "mprotect");
 	add_region("read-only anonymous", ro, ro_len, "r--p", "");
@@ -342,8 +344,9 @@ int main(int argc, char **argv)
 			kept++;
 			for (size_t j = 0; j < slot[k].size; j++) {
 				if (slot[k].p[j] != (unsigned char)(k * 7 + slot[k].gen + j * 13)) {
-					CHECK(0, "heap block %d (%zu bytes at %p): byte %zu differs", k,
-					      slot[k].size, (void *)slot[k].p, j);
+					CHECK(0,
+					      "heap block %d (%zu bytes at %p): byte %zu differs",
+					      k, slot[k].size, (void *)slot[k].p, j);
 					break;
 				}
 			}

@@ -25,10 +25,10 @@
 
 #include "tgt.h"
 
-#define NICE 5
+#define NICE	   5
 #define TIMERSLACK 123457UL
-#define OOM_ADJ 300
-#define PERSONA (PER_LINUX | ADDR_NO_RANDOMIZE)
+#define OOM_ADJ	   300
+#define PERSONA	   (PER_LINUX | ADDR_NO_RANDOMIZE)
 
 static volatile sig_atomic_t usr2s;
 static void on_usr2(int sig)
@@ -50,7 +50,7 @@ static struct {
 
 static int read_oom(void)
 {
-	char buf[32] = { 0 };
+	char buf[32] = {0};
 	int fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -10000;
@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < RLIM_NLIMITS; i++)
 		SETUP(getrlimit(i, &rec.rl[i]) == 0, "getrlimit");
 
-	struct sched_param sp = { 0 };
+	struct sched_param sp = {0};
 	SETUP(sched_setscheduler(0, SCHED_BATCH, &sp) == 0, "SCHED_BATCH");
 	SETUP(setpriority(PRIO_PROCESS, 0, NICE) == 0, "setpriority");
 	SETUP(personality(PERSONA) != -1, "personality");
@@ -195,8 +195,9 @@ int main(int argc, char **argv)
 		struct rlimit now;
 		getrlimit(i, &now);
 		CHECK(now.rlim_cur == rec.rl[i].rlim_cur && now.rlim_max == rec.rl[i].rlim_max,
-		      "rlimit %d: %llu/%llu, expected %llu/%llu", i, (unsigned long long)now.rlim_cur,
-		      (unsigned long long)now.rlim_max, (unsigned long long)rec.rl[i].rlim_cur,
+		      "rlimit %d: %llu/%llu, expected %llu/%llu", i,
+		      (unsigned long long)now.rlim_cur, (unsigned long long)now.rlim_max,
+		      (unsigned long long)rec.rl[i].rlim_cur,
 		      (unsigned long long)rec.rl[i].rlim_max);
 	}
 	CHECK(rec.rl[RLIMIT_NOFILE].rlim_cur == 200 && rec.rl[RLIMIT_CORE].rlim_cur == 0,
@@ -212,7 +213,7 @@ int main(int argc, char **argv)
 	int oom = read_oom();
 	CHECK(oom == OOM_ADJ, "oom_score_adj %d, expected %d", oom, OOM_ADJ);
 
-	char name[32] = { 0 };
+	char name[32] = {0};
 	prctl(PR_GET_NAME, name, 0, 0, 0);
 	CHECK(!strcmp(name, "procstate-x"), "PR_GET_NAME '%s', expected 'procstate-x'", name);
 	int v = 0;
@@ -220,8 +221,8 @@ int main(int argc, char **argv)
 	CHECK(v == SIGUSR2, "PR_GET_PDEATHSIG %d, expected SIGUSR2", v);
 	CHECK(usr2s == 0, "SIGUSR2 (the parent death signal) arrived %d times", (int)usr2s);
 	CHECK((v = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)) == 0, "PR_GET_DUMPABLE %d, expected 0", v);
-	CHECK((v = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)) == 1, "PR_GET_NO_NEW_PRIVS %d, expected 1",
-	      v);
+	CHECK((v = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)) == 1,
+	      "PR_GET_NO_NEW_PRIVS %d, expected 1", v);
 	v = 0;
 	prctl(PR_GET_CHILD_SUBREAPER, &v, 0, 0, 0);
 	CHECK(v == 1, "PR_GET_CHILD_SUBREAPER %d, expected 1", v);

@@ -52,8 +52,8 @@ static void on_usr2(int sig, siginfo_t *si, void *uc)
 	sigset_t m;
 	sigprocmask(SIG_BLOCK, NULL, &m);
 	/* sa_mask adds SIGINT and SIGTERM; no SA_NODEFER: SIGUSR2 itself blocked */
-	usr2_mask_ok = sigismember(&m, SIGINT) && sigismember(&m, SIGTERM) &&
-		       sigismember(&m, SIGUSR2);
+	usr2_mask_ok =
+	    sigismember(&m, SIGINT) && sigismember(&m, SIGTERM) && sigismember(&m, SIGUSR2);
 	usr2_info_ok = sig == SIGUSR2 && si->si_signo == SIGUSR2 && si->si_code == SI_TKILL &&
 		       si->si_pid == getpid();
 	usr2s++;
@@ -85,11 +85,11 @@ struct want {
 	struct sigaction sa; /* as read back right after setting */
 };
 static struct want wants[] = {
-	{ .sig = SIGUSR1, .name = "SIGUSR1" }, { .sig = SIGUSR2, .name = "SIGUSR2" },
-	{ .sig = SIGINT, .name = "SIGINT" },   { .sig = SIGPIPE, .name = "SIGPIPE" },
-	{ .sig = SIGCHLD, .name = "SIGCHLD" }, { .sig = SIGALRM, .name = "SIGALRM" },
-	{ .sig = SIGHUP, .name = "SIGHUP" },   { .sig = 0, .name = "SIGRTMIN+1" },
-	{ .sig = SIGTERM, .name = "SIGTERM" },
+    {.sig = SIGUSR1, .name = "SIGUSR1"}, {.sig = SIGUSR2, .name = "SIGUSR2"},
+    {.sig = SIGINT, .name = "SIGINT"},	 {.sig = SIGPIPE, .name = "SIGPIPE"},
+    {.sig = SIGCHLD, .name = "SIGCHLD"}, {.sig = SIGALRM, .name = "SIGALRM"},
+    {.sig = SIGHUP, .name = "SIGHUP"},	 {.sig = 0, .name = "SIGRTMIN+1"},
+    {.sig = SIGTERM, .name = "SIGTERM"},
 };
 #define NWANTS ((int)(sizeof(wants) / sizeof(wants[0])))
 
@@ -133,7 +133,7 @@ int main(void)
 	set(SIGHUP, on_hup, 0, 0, 0);
 	set(RT_SIG, on_rt, SA_SIGINFO, 0, 0);
 
-	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack), .ss_flags = 0 };
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack), .ss_flags = 0};
 	SETUP(sigaltstack(&ss, NULL) == 0, "sigaltstack");
 
 	sigset_t block;
@@ -142,10 +142,10 @@ int main(void)
 	sigaddset(&block, RT_SIG);
 	SETUP(sigprocmask(SIG_SETMASK, &block, NULL) == 0, "sigprocmask");
 	SETUP(raise(SIGHUP) == 0, "raise(SIGHUP)");
-	SETUP(sigqueue(getpid(), RT_SIG, (union sigval){ .sival_int = 111 }) == 0, "sigqueue");
-	SETUP(sigqueue(getpid(), RT_SIG, (union sigval){ .sival_int = 222 }) == 0, "sigqueue");
+	SETUP(sigqueue(getpid(), RT_SIG, (union sigval){.sival_int = 111}) == 0, "sigqueue");
+	SETUP(sigqueue(getpid(), RT_SIG, (union sigval){.sival_int = 222}) == 0, "sigqueue");
 
-	struct itimerval it = { { 0, 50000 }, { 0, 50000 } };
+	struct itimerval it = {{0, 50000}, {0, 50000}};
 	SETUP(setitimer(ITIMER_REAL, &it, NULL) == 0, "setitimer");
 
 	for (int i = 0; i < NWANTS; i++)
@@ -168,8 +168,8 @@ int main(void)
 	for (int i = 0; i < NWANTS; i++) {
 		struct sigaction now, *was = &wants[i].sa;
 		sigaction(wants[i].sig, NULL, &now);
-		CHECK(now.sa_handler == was->sa_handler, "%s: handler %p, expected %p", wants[i].name,
-		      (void *)now.sa_handler, (void *)was->sa_handler);
+		CHECK(now.sa_handler == was->sa_handler, "%s: handler %p, expected %p",
+		      wants[i].name, (void *)now.sa_handler, (void *)was->sa_handler);
 		CHECK(now.sa_flags == was->sa_flags, "%s: flags %#x, expected %#x", wants[i].name,
 		      now.sa_flags, was->sa_flags);
 		CHECK(now.sa_restorer == was->sa_restorer, "%s: restorer %p, expected %p",
@@ -181,7 +181,7 @@ int main(void)
 	struct sigaction sa;
 	sigaction(SIGUSR2, NULL, &sa);
 	CHECK((sa.sa_flags & (SA_SIGINFO | SA_RESTART)) == (SA_SIGINFO | SA_RESTART) &&
-		      sigismember(&sa.sa_mask, SIGINT) && sigismember(&sa.sa_mask, SIGTERM),
+		  sigismember(&sa.sa_mask, SIGINT) && sigismember(&sa.sa_mask, SIGTERM),
 	      "SIGUSR2: SA_SIGINFO|SA_RESTART or its mask lost");
 	sigaction(SIGINT, NULL, &sa);
 	CHECK(sa.sa_flags & SA_NODEFER, "SIGINT: SA_NODEFER lost");
@@ -228,7 +228,8 @@ int main(void)
 	SETUP(pipe(p) == 0, "pipe");
 	close(p[0]);
 	errno = 0;
-	CHECK(write(p[1], "x", 1) < 0 && errno == EPIPE, "write to a closed pipe did not fail with EPIPE");
+	CHECK(write(p[1], "x", 1) < 0 && errno == EPIPE,
+	      "write to a closed pipe did not fail with EPIPE");
 	close(p[1]);
 
 	/* pending signals arrive once unblocked */
@@ -248,7 +249,7 @@ int main(void)
 	for (int s = 1; s < NSIG; s++)
 		CHECK(!sigismember(&pend, s), "signal %d still pending", s);
 
-	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	struct itimerval off = {{0, 0}, {0, 0}};
 	setitimer(ITIMER_REAL, &off, NULL);
 	say("ticks %d", (int)ticks);
 	tgt_finish();

@@ -80,7 +80,7 @@ __attribute__((unused)) static void tgt_install_usr1(void)
 
 __attribute__((unused)) static void tgt_sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL); /* EINTR: a signal came, the caller looks at its flags */
 }
 

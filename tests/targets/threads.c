@@ -149,8 +149,8 @@ int main(void)
 				char want[16];
 
 				snprintf(want, sizeof(want), "worker%d", i);
-				CHECK(!strcmp(name, want), "thread %d: name '%s', want '%s'", i, name,
-				      want);
+				CHECK(!strcmp(name, want), "thread %d: name '%s', want '%s'", i,
+				      name, want);
 			}
 		}
 		if (i < NW) {

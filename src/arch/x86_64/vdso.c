@@ -33,8 +33,8 @@ int vdso_symbols(pid_t pid, uint64_t start, uint64_t end, Rtcr__VdsoSym ***out, 
 	eh = (const Elf64_Ehdr *)img;
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff >= len ||
-	    eh->e_shnum > (len - eh->e_shoff) / sizeof(Elf64_Shdr) ||
-	    eh->e_phoff >= len || eh->e_phnum > (len - eh->e_phoff) / sizeof(Elf64_Phdr)) {
+	    eh->e_shnum > (len - eh->e_shoff) / sizeof(Elf64_Shdr) || eh->e_phoff >= len ||
+	    eh->e_phnum > (len - eh->e_phoff) / sizeof(Elf64_Phdr)) {
 		pr_err("the vDSO at 0x%llx is not an ELF image we understand",
 		       (unsigned long long)start);
 		goto out;
@@ -89,8 +89,8 @@ out:
 	return ret;
 }
 
-int vdso_trampolines(Rtcr__VdsoSym *const *old, size_t nold, Rtcr__VdsoSym *const *cur,
-		     size_t ncur, uint64_t new_base, unsigned char *buf, size_t len)
+int vdso_trampolines(Rtcr__VdsoSym *const *old, size_t nold, Rtcr__VdsoSym *const *cur, size_t ncur,
+		     uint64_t new_base, unsigned char *buf, size_t len)
 {
 	size_t slots = 0;
 	int done = 0;

@@ -20,7 +20,7 @@ int vdso_symbols(pid_t pid, uint64_t start, uint64_t end, Rtcr__VdsoSym ***out, 
 /* Build the trampoline page contents: for each old symbol found in the new
  * vDSO, a jump at its old offset to its new address. buf has len bytes
  * (the old vDSO's size). Returns the number of symbols redirected. */
-int vdso_trampolines(Rtcr__VdsoSym *const *old, size_t nold, Rtcr__VdsoSym *const *cur,
-		     size_t ncur, uint64_t new_base, unsigned char *buf, size_t len);
+int vdso_trampolines(Rtcr__VdsoSym *const *old, size_t nold, Rtcr__VdsoSym *const *cur, size_t ncur,
+		     uint64_t new_base, unsigned char *buf, size_t len);
 
 #endif
