@@ -40,6 +40,7 @@ static const struct session_ops *const dump_order[] = {
 };
 
 int mem_read_smaps(struct ckpt_ctx *c);
+int proc_dump_ids(struct ckpt_ctx *c, const char *status);
 int mem_prealloc(struct ckpt_ctx *c, uint64_t bytes);
 
 int pb_push(void ***arr, size_t *n, void *item)
@@ -502,30 +503,14 @@ static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 		c->proc->fdtable_of = (uint32_t)p->fdtable_of;
 	}
 	if (p->zombie) {
-		char path[64], *st = NULL, val[64], *last;
-		pid_t pp;
+		char path[64], *st = NULL;
 
 		c->proc->has_zombie = c->proc->has_exit_status = 1;
 		c->proc->zombie = true;
 		c->proc->exit_status = p->exit_status;
 		snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
 		if (read_file(path, &st) >= 0) {
-			if (proc_status_field(st, "PPid", val, sizeof(val)) == 0) {
-				pp = (pid_t)atoi(val);
-				c->proc->has_ppid = 1;
-				c->proc->ppid =
-				    pp == c->t->init_pid ? 1 : (uint32_t)proc_ns_pid(pp);
-			}
-			if (proc_status_field(st, "NSpgid", val, sizeof(val)) == 0) {
-				last = strrchr(val, '\t');
-				c->proc->has_pgid = 1;
-				c->proc->pgid = (uint32_t)atoi(last ? last + 1 : val);
-			}
-			if (proc_status_field(st, "NSsid", val, sizeof(val)) == 0) {
-				last = strrchr(val, '\t');
-				c->proc->has_sid = 1;
-				c->proc->sid = (uint32_t)atoi(last ? last + 1 : val);
-			}
+			proc_dump_ids(c, st); /* best effort: it is gone but for its status */
 			free(st);
 		}
 		return 0;

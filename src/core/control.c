@@ -64,56 +64,13 @@
 
 void ctl_put_value(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '\\')
-			fputs("\\\\", f);
-		else if (c == ' ')
-			fputs("\\s", f);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	rundir_put_escaped(f, s, true);
 }
 
 void ctl_unescape(char *s)
 {
-	char *o = s;
-
-	while (*s) {
-		char c = *s++;
-
-		if (c == '\\' && *s) {
-			char e = *s++;
-
-			if (e == 's')
-				c = ' ';
-			else if (e == 'n')
-				c = '\n';
-			else if (e == 'x' && hexval(s[0]) >= 0 && hexval(s[1]) >= 0) {
-				c = (char)(hexval(s[0]) * 16 + hexval(s[1]));
-				s += 2;
-			} else
-				c = e;
-		}
-		*o++ = c;
-	}
-	*o = '\0';
+	/* the text only shrinks: in place */
+	rundir_get_escaped(s, strlen(s) + 1, s);
 }
 
 int ctl_get_field(const char *reply, const char *key, char *val, size_t len)

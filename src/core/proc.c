@@ -103,10 +103,25 @@ int proc_status_field(const char *status, const char *key, char *buf, size_t len
 	return -ENOENT;
 }
 
+int proc_status_last_u32(const char *status, const char *key, uint32_t *out)
+{
+	char val[256], *last;
+	int ret = proc_status_field(status, key, val, sizeof(val));
+
+	if (ret)
+		return ret;
+	last = strrchr(val, '\t');
+	if (!last)
+		last = strrchr(val, ' ');
+	*out = (uint32_t)strtoul(last ? last + 1 : val, NULL, 10);
+	return 0;
+}
+
 pid_t proc_ns_pid(pid_t pid)
 {
-	char path[64], val[256], *last;
+	char path[64];
 	char *st = NULL;
+	uint32_t v = 0;
 	ssize_t n;
 	int ret;
 
@@ -114,14 +129,9 @@ pid_t proc_ns_pid(pid_t pid)
 	n = read_file(path, &st);
 	if (n < 0)
 		return (pid_t)n;
-	ret = proc_status_field(st, "NSpid", val, sizeof(val));
+	ret = proc_status_last_u32(st, "NSpid", &v);
 	free(st);
-	if (ret)
-		return ret;
-	last = strrchr(val, '\t');
-	if (!last)
-		last = strrchr(val, ' ');
-	return (pid_t)atoi(last ? last + 1 : val);
+	return ret ? ret : (pid_t)v;
 }
 
 uint64_t now_ns(int clock)

@@ -16,6 +16,9 @@ int write_file(const char *path, const char *s);
 pid_t proc_ns_pid(pid_t pid);
 /* Value of "Key:" in /proc/PID/status (the text after the colon, trimmed) into buf. */
 int proc_status_field(const char *status, const char *key, char *buf, size_t len);
+/* The last (tab or space separated) number of "Key:" in a status text:
+ * the innermost namespace's value of NSpid, NSpgid, NSsid... */
+int proc_status_last_u32(const char *status, const char *key, uint32_t *out);
 uint64_t now_ns(int clock);
 
 #endif

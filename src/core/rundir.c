@@ -305,13 +305,15 @@ out:
 
 /* ---- records ---- */
 
-static void put_escaped(FILE *f, const char *s)
+void rundir_put_escaped(FILE *f, const char *s, bool space)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '\\')
 			fputs("\\\\", f);
+		else if (c == ' ' && space)
+			fputs("\\s", f);
 		else if (c == '\n')
 			fputs("\\n", f);
 		else if (c < 0x20 || c == 0x7f)
@@ -332,8 +334,7 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Unescape src into dst (at most len-1 bytes; the rest is dropped). */
-static void get_escaped(char *dst, size_t len, const char *src)
+void rundir_get_escaped(char *dst, size_t len, const char *src)
 {
 	size_t o = 0;
 
@@ -343,7 +344,9 @@ static void get_escaped(char *dst, size_t len, const char *src)
 		if (c == '\\' && *src) {
 			char e = *src++;
 
-			if (e == 'n')
+			if (e == 's')
+				c = ' ';
+			else if (e == 'n')
 				c = '\n';
 			else if (e == 'x' && hexval(src[0]) >= 0 && hexval(src[1]) >= 0) {
 				c = (char)(hexval(src[0]) * 16 + hexval(src[1]));
@@ -386,9 +389,9 @@ int rundir_write_record(const char *dir, const char *suffix, const struct rundir
 		fprintf(f, "status=%d\nraw_status=%d\nended_ns=%llu\n", r->status, r->raw_status,
 			(unsigned long long)r->ended_ns);
 	fputs("command=", f);
-	put_escaped(f, r->command);
+	rundir_put_escaped(f, r->command, false);
 	fputs("\norigin=", f);
-	put_escaped(f, r->origin);
+	rundir_put_escaped(f, r->origin, false);
 	fputc('\n', f);
 	if (fflush(f) || ferror(f)) {
 		ret = pr_perror("cannot write %s", tmp);
@@ -452,9 +455,9 @@ int rundir_read_record(const char *dir, const char *name, const char *suffix,
 		else if (!strcmp(line, "raw_status"))
 			r->raw_status = (int)strtol(eq, NULL, 10);
 		else if (!strcmp(line, "command"))
-			get_escaped(r->command, sizeof(r->command), eq);
+			rundir_get_escaped(r->command, sizeof(r->command), eq);
 		else if (!strcmp(line, "origin"))
-			get_escaped(r->origin, sizeof(r->origin), eq);
+			rundir_get_escaped(r->origin, sizeof(r->origin), eq);
 	}
 	if (ferror(f))
 		ret = pr_perror("cannot read %s", path);

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -86,6 +87,12 @@ int rundir_read_record(const char *dir, const char *name, const char *suffix,
 		       struct rundir_record *r);
 /* Remove dir/NAME.suffix; a missing file is not an error. */
 int rundir_remove(const char *dir, const char *name, const char *suffix);
+
+/* One-line text values (records, control replies): backslash, newline and
+ * control bytes escaped, and spaces too when `space` (space-separated
+ * replies); rundir_get_escaped undoes either (dst may be src). */
+void rundir_put_escaped(FILE *f, const char *s, bool space);
+void rundir_get_escaped(char *dst, size_t len, const char *src);
 
 /* Join argv into one line for display ("" when argv is NULL); never overflows. */
 void rundir_join_argv(char *const *argv, char *buf, size_t len);

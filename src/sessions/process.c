@@ -25,15 +25,29 @@ static const char *const rlimit_names[RLIM_NLIMITS] = {
     "memlock", "as",	"locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
 };
 
-static int last_field_u32(const char *status, const char *key, uint32_t *out)
+/* Process group, session and parent (in the target's namespace; init is 1)
+ * from the process's status text. */
+int proc_dump_ids(struct ckpt_ctx *c, const char *status)
 {
-	char val[256], *last;
-	int ret = proc_status_field(status, key, val, sizeof(val));
+	Rtcr__Process *p = c->proc;
+	uint32_t v;
+	int ret;
 
+	ret = proc_status_last_u32(status, "NSpgid", &v);
 	if (ret)
 		return ret;
-	last = strrchr(val, '\t');
-	*out = (uint32_t)strtoul(last ? last + 1 : val, NULL, 10);
+	p->has_pgid = 1;
+	p->pgid = v;
+	ret = proc_status_last_u32(status, "NSsid", &v);
+	if (ret)
+		return ret;
+	p->has_sid = 1;
+	p->sid = v;
+	ret = proc_status_last_u32(status, "PPid", &v);
+	if (ret)
+		return ret;
+	p->has_ppid = 1;
+	p->ppid = (pid_t)v == c->t->init_pid ? 1 : (uint32_t)proc_ns_pid((pid_t)v);
 	return 0;
 }
 
@@ -107,38 +121,19 @@ int proc_dump_creds(struct inject *ij, const char *status, Rtcr__Creds **out)
 static int process_dump(struct ckpt_ctx *c)
 {
 	Rtcr__Process *p = c->proc;
-	char path[64], *status = NULL, *buf = NULL, link[4096];
-	uint32_t v;
+	char path[64], *status = NULL, *buf = NULL, link[4096], val[32];
 	ssize_t n;
 	int ret;
-	pid_t ppid_host;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", c->pid);
 	if (read_file(path, &status) < 0)
 		return pr_perror("read %s", path);
 	p->has_pid = 1;
 	p->pid = (uint32_t)c->ns_pid;
-	ret = last_field_u32(status, "NSpgid", &v);
+	ret = proc_dump_ids(c, status);
 	if (ret)
 		goto out;
-	p->has_pgid = 1;
-	p->pgid = v;
-	ret = last_field_u32(status, "NSsid", &v);
-	if (ret)
-		goto out;
-	p->has_sid = 1;
-	p->sid = v;
-	ret = last_field_u32(status, "PPid", &v);
-	if (ret)
-		goto out;
-	ppid_host = (pid_t)v;
-	p->has_ppid = 1;
-	p->ppid = ppid_host == c->t->init_pid ? 1 : (uint32_t)proc_ns_pid(ppid_host);
-	ret = last_field_u32(status, "Umask", &v);
-	if (ret == 0) {
-		char val[32];
-
-		proc_status_field(status, "Umask", val, sizeof(val));
+	if (proc_status_field(status, "Umask", val, sizeof(val)) == 0) {
 		p->has_umask = 1;
 		p->umask = (uint32_t)strtoul(val, NULL, 8);
 	}
