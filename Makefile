@@ -12,7 +12,8 @@ SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 PROTOS  := $(sort $(wildcard proto/*.proto))
 PROTO_C := $(PROTOS:%.proto=$(BUILD)/gen/%.pb-c.c)
 PROTO_O := $(PROTO_C:.c=.o)
-LIB_SRCS := $(sort $(wildcard src/core/*.c src/sessions/*.c src/image/*.c src/arch/x86_64/*.c))
+LIB_SRCS := $(sort $(wildcard src/core/*.c src/sessions/*.c src/image/*.c src/arch/x86_64/*.c \
+                                src/track/*.c src/migrate/*.c))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)

@@ -33,6 +33,7 @@ struct rtcr_run_opts {
 	bool detach;	      /* return once the target runs; a daemon stays its parent */
 	const char *log_file; /* also append the target's output here */
 	char *const *argv;    /* program and arguments */
+	const char *track;    /* dirty tracking: NULL/"off", "fault[:GRAN]", "async" */
 };
 /* Without detach: returns the target's exit status as a shell would
  * (code, or 128+signal). With detach: 0 once the target runs; the name is
@@ -45,6 +46,7 @@ struct rtcr_restore_opts {
 	bool detach;
 	const char *log_file;
 	bool ignore_cpu; /* restore even if CPU features recorded in the image are missing */
+	const char *track; /* dirty tracking of the restored target (as for run) */
 };
 int rtcr_restore(const struct rtcr_restore_opts *o);
 
@@ -54,6 +56,13 @@ struct rtcr_ckpt_req {
 	const char *dir; /* created if missing */
 	bool kill;	 /* kill the target after capture (default: leave running) */
 	bool dry_run;	 /* write nothing; report what would be refused */
+	/* With dirty tracking (rtcr run --track), a checkpoint is incremental
+	 * by default once an earlier image of this target was written: it
+	 * holds only what changed since that image and refers to it. */
+	bool incremental;   /* insist on an incremental image (error if not possible) */
+	bool full;	    /* a full image even when an incremental one is possible */
+	const char *parent; /* the image it must build on (must be the last one written) */
+	bool live;	    /* resume at once; copy memory after (copy-before-write) */
 };
 struct rtcr_ckpt_result {
 	uint64_t pause_ns;    /* time the target was stopped */
@@ -61,10 +70,19 @@ struct rtcr_ckpt_result {
 	uint64_t write_ns;    /* serializing and writing the image after the resume */
 	uint64_t mem_bytes;   /* bytes of memory contents captured */
 	uint64_t image_bytes; /* size of the image files */
-	char summary[512];    /* one line for the user */
+	bool incremental;     /* the image is incremental */
+	unsigned chain_depth; /* links above the full image (0: full) */
+	char image_id[40];
+	char parent_id[40]; /* incremental: the image it builds on */
+	char summary[512];  /* one line for the user */
 	char report[8192];    /* dry run: what would be refused, one per line ("" when nothing) */
 };
 int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res);
+
+/* Compact a chain of incremental images (dirs[n-1] the newest; the others
+ * are where to look for its ancestors, besides the paths recorded in the
+ * images) into one full image in out_dir. */
+int rtcr_image_merge(const char *const *dirs, int n, const char *out_dir);
 
 struct rtcr_target_info {
 	char name[RTCR_NAME_MAX + 1];

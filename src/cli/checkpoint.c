@@ -9,16 +9,32 @@
 
 static const char usage[] =
     "Usage: rtcr checkpoint NAME -o DIR [--leave-running | --kill] [--dry-run] [--json]\n"
+    "                       [--incremental | --full] [--parent DIR] [--live]\n"
     "\n"
     "Write an image of the target NAME into DIR (created if missing). The\n"
     "target is stopped only while its state is captured; the image is written\n"
     "while it runs again.\n"
+    "\n"
+    "A target started with dirty tracking (rtcr run --track=...) gets\n"
+    "incremental images once one image of it was written: only the memory\n"
+    "written since the last image is stored, and the image refers to that one\n"
+    "(its parent) by id and checksum. 'rtcr restore' follows the chain;\n"
+    "'rtcr image merge' compacts it into one full image.\n"
     "\n"
     "Options:\n"
     "  -o, --output DIR     the image directory (not needed with --dry-run)\n"
     "      --leave-running  let the target go on afterwards (the default)\n"
     "      --kill           kill the target once it is captured\n"
     "      --dry-run        write nothing; list what a checkpoint would refuse\n"
+    "      --incremental    insist on an incremental image (an error if there is\n"
+    "                       no tracking or no earlier image to build on)\n"
+    "      --full           a full image even when an incremental one is possible\n"
+    "      --parent DIR     the image to build on: must be the last one written\n"
+    "                       of this target (implies --incremental)\n"
+    "      --live           resume the target at once and copy its memory while\n"
+    "                       it runs; a chunk is copied before the target's first\n"
+    "                       write to it, so the image is still the memory of the\n"
+    "                       instant of the pause (needs --track=fault)\n"
     "      --json           print the result as JSON\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -32,6 +48,11 @@ static void print_json(const struct rtcr_ckpt_result *res, bool dry_run)
 	       (unsigned long long)res->pause_ns, (unsigned long long)res->capture_ns,
 	       (unsigned long long)res->write_ns, (unsigned long long)res->mem_bytes,
 	       (unsigned long long)res->image_bytes);
+	if (!dry_run)
+		printf(",\"image_id\":\"%s\",\"incremental\":%s,\"parent_id\":\"%s\","
+		       "\"chain_depth\":%u",
+		       res->image_id, res->incremental ? "true" : "false", res->parent_id,
+		       res->chain_depth);
 	if (dry_run) {
 		const char *p = res->report;
 		bool first = true;
@@ -60,8 +81,12 @@ static void print_json(const struct rtcr_ckpt_result *res, bool dry_run)
 
 int cmd_checkpoint(int argc, char **argv)
 {
-	enum { OPT_LEAVE = 256, OPT_KILL, OPT_DRY, OPT_JSON };
+	enum { OPT_LEAVE = 256, OPT_KILL, OPT_DRY, OPT_JSON, OPT_INC, OPT_FULL, OPT_PARENT, OPT_LIVE };
 	static const struct option longopts[] = {
+	    {"incremental", no_argument, NULL, OPT_INC},
+	    {"full", no_argument, NULL, OPT_FULL},
+	    {"parent", required_argument, NULL, OPT_PARENT},
+	    {"live", no_argument, NULL, OPT_LIVE},
 	    {"output", required_argument, NULL, 'o'},
 	    {"leave-running", no_argument, NULL, OPT_LEAVE},
 	    {"kill", no_argument, NULL, OPT_KILL},
@@ -92,6 +117,18 @@ int cmd_checkpoint(int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_INC:
+			r.incremental = true;
+			break;
+		case OPT_FULL:
+			r.full = true;
+			break;
+		case OPT_PARENT:
+			r.parent = optarg;
+			break;
+		case OPT_LIVE:
+			r.live = true;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return EXIT_OK;
@@ -110,6 +147,11 @@ int cmd_checkpoint(int argc, char **argv)
 		return cli_usage_error("checkpoint", "no image directory given (-o DIR)");
 	if (r.dry_run && r.kill)
 		return cli_usage_error("checkpoint", "--dry-run and --kill exclude each other");
+	if (r.full && (r.incremental || r.parent))
+		return cli_usage_error("checkpoint",
+				       "--full excludes --incremental and --parent");
+	if (r.live && r.kill)
+		return cli_usage_error("checkpoint", "--live and --kill exclude each other");
 	r.name = argv[optind];
 
 	ret = rtcr_checkpoint(&r, &res);

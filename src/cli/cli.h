@@ -27,6 +27,7 @@ int cmd_kill(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
 /* Print "rtcr: error: ..." and "Try 'rtcr CMD --help'."; returns EXIT_USAGE. */

@@ -25,6 +25,7 @@ static const struct command {
     {"wait", cmd_wait, "wait for a target to end; exit with its status"},
     {"log", cmd_log, "print what a target printed"},
     {"show", cmd_show, "describe an image"},
+    {"image", cmd_image, "operations on images: merge a chain of incremental images"},
     {"check", cmd_check, "check that this kernel has what rtcr needs"},
 };
 

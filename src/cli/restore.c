@@ -8,9 +8,13 @@
 
 static const char usage[] =
     "Usage: rtcr restore DIR [--name NAME] [--detach] [--log FILE] [--ignore-cpu]\n"
+    "                    [--track MODE]\n"
     "\n"
     "Start the target saved in the image directory DIR again, in new PID and\n"
     "time namespaces, with rtcr as its parent (as 'rtcr run' does).\n"
+    "An incremental image is restored with the images it builds on: each is\n"
+    "looked up where it was written (or beside DIR), and must be the very\n"
+    "image recorded (id and checksum); a missing or different link is an error.\n"
     "\n"
     "Options:\n"
     "  -n, --name NAME   name of the restored target (default: the name in the\n"
@@ -20,6 +24,7 @@ static const char usage[] =
     "  -l, --log FILE    also append the target's output to FILE\n"
     "      --ignore-cpu  restore even if CPU features recorded in the image are\n"
     "                    missing here (the target may crash)\n"
+    "      --track MODE  dirty tracking of the restored target (see rtcr run)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: in the foreground, the target's status (its exit code, or\n"
@@ -28,12 +33,13 @@ static const char usage[] =
 
 int cmd_restore(int argc, char **argv)
 {
-	enum { OPT_IGNORE_CPU = 256 };
+	enum { OPT_IGNORE_CPU = 256, OPT_TRACK };
 	static const struct option longopts[] = {
 	    {"name", required_argument, NULL, 'n'},
 	    {"detach", no_argument, NULL, 'd'},
 	    {"log", required_argument, NULL, 'l'},
 	    {"ignore-cpu", no_argument, NULL, OPT_IGNORE_CPU},
+	    {"track", required_argument, NULL, OPT_TRACK},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -53,6 +59,9 @@ int cmd_restore(int argc, char **argv)
 			break;
 		case OPT_IGNORE_CPU:
 			o.ignore_cpu = true;
+			break;
+		case OPT_TRACK:
+			o.track = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);

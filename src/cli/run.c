@@ -7,7 +7,8 @@
 #include "rtcr/rtcr.h"
 
 static const char usage[] =
-    "Usage: rtcr run [--name NAME] [--detach] [--log FILE] [--] PROGRAM [ARGS...]\n"
+    "Usage: rtcr run [--name NAME] [--detach] [--log FILE] [--track MODE] [--] PROGRAM\n"
+    "                [ARGS...]\n"
     "\n"
     "Start PROGRAM in its own PID and time namespace with rtcr as its parent.\n"
     "The parent forwards the program's output, keeps a copy in the run\n"
@@ -22,6 +23,12 @@ static const char usage[] =
     "  -d, --detach      return once the program runs and print its name; the\n"
     "                    parent stays in the background\n"
     "  -l, --log FILE    also append the program's output to FILE\n"
+    "  -t, --track MODE  dirty tracking, for incremental and live checkpoints:\n"
+    "                    fault[:GRAN]  write-protect faults handled by rtcr, in\n"
+    "                                  chunks of GRAN bytes (4K..16M, default 64K)\n"
+    "                    async         the kernel records writes (userfaultfd\n"
+    "                                  WP_ASYNC + PAGEMAP_SCAN), page granular\n"
+    "                    off           full checkpoints only (the default)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: in the foreground, the program's status (its exit code, or\n"
@@ -34,6 +41,7 @@ int cmd_run(int argc, char **argv)
 	    {"name", required_argument, NULL, 'n'},
 	    {"detach", no_argument, NULL, 'd'},
 	    {"log", required_argument, NULL, 'l'},
+	    {"track", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -41,7 +49,7 @@ int cmd_run(int argc, char **argv)
 	int opt, ret;
 
 	/* "+": options end at PROGRAM; what follows is its own */
-	while ((opt = getopt_long(argc, argv, "+n:dl:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+n:dl:t:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			o.name = optarg;
@@ -51,6 +59,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'l':
 			o.log_file = optarg;
+			break;
+		case 't':
+			o.track = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);

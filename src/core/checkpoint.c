@@ -122,6 +122,8 @@ void capture_free(struct capture *cap)
 {
 	if (!cap)
 		return;
+	if (cap->live_tk)
+		track_live_cancel(cap->live_tk);
 	for (int i = 0; i < cap->nsnaps; i++) {
 		kill(cap->snaps[i].pid, SIGKILL);
 		free(cap->snaps[i].dscan);
@@ -244,6 +246,25 @@ static int fill_inventory(struct ckpt_ctx *c)
 		return ret;
 	}
 	inv->cpu = cpu;
+	if (c->tk) {
+		char desc[64];
+
+		track_describe(track_get_opts(c->tk), desc, sizeof(desc));
+		inv->track_mode = xstrdup(desc);
+	}
+	inv->has_chain_depth = 1;
+	inv->chain_depth = 0;
+	if (c->incremental && c->parent) {
+		inv->parent_id = xstrdup(c->parent->id);
+		inv->parent_path = xstrdup(c->parent->dir);
+		inv->has_parent_meta_sum = 1;
+		inv->parent_meta_sum = c->parent->meta_sum;
+		inv->chain_depth = c->parent->depth + 1;
+	}
+	if (c->live) {
+		inv->has_live = 1;
+		inv->live = true;
+	}
 	return 0;
 }
 
@@ -601,7 +622,7 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 	pid_t *pids = NULL;
 	int nps = 0, npids = 0, ret, i;
 	uint64_t t0, tp = 0, tr, est = 0;
-	bool paused = false;
+	bool paused = false, tracking = false;
 
 	memset(&c, 0, sizeof(c));
 	memset(st, 0, sizeof(*st));
@@ -614,6 +635,14 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 	c.ns_pid = t->ns_pid;
 	c.dry_run = o->dry_run;
 	c.kill = o->kill;
+	c.tk = o->dry_run ? NULL : o->tk;
+	c.incremental = o->incremental && c.tk;
+	c.live = o->live && c.tk && !o->kill;
+	c.parent = o->parent;
+	if (c.incremental && (!c.parent || !c.parent->valid)) {
+		pr_err("an incremental checkpoint needs the image it builds on");
+		return -EINVAL;
+	}
 	if (t->exited) {
 		pr_err("target %s has exited", t->name);
 		return -ESRCH;
@@ -675,6 +704,10 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 		pr_err("the target's main process %d is gone", t->pid);
 		ret = -ESRCH;
 		goto out_resume;
+	}
+	if (c.tk) {
+		track_capture_begin(c.tk);
+		tracking = true;
 	}
 	/* rtcr's own injected calls must not meet the target's seccomp filters */
 	for (i = 0; i < nps; i++) {
@@ -740,6 +773,15 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 	c.stops = NULL;
 	ret = 0;
 out_resume:
+	if (tracking) {
+		/* re-protect what was written, before the target runs again */
+		int r2 = track_capture_end(c.tk, !ret && !c.refusals, c.live ? cap : NULL);
+
+		if (!ret)
+			ret = r2;
+		if (!ret && c.live)
+			cap->live_tk = c.tk;
+	}
 	/* 3. resume (or kill) */
 	if (paused)
 		resume_all(ps, nps, o->kill && !ret && !c.dry_run);
@@ -782,11 +824,21 @@ int ckpt_write(struct capture *cap, int dirfd, struct ckpt_stats *st)
 
 	memset(&ws, 0, sizeof(ws));
 	ret = capture_finish_snapshot(cap);
+	if (cap->live_tk) {
+		int r2 = track_live_copy(cap->live_tk);
+
+		cap->live_tk = NULL;
+		if (!ret)
+			ret = r2;
+	}
 	if (ret)
 		return ret;
 	ret = img_write(dirfd, cap->img, cap->runs, cap->nruns, &ws);
 	st->write_ns = now_ns(CLOCK_MONOTONIC) - t0;
 	st->image_bytes = ws.meta_bytes + ws.pages_bytes;
+	st->meta_sum = ws.meta_sum;
+	if (cap->img->inventory && cap->img->inventory->image_id)
+		snprintf(st->image_id, sizeof(st->image_id), "%s", cap->img->inventory->image_id);
 	st->mem_bytes = cap->mem_bytes;
 	return ret;
 }

@@ -20,9 +20,13 @@
  *   kill SIGNO                -> ok          (SIGNO: decimal, 0..SIGRTMAX)
  *   wait                      -> (when the target has ended and its output
  *                                 is drained) ok status=X raw_status=W pid=P
- *   checkpoint [kill] [dry-run]
+ *   checkpoint [kill] [dry-run] [incremental|full] [live] [dir=PATH] [parent=PATH]
  *                             -> ok pause_ns=.. capture_ns=.. write_ns=..
  *                                   mem_bytes=.. image_bytes=.. [report=R]
+ *                                   [image_id=ID depth=N [parent_id=ID]]
+ *         dir= is the directory's absolute path (recorded as the parent
+ *         of the next incremental image); parent= the image an
+ *         incremental one must build on.
  *         Unless dry-run, the request carries the image directory as an
  *         open directory fd (SCM_RIGHTS, sent with the request's bytes):
  *         the client creates and opens the directory, so relative paths
@@ -347,12 +351,20 @@ static void fmt_bytes(char *buf, size_t len, uint64_t b)
 
 int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res)
 {
-	char dir[PATH_MAX];
-	char req[64];
+	char dir[PATH_MAX], absdir[PATH_MAX], absparent[PATH_MAX];
+	char *req = NULL;
+	size_t reqlen = 0;
+	FILE *m;
 	char *reply = NULL;
 	int fd = -1, dirfd = -1, ret;
 
 	memset(res, 0, sizeof(*res));
+	if (r->incremental && r->full) {
+		pr_err("--incremental and --full exclude each other");
+		return -EINVAL;
+	}
+	if (r->parent && !realpath(r->parent, absparent))
+		return pr_perror("parent image %s", r->parent);
 	if (!r->dry_run && (!r->dir || !*r->dir)) {
 		pr_err("no image directory given");
 		return -EINVAL;
@@ -369,6 +381,10 @@ int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res)
 			ret = pr_perror("cannot open image directory %s", r->dir);
 			goto out;
 		}
+		if (!realpath(r->dir, absdir)) {
+			ret = pr_perror("image directory %s", r->dir);
+			goto out;
+		}
 	}
 	reply = malloc(CTL_REPLY_MAX);
 	if (!reply) {
@@ -376,8 +392,26 @@ int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res)
 		pr_err("out of memory");
 		goto out;
 	}
-	snprintf(req, sizeof(req), "checkpoint%s%s", r->kill ? " kill" : "",
-		 r->dry_run ? " dry-run" : "");
+	m = open_memstream(&req, &reqlen);
+	if (!m) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fprintf(m, "checkpoint%s%s%s%s%s", r->kill ? " kill" : "", r->dry_run ? " dry-run" : "",
+		r->incremental ? " incremental" : "", r->full ? " full" : "",
+		r->live ? " live" : "");
+	if (!r->dry_run) {
+		fputs(" dir=", m);
+		ctl_put_value(m, absdir);
+	}
+	if (r->parent) {
+		fputs(" parent=", m);
+		ctl_put_value(m, absparent);
+	}
+	if (fclose(m)) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	ret = ctl_request(fd, req, dirfd, reply, CTL_REPLY_MAX, 0);
 	if (ret == -ECONNRESET) {
 		pr_err("the parent of '%s' went away during the checkpoint", r->name);
@@ -390,6 +424,16 @@ int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res)
 	ctl_get_u64(reply, "write_ns", &res->write_ns);
 	ctl_get_u64(reply, "mem_bytes", &res->mem_bytes);
 	ctl_get_u64(reply, "image_bytes", &res->image_bytes);
+	{
+		uint64_t depth = 0;
+
+		ctl_get_u64(reply, "depth", &depth);
+		res->chain_depth = (unsigned)depth;
+		ctl_get_field(reply, "image_id", res->image_id, sizeof(res->image_id));
+		if (ctl_get_field(reply, "parent_id", res->parent_id, sizeof(res->parent_id)) == 0 &&
+		    res->parent_id[0])
+			res->incremental = true;
+	}
 	if (r->dry_run) {
 		int rr = ctl_get_field(reply, "report", res->report, sizeof(res->report));
 
@@ -422,9 +466,11 @@ int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res)
 		fmt_bytes(img, sizeof(img), res->image_bytes);
 		n = snprintf(
 		    res->summary, sizeof(res->summary),
-		    "checkpoint %s -> %s: paused %s, memory %s, image %s (capture %s, write "
+		    "checkpoint %s -> %s: %s%spaused %s, memory %s, image %s (capture %s, write "
 		    "%s)%s",
-		    r->name, r->dir, pause, mem, img, cap, wr, r->kill ? ", target killed" : "");
+		    r->name, r->dir, res->incremental ? "incremental, " : "",
+		    r->live ? "live, " : "", pause, mem, img, cap, wr,
+		    r->kill ? ", target killed" : "");
 		if (n < 0 || (size_t)n >= sizeof(res->summary)) {
 			/* the path is what makes it long: say so rather than cut it */
 			snprintf(res->summary, sizeof(res->summary),
@@ -436,6 +482,7 @@ int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res)
 	}
 	ret = 0;
 out:
+	free(req);
 	free(reply);
 	if (dirfd >= 0)
 		close(dirfd);

@@ -15,6 +15,7 @@
 #include <sys/user.h>
 
 #include "core/inject.h"
+#include "track/track.h"
 #include "core/target.h"
 #include "image/image.h"
 #include "proto/rtcr.pb-c.h"
@@ -43,6 +44,7 @@ struct capture {
 		size_t ndscan;
 	} snaps[64];
 	int nsnaps;
+	struct tracker *live_tk; /* live checkpoint: chunks still to copy (track_live_copy) */
 };
 struct scan_req {
 	uint64_t start, end;
@@ -72,6 +74,10 @@ struct ckpt_ctx {
 	struct capture *cap;
 	bool dry_run;
 	bool kill;    /* the target is killed after the capture (no snapshot then) */
+	struct tracker *tk; /* dirty tracking, or NULL */
+	bool incremental;   /* store only what changed since the last image */
+	bool live;	    /* tracked memory is copied after the resume */
+	const struct track_last *parent; /* incremental: the image it builds on */
 	char *report; /* dry run: what would be refused, one per line */
 	size_t report_len;
 	int refusals;
@@ -187,6 +193,11 @@ int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, con
 		       uint32_t *shmem_id);
 /* Reserve len bytes of capture buffer. */
 void *capture_reserve(struct capture *cap, size_t len);
+/* Save the pages of [start, end) of process pid worth saving (present,
+ * not the zero page; for a private file mapping only those that are no
+ * longer the file's) into cap. pmfd: its /proc/PID/pagemap. memory.c */
+int mem_copy_range(struct capture *cap, pid_t pid, uint32_t ns_pid, int pmfd, uint64_t start,
+		   uint64_t end, bool file_backed);
 
 /* The injection context of thread i (0: the main thread). */
 static inline struct inject *rst_thread_ij(struct rst_ctx *r, size_t i)

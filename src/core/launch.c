@@ -366,6 +366,8 @@ int launch_target(const struct launch_spec *spec, struct target *t)
 		t->log_ino[1] = fstat(outp[0], &sb) == 0 ? sb.st_ino : 0;
 		t->log_ino[2] = fstat(errp[0], &sb) == 0 ? sb.st_ino : 0;
 		outp[0] = errp[0] = -1;
+		if (spec->at_exec && spec->at_exec(spec->at_exec_arg, pid, t->ns_pid))
+			pr_warn("%s", log_last_error());
 		if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) {
 			ret = pr_perror("resume %d", pid);
 			goto out_kill;

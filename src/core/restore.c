@@ -560,7 +560,7 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	memset(&sh, 0, sizeof(sh));
 	memset(&ver, 0, sizeof(ver));
 	log_clear_error();
-	ret = img_open(rq->dir, &r.im);
+	ret = img_open_chain(rq->dir, NULL, 0, &r.im);
 	if (ret)
 		return ret;
 	img = img_meta(r.im);

@@ -37,7 +37,9 @@
 #include "core/proc.h"
 #include "core/rundir.h"
 #include "core/target.h"
+#include "image/image.h"
 #include "rtcr/rtcr.h"
+#include "track/track.h"
 
 #define READ_CHUNK	  65536
 #define FWD_CAP		  (1 << 20) /* stop reading a LOG pipe while a forward holds this much */
@@ -109,6 +111,10 @@ struct ckpt_job {
 	int ret;
 	char err[1024];
 	struct client *client; /* who asked; NULL once it went away */
+	/* the image being written, to become the parent of the next one */
+	bool kill;
+	char dir[PATH_MAX];
+	struct track_last parent; /* valid: it is incremental on this one */
 };
 
 struct sup {
@@ -127,6 +133,7 @@ struct sup {
 	struct fwd fwd[3]; /* 0: our stdout, 1: our stderr, 2: --log FILE */
 	struct client *clients;
 	struct ckpt_job ck;
+	struct tracker *tk; /* dirty tracking (rtcr run --track), or NULL */
 
 	bool group_stopped;
 	bool ended; /* the target has ended (status known) */
@@ -677,7 +684,7 @@ static void *ckpt_writer(void *arg)
 }
 
 static void reply_ckpt_stats(struct sup *s, struct client *c, const struct ckpt_stats *st,
-			     const char *report)
+			     const char *report, const struct track_last *parent)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -695,6 +702,12 @@ static void reply_ckpt_stats(struct sup *s, struct client *c, const struct ckpt_
 		fputs(" report=", m);
 		ctl_put_value(m, report);
 	}
+	if (st->image_id[0]) {
+		fprintf(m, " image_id=%s depth=%u", st->image_id,
+			parent && parent->valid ? parent->depth + 1 : 0);
+		if (parent && parent->valid)
+			fprintf(m, " parent_id=%s", parent->id);
+	}
 	if (fclose(m)) {
 		free(buf);
 		reply_error(s, c, "out of memory");
@@ -705,6 +718,25 @@ static void reply_ckpt_stats(struct sup *s, struct client *c, const struct ckpt_
 
 static void reap(struct sup *s);
 
+/* The image is written (or not): what the next incremental one builds on. */
+static void ckpt_track_done(struct sup *s)
+{
+	struct track_last l = {0};
+
+	if (!s->tk || s->ck.kill)
+		return;
+	if (s->ck.ret < 0 || !s->ck.dir[0] || !s->ck.st.image_id[0]) {
+		track_set_broken(s->tk, "the last checkpoint of this target failed");
+		return;
+	}
+	l.valid = true;
+	snprintf(l.dir, sizeof(l.dir), "%s", s->ck.dir);
+	snprintf(l.id, sizeof(l.id), "%s", s->ck.st.image_id);
+	l.meta_sum = s->ck.st.meta_sum;
+	l.depth = s->ck.parent.valid ? s->ck.parent.depth + 1 : 0;
+	track_set_last(s->tk, &l);
+}
+
 static void req_checkpoint(struct sup *s, struct client *c, int argc, char **argv)
 {
 	struct ckpt_opts o = {0};
@@ -712,6 +744,9 @@ static void req_checkpoint(struct sup *s, struct client *c, int argc, char **arg
 	struct capture *cap = NULL;
 	char *report = NULL;
 	int dirfd = c->pending_fd;
+	bool want_inc = false, want_full = false;
+	char dir[PATH_MAX] = "", parent[PATH_MAX] = "";
+	struct track_last last = {0};
 	int ret;
 
 	c->pending_fd = -1;
@@ -720,11 +755,90 @@ static void req_checkpoint(struct sup *s, struct client *c, int argc, char **arg
 			o.kill = true;
 		else if (!strcmp(argv[i], "dry-run"))
 			o.dry_run = true;
-		else {
-			reply_error(s, c, "usage: checkpoint [kill] [dry-run]");
+		else if (!strcmp(argv[i], "incremental"))
+			want_inc = true;
+		else if (!strcmp(argv[i], "full"))
+			want_full = true;
+		else if (!strcmp(argv[i], "live"))
+			o.live = true;
+		else if (!strncmp(argv[i], "dir=", 4) && strlen(argv[i] + 4) < sizeof(dir)) {
+			snprintf(dir, sizeof(dir), "%s", argv[i] + 4);
+			ctl_unescape(dir);
+		} else if (!strncmp(argv[i], "parent=", 7) &&
+			   strlen(argv[i] + 7) < sizeof(parent)) {
+			snprintf(parent, sizeof(parent), "%s", argv[i] + 7);
+			ctl_unescape(parent);
+		} else {
+			reply_error(s, c,
+				    "usage: checkpoint [kill] [dry-run] [incremental|full] [live] "
+				    "[dir=PATH] [parent=PATH]");
 			goto out;
 		}
 	}
+	/* incremental: by default once there is an image to build on */
+	if (!o.dry_run && !o.kill && (want_inc || parent[0] || o.live) && !s->tk) {
+		reply_error(s, c,
+			    want_inc || parent[0]
+				? "no incremental checkpoint: the target runs without dirty "
+				  "tracking (start it with rtcr run --track=fault or --track=async)"
+				: "no live checkpoint: the target runs without dirty tracking "
+				  "(start it with rtcr run --track=fault)");
+		goto out;
+	}
+	if (o.live && s->tk && track_get_opts(s->tk)->mode != TRACK_FAULT) {
+		reply_error(s, c,
+			    "a live checkpoint needs fault tracking (--track=fault): with async "
+			    "tracking no write reaches rtcr before it happens");
+		goto out;
+	}
+	if (s->tk && !o.dry_run && !want_full) {
+		char why[PATH_MAX + 128];
+
+		track_get_last(s->tk, &last, why, sizeof(why));
+		if (last.valid) {
+			char id[40];
+			uint64_t sum = 0;
+
+			/* still there, unchanged? */
+			if (img_peek(last.dir, id, sizeof(id), &sum) || strcmp(id, last.id) ||
+			    sum != last.meta_sum) {
+				snprintf(why, sizeof(why),
+					 "the last image of this target (%s) is gone or was "
+					 "replaced",
+					 last.dir);
+				last.valid = false;
+			}
+		}
+		if (parent[0] && last.valid && strcmp(parent, last.dir)) {
+			char msg[PATH_MAX * 2 + 128];
+
+			snprintf(msg, sizeof(msg),
+				 "the changes are tracked since the image in %s, not %s: only the "
+				 "last image of this target can be the parent",
+				 last.dir, parent);
+			reply_error(s, c, msg);
+			goto out;
+		}
+		if ((want_inc || parent[0]) && !last.valid) {
+			char msg[PATH_MAX + 256];
+
+			snprintf(msg, sizeof(msg), "no incremental checkpoint possible: %s", why);
+			reply_error(s, c, msg);
+			goto out;
+		}
+		if (last.valid && dir[0] && !strcmp(dir, last.dir)) {
+			if (want_inc || parent[0]) {
+				reply_error(s, c,
+					    "an incremental image cannot replace its own parent: "
+					    "write it into another directory");
+				goto out;
+			}
+			last.valid = false; /* overwriting the parent: a full image */
+		}
+		o.incremental = last.valid;
+		o.parent = &last;
+	}
+	o.tk = s->tk;
 	if (s->ck.running) {
 		reply_error(s, c, "checkpoint already in progress");
 		goto out;
@@ -755,7 +869,7 @@ static void req_checkpoint(struct sup *s, struct client *c, int argc, char **arg
 		goto out;
 	}
 	if (o.dry_run) {
-		reply_ckpt_stats(s, c, &st, report ? report : "");
+		reply_ckpt_stats(s, c, &st, report ? report : "", NULL);
 		if (cap)
 			capture_free(cap);
 		goto out;
@@ -767,6 +881,10 @@ static void req_checkpoint(struct sup *s, struct client *c, int argc, char **arg
 	s->ck.ret = 0;
 	s->ck.err[0] = '\0';
 	s->ck.client = c;
+	s->ck.kill = o.kill;
+	snprintf(s->ck.dir, sizeof(s->ck.dir), "%s", dir);
+	s->ck.parent = last;
+	s->ck.parent.valid = o.incremental;
 	ret = pthread_create(&s->ck.th, NULL, ckpt_writer, &s->ck);
 	if (ret) {
 		/* No thread: write it here, the loop waits meanwhile. */
@@ -776,10 +894,12 @@ static void req_checkpoint(struct sup *s, struct client *c, int argc, char **arg
 		capture_free(cap);
 		s->ck.cap = NULL;
 		s->ck.client = NULL;
+		s->ck.ret = ret;
+		ckpt_track_done(s);
 		if (ret < 0)
 			reply_error(s, c, *log_last_error() ? log_last_error() : strerror(-ret));
 		else
-			reply_ckpt_stats(s, c, &s->ck.st, NULL);
+			reply_ckpt_stats(s, c, &s->ck.st, NULL, &s->ck.parent);
 		goto out;
 	}
 	dirfd = -1; /* the writer closes it */
@@ -802,6 +922,7 @@ static void ckpt_done(struct sup *s)
 		return;
 	pthread_join(s->ck.th, NULL);
 	s->ck.running = false;
+	ckpt_track_done(s);
 	c = s->ck.client;
 	s->ck.client = NULL;
 	if (s->ck.ret < 0)
@@ -812,7 +933,7 @@ static void ckpt_done(struct sup *s)
 	if (s->ck.ret < 0)
 		reply_error(s, c, s->ck.err);
 	else
-		reply_ckpt_stats(s, c, &s->ck.st, NULL);
+		reply_ckpt_stats(s, c, &s->ck.st, NULL, &s->ck.parent);
 }
 
 /* The request table: later work adds requests here. */
@@ -1072,7 +1193,15 @@ static void handle_stop(struct sup *s, pid_t pid, int st)
 			ptrace_resume(PTRACE_CONT, pid, 0);
 		}
 		break;
-	default: /* EXEC, CLONE, FORK, VFORK, VFORK_DONE, EXIT, ... */
+	case PTRACE_EVENT_EXEC:
+		/* a new address space: track it from its first instruction */
+		if (s->tk && track_arm_process(s->tk, NULL, pid, (uint32_t)proc_ns_pid(pid)))
+			pr_warn("pid %d: no dirty tracking after its exec (the next checkpoint "
+				"saves it in full): %s",
+				(int)pid, log_last_error());
+		ptrace_resume(PTRACE_CONT, pid, 0);
+		break;
+	default: /* CLONE, FORK, VFORK, VFORK_DONE, EXIT, ... */
 		ptrace_resume(PTRACE_CONT, pid, 0);
 		break;
 	}
@@ -1428,6 +1557,8 @@ static void teardown(struct sup *s)
 	}
 	if (!s->ended)
 		target_ended(s, W_EXITCODE(0, SIGKILL), "was killed");
+	track_free(s->tk);
+	s->tk = NULL;
 }
 
 static int open_logs(struct sup *s)
@@ -1533,9 +1664,47 @@ oom:
 	return -ENOMEM;
 }
 
+/* At the exec stop: the first instruction of the program has not run. An
+ * exec stop is no place for injected calls (the kernel is still finishing
+ * execve): move the thread into an interrupt stop first. */
+static int arm_at_exec(void *arg, pid_t pid, pid_t ns_pid)
+{
+	struct sup *s = arg;
+	int st;
+
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 || ptrace(PTRACE_CONT, pid, 0, 0) < 0)
+		return pr_perror("dirty tracking: stop %d after its exec", (int)pid);
+	for (;;) {
+		if (waitpid(pid, &st, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			return pr_perror("dirty tracking: wait for %d", (int)pid);
+		}
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			break;
+		/* a signal-delivery stop (none is expected here): deliver it */
+		ptrace(PTRACE_CONT, pid, 0, (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st)));
+	}
+	return track_arm_process(s->tk, NULL, pid, (uint32_t)ns_pid);
+}
+
 static int start_target(struct sup *s, const struct start *st)
 {
+	const char *track = st->restore ? st->rst->track : st->run->track;
 	int ret;
+
+	if (track) {
+		struct track_opts to;
+
+		ret = track_parse(track, &to);
+		if (ret)
+			return ret;
+		ret = track_new(&to, &s->tk);
+		if (ret)
+			return ret;
+	}
 
 	if (!st->restore) {
 		struct launch_spec spec = {
@@ -1544,6 +1713,8 @@ static int start_target(struct sup *s, const struct start *st)
 		    .stub_sock = -1,
 		    .mono_off = 0,
 		    .boot_off = 0,
+		    .at_exec = s->tk ? arm_at_exec : NULL,
+		    .at_exec_arg = s,
 		};
 
 		/* owned by the target: recorded in images, freed at the end */

@@ -37,6 +37,10 @@ struct launch_spec {
 	int stub_sock; /* LAUNCH_STUB: socket the stub inherits (at STUB_SOCK_FD) for fd passing */
 	int64_t mono_off; /* time namespace offsets */
 	int64_t boot_off;
+	/* LAUNCH_EXEC: called at the exec stop, before the program's first
+	 * instruction (e.g. to arm dirty tracking); a failure is only a warning */
+	int (*at_exec)(void *arg, pid_t pid, pid_t ns_pid);
+	void *at_exec_arg;
 };
 
 #define STUB_SOCK_FD 3
@@ -60,13 +64,21 @@ int launch_target(const struct launch_spec *spec, struct target *t);
 
 /* ---- checkpoint (src/core/checkpoint.c) ---- */
 struct capture;
+struct tracker;
+struct track_last;
 struct ckpt_opts {
 	bool kill;
 	bool dry_run;
-	bool no_retry; /* refuse transient states (vfork in progress) instead of trying again */
+	bool no_retry;	    /* refuse transient states (vfork in progress) instead of trying again */
+	struct tracker *tk; /* dirty tracking of the target, or NULL */
+	bool incremental;   /* only what changed since the image tk refers to (needs tk) */
+	bool live;	    /* copy tracked memory after the resume (needs fault tracking) */
+	const struct track_last *parent; /* incremental: the image it builds on */
 };
 struct ckpt_stats {
 	uint64_t pause_ns, capture_ns, write_ns, mem_bytes, image_bytes;
+	uint64_t meta_sum; /* the written rtcr.img's header checksum */
+	char image_id[40];
 };
 /*
  * Pause the whole target, capture its state into the parent's memory,

@@ -36,6 +36,7 @@ struct img_page_src {
 
 struct img_write_stats {
 	uint64_t meta_bytes, pages_bytes;
+	uint64_t meta_sum; /* XXH3-64 of the rtcr.img payload (its header checksum) */
 };
 
 /*
@@ -77,6 +78,22 @@ int img_gen_id(char *buf, size_t len);
 struct img;
 /* Open and fully validate an image directory. path is used in messages. */
 int img_open(const char *path, struct img **out);
+/*
+ * Open an image and, when it is incremental, the images it builds on: the
+ * parent is looked up in the dirs of search[] (any order), then where it
+ * was written, then beside path; it must have the recorded id and
+ * checksum. The result reads like one full image: its pagemap holds the
+ * image's own runs and the pieces of the ancestors' runs its inherited
+ * ranges need (img_run_data finds the bytes, img_run_verify checks the
+ * whole original run). A broken or missing link is an error naming it.
+ */
+int img_open_chain(const char *path, const char *const *search, int nsearch, struct img **out);
+/* Write the chain ending in dirs[n-1] (the other dirs: where to look for
+ * its ancestors) as one full image into out_dir (created; must not hold
+ * an image). Every run's checksum is verified on the way. */
+int img_merge(const char *const *dirs, int n, const char *out_dir, struct img_write_stats *st);
+/* Number of images in an opened chain (1: a full image). */
+size_t img_chain_length(const struct img *im);
 const Rtcr__Image *img_meta(const struct img *im);
 /* Bytes of pagemap run i (inside the mapped pages.img). The checksum is verified
  * when verify is true; a mismatch is an error naming the run.
@@ -100,6 +117,11 @@ uint64_t img_pages_size(const struct img *im);
 int img_parse(const void *buf, size_t len, uint64_t pages_size, Rtcr__Image **out);
 /* Semantic checks of a decoded image (exported for tests). */
 int img_validate(const Rtcr__Image *im, uint64_t pages_size);
+
+/* The id (from pages.img's header) and the rtcr.img header checksum of the
+ * image in dir, without reading the rest: to see that an image is still
+ * the one written. Quiet: returns -errno. */
+int img_peek(const char *dir, char *id, size_t idlen, uint64_t *meta_sum);
 
 /* Human or JSON description of an image (rtcr show). */
 int img_show(const char *path, FILE *out, bool json);

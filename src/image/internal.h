@@ -89,6 +89,26 @@ static inline uint64_t img_get_le64(const uint8_t *p)
 	return v;
 }
 
+/* An open image (read.c, chain.c). */
+struct img {
+	char *path;
+	Rtcr__Image *meta;
+	int pages_fd;
+	const uint8_t *pages; /* pages.img, mapped read-only */
+	uint64_t pages_size;
+	uint64_t meta_sum; /* rtcr.img header checksum */
+	/* A resolved chain (img_open_chain): meta->pagemap then also holds
+	 * pieces of the parents' runs; src[i] says where run i's bytes are. */
+	struct img **links; /* parent, grandparent, ... (owned) */
+	size_t nlinks;
+	struct run_src {
+		uint32_t link; /* 0: this image; k: links[k - 1] */
+		uint32_t run;  /* the run of that image the piece is cut from */
+		uint64_t off;  /* byte offset of the piece in that image's pages.img */
+	} * src;
+	uint8_t *run_ok; /* per own run: checksum verified (as a parent) */
+};
+
 /* img_validate() with `name` (an image path, or a description) leading every message. */
 int img_validate_named(const Rtcr__Image *im, uint64_t pages_size, const char *name);
 /* img_parse() with `name` leading every message. */

@@ -19,13 +19,6 @@
 
 #include "image/internal.h"
 
-struct img {
-	char *path;
-	Rtcr__Image *meta;
-	int pages_fd;
-	const uint8_t *pages; /* pages.img, mapped read-only */
-	uint64_t pages_size;
-};
 
 /* ---- the raw wire format ---- */
 
@@ -463,6 +456,7 @@ int img_open(const char *path, struct img **out)
 	ret = img_parse_named(buf, mst.st_size, im->pages_size, path, &im->meta);
 	if (ret)
 		goto out;
+	im->meta_sum = img_get_le64(buf + IMG_HDR_OFF_SUM);
 	free(buf);
 	buf = NULL;
 	ret = check_pages_header(im);
@@ -494,6 +488,39 @@ out:
 	return ret;
 }
 
+int img_peek(const char *dir, char *id, size_t idlen, uint64_t *meta_sum)
+{
+	uint8_t hdr[IMG_PAGES_OFF_ID + IMG_ID_LEN + 1], mh[IMG_HDR_SIZE];
+	int dfd, fd, ret = 0;
+
+	if (idlen < IMG_ID_LEN + 1)
+		return -EINVAL;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	fd = openat(dfd, IMG_PAGES_FILE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, IMG_PAGES_MAGIC, 8))
+		ret = -ENOENT;
+	if (fd >= 0)
+		close(fd);
+	if (!ret) {
+		fd = openat(dfd, IMG_META_FILE, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || pread(fd, mh, sizeof(mh), 0) != (ssize_t)sizeof(mh) ||
+		    memcmp(mh, IMG_MAGIC, IMG_MAGIC_LEN))
+			ret = -ENOENT;
+		if (fd >= 0)
+			close(fd);
+	}
+	close(dfd);
+	if (ret)
+		return ret;
+	memcpy(id, hdr + IMG_PAGES_OFF_ID, IMG_ID_LEN);
+	id[IMG_ID_LEN] = '\0';
+	*meta_sum = img_get_le64(mh + IMG_HDR_OFF_SUM);
+	return 0;
+}
+
 const Rtcr__Image *img_meta(const struct img *im)
 {
 	return im->meta;
@@ -519,7 +546,13 @@ static int run_check(struct img *im, size_t i, const void **data, size_t *len)
 		return -EINVAL;
 	}
 	r = im->meta->pagemap[i];
-	*data = im->pages + r->offset;
+	if (im->src && im->src[i].link) {
+		const struct img *l = im->links[im->src[i].link - 1];
+
+		*data = l->pages + im->src[i].off;
+	} else {
+		*data = im->pages + r->offset;
+	}
 	*len = (size_t)r->npages * IMG_PAGE_SIZE;
 	return 0;
 }
@@ -527,6 +560,22 @@ static int run_check(struct img *im, size_t i, const void **data, size_t *len)
 static int run_verify(struct img *im, size_t i, const void *data, size_t len)
 {
 	const Rtcr__PageRun *r = im->meta->pagemap[i];
+
+	if (im->src && im->src[i].link) {
+		/* a piece of a parent's run: check that whole run, once */
+		struct img *l = im->links[im->src[i].link - 1];
+		size_t ri = im->src[i].run;
+		int ret;
+
+		if (l->run_ok && l->run_ok[ri])
+			return 0;
+		ret = run_check(l, ri, &data, &len);
+		if (!ret)
+			ret = run_verify(l, ri, data, len);
+		if (!ret && l->run_ok)
+			l->run_ok[ri] = 1;
+		return ret;
+	}
 
 	if (XXH3_64bits(data, len) == r->xxh64)
 		return 0;
@@ -576,6 +625,11 @@ void img_close(struct img *im)
 {
 	if (!im)
 		return;
+	for (size_t i = 0; i < im->nlinks; i++)
+		img_close(im->links[i]);
+	free(im->links);
+	free(im->src);
+	free(im->run_ok);
 	if (im->pages != MAP_FAILED && im->pages)
 		munmap((void *)im->pages, im->pages_size);
 	if (im->pages_fd >= 0)

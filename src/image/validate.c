@@ -600,6 +600,51 @@ static int validate_mm(struct vctx *c, const Rtcr__Process *p)
 	return 0;
 }
 
+static const Rtcr__Vma *find_vma(const Rtcr__Process *p, uint64_t addr);
+
+/* Incremental images: ranges whose pages are the parent's. */
+static int validate_inherit(struct vctx *c, const Rtcr__Process *p)
+{
+	const Rtcr__Inventory *inv = c->im->inventory;
+	uint64_t prev = 0;
+
+	if (!p->n_inherit)
+		return 0;
+	if (!inv || !inv->parent_id || !inv->parent_id[0]) {
+		VERR(c, "process %" PRIu32 ": inherits memory but the image has no parent", p->pid);
+		return -EINVAL;
+	}
+	if (p->n_inherit % 2 || p->n_inherit > 2ULL * IMG_MAX_RUNS) {
+		VERR(c, "process %" PRIu32 ": %zu inherited range bounds (pairs, at most %u)",
+		     p->pid, p->n_inherit, 2 * IMG_MAX_RUNS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < p->n_inherit; i += 2) {
+		uint64_t s = p->inherit[i], e = p->inherit[i + 1];
+		const Rtcr__Vma *v;
+
+		if (s >= e || ((s | e) & PAGE_MASK_LOW) || s < prev) {
+			VERR(c,
+			     "process %" PRIu32 ": inherited range 0x%" PRIx64 "-0x%" PRIx64
+			     " is empty, not page aligned or not after the previous one",
+			     p->pid, s, e);
+			return -EINVAL;
+		}
+		prev = e;
+		v = find_vma(p, s);
+		if (!v || v->end < e ||
+		    (v->kind != RTCR__VMA_KIND__VMA_ANON &&
+		     v->kind != RTCR__VMA_KIND__VMA_FILE_PRIVATE)) {
+			VERR(c,
+			     "process %" PRIu32 ": inherited range 0x%" PRIx64 "-0x%" PRIx64
+			     " is not inside one private vma",
+			     p->pid, s, e);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int validate_process(struct vctx *c, const Rtcr__Process *p)
 {
 	uint64_t seen_sig = 0;
@@ -620,6 +665,9 @@ static int validate_process(struct vctx *c, const Rtcr__Process *p)
 		return -EINVAL;
 	}
 	ret = validate_vmas(c, p);
+	if (ret)
+		return ret;
+	ret = validate_inherit(c, p);
 	if (ret)
 		return ret;
 	ret = validate_threads(c, p);

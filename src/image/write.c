@@ -243,7 +243,7 @@ static int check_encoded(const Rtcr__Image *meta, uint64_t pages_size)
 	return ret;
 }
 
-static int write_meta(int dirfd, const Rtcr__Image *meta, uint64_t *bytes)
+static int write_meta(int dirfd, const Rtcr__Image *meta, uint64_t *bytes, uint64_t *sum)
 {
 	uint8_t *buf = NULL;
 	struct iovec iov;
@@ -257,7 +257,8 @@ static int write_meta(int dirfd, const Rtcr__Image *meta, uint64_t *bytes)
 	img_put_le32(buf + IMG_HDR_OFF_VER, IMG_FORMAT_VERSION);
 	img_put_le32(buf + IMG_HDR_OFF_HSIZE, IMG_HDR_SIZE);
 	img_put_le64(buf + IMG_HDR_OFF_LEN, plen);
-	img_put_le64(buf + IMG_HDR_OFF_SUM, XXH3_64bits(buf + IMG_HDR_SIZE, plen));
+	*sum = XXH3_64bits(buf + IMG_HDR_SIZE, plen);
+	img_put_le64(buf + IMG_HDR_OFF_SUM, *sum);
 	fd = open_tmp(dirfd, META_TMP);
 	if (fd < 0) {
 		ret = fd;
@@ -347,7 +348,7 @@ int img_write(int dirfd, Rtcr__Image *meta, const struct img_page_src *runs, siz
 {
 	struct sum_job job = {0};
 	const uint8_t **data = NULL;
-	uint64_t data_bytes = 0, meta_bytes = 0;
+	uint64_t data_bytes = 0, meta_bytes = 0, meta_sum = 0;
 	bool pages_tmp = false, meta_tmp = false;
 	Rtcr__Inventory *inv;
 	int ret;
@@ -392,7 +393,7 @@ int img_write(int dirfd, Rtcr__Image *meta, const struct img_page_src *runs, siz
 	if (ret)
 		goto out;
 	meta_tmp = true;
-	ret = write_meta(dirfd, meta, &meta_bytes);
+	ret = write_meta(dirfd, meta, &meta_bytes, &meta_sum);
 	if (ret)
 		goto out;
 	/* From here the old image is gone: without rtcr.img the directory is incomplete. */
@@ -413,6 +414,7 @@ int img_write(int dirfd, Rtcr__Image *meta, const struct img_page_src *runs, siz
 	if (st) {
 		st->meta_bytes = meta_bytes;
 		st->pages_bytes = IMG_PAGES_HDR_SIZE + data_bytes;
+		st->meta_sum = meta_sum;
 	}
 	ret = 0;
 out:

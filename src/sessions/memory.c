@@ -289,6 +289,8 @@ static int scan_pagemap_scan(int pmfd, uint64_t start, uint64_t end, bool file_b
 		for (long i = 0; i < n; i++) {
 			uint64_t cat = regs[i].categories;
 
+			if ((cat & PAGE_IS_GUARD) && !vma)
+				continue; /* recorded by the VMA's own scan */
 			if (cat & PAGE_IS_GUARD) {
 				size_t k = vma->n_guards;
 				uint64_t *ng;
@@ -512,6 +514,22 @@ out:
 	if (memfd >= 0)
 		close(memfd);
 	free(items);
+	return ret;
+}
+
+int mem_copy_range(struct capture *cap, pid_t pid, uint32_t ns_pid, int pmfd, uint64_t start,
+		   uint64_t end, bool file_backed)
+{
+	struct rangev rv = {0};
+	int ret;
+
+	rv.barrier = true;
+	ret = scan_pagemap_scan(pmfd, start, end, file_backed, &rv, false, NULL);
+	if (ret == -ENOTTY || ret == -EINVAL)
+		ret = scan_pagemap_read(pmfd, start, end, file_backed, &rv, false);
+	if (!ret)
+		ret = copy_ranges(cap, pid, ns_pid, &rv);
+	free(rv.v);
 	return ret;
 }
 
@@ -741,6 +759,60 @@ static int dump_mm(struct ckpt_ctx *c)
 	return 0;
 }
 
+/* What memory_dump does with each piece of a VMA whose pages it saves. */
+struct piece_ctx {
+	struct ckpt_ctx *c;
+	struct scan_req **reqs;
+	size_t *nreqs;
+	Rtcr__Vma *vma;
+	bool file_backed, force, now;
+};
+
+static int add_inherit(Rtcr__Process *p, const Rtcr__Vma *v, uint64_t s, uint64_t e)
+{
+	uint64_t *n;
+
+	/* merged within one VMA only (a range never spans two) */
+	if (p->n_inherit >= 2 && p->inherit[p->n_inherit - 1] == s && s > v->start) {
+		p->inherit[p->n_inherit - 1] = e;
+		return 0;
+	}
+	n = realloc(p->inherit, (p->n_inherit + 2) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	p->inherit = n;
+	n[p->n_inherit] = s;
+	n[p->n_inherit + 1] = e;
+	p->n_inherit += 2;
+	return 0;
+}
+
+static int add_piece(void *arg, uint64_t s, uint64_t e, enum track_piece kind, bool file_backed)
+{
+	struct piece_ctx *pc = arg;
+	struct ckpt_ctx *c = pc->c;
+	struct scan_req *nq;
+
+	(void)file_backed;
+	if (kind == TRK_CLEAN && c->incremental)
+		return add_inherit(c->proc, pc->vma, s, e); /* the parent image has it */
+	if (kind != TRK_UNTRACKED && c->live && !pc->force)
+		return track_defer(c->tk, c->pid, s, e); /* copied after the resume */
+	nq = realloc(*pc->reqs, sizeof(**pc->reqs) * (*pc->nreqs + 1));
+	if (!nq)
+		return -ENOMEM;
+	*pc->reqs = nq;
+	nq += *pc->nreqs;
+	nq->start = s;
+	nq->end = e;
+	nq->file_backed = pc->file_backed;
+	nq->force = pc->force;
+	nq->now = pc->now;
+	nq->vma = pc->vma;
+	(*pc->nreqs)++;
+	return 0;
+}
+
 static int memory_dump(struct ckpt_ctx *c)
 {
 	char path[96], *maps = NULL, *line, *save = NULL;
@@ -754,6 +826,11 @@ static int memory_dump(struct ckpt_ctx *c)
 	ret = dump_mm(c);
 	if (ret)
 		return ret;
+	if (c->tk && !c->dry_run) {
+		ret = track_capture_proc(c->tk, &c->ij, c->pid, (uint32_t)c->ns_pid);
+		if (ret)
+			return ret;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/maps", c->pid);
 	if (read_file(path, &maps) < 0)
 		return pr_perror("read %s", path);
@@ -947,22 +1024,24 @@ static int memory_dump(struct ckpt_ctx *c)
 		if (!scan || c->dry_run)
 			continue;
 		{
-			struct scan_req *nq = realloc(reqs, sizeof(*reqs) * (nreqs + 1));
+			struct piece_ctx pc = {
+			    .c = c,
+			    .reqs = &reqs,
+			    .nreqs = &nreqs,
+			    .vma = v,
+			    .file_backed = file_backed,
+			    .force = !(v->prot & PROT_READ),
+			    /* fork does not give these to the snapshot as they are */
+			    .now = (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK)) ||
+				   !(v->prot & PROT_READ),
+			};
 
-			if (!nq) {
-				ret = -ENOMEM;
+			if (c->tk)
+				ret = track_pieces(c->tk, c->pid, m.start, m.end, add_piece, &pc);
+			else
+				ret = add_piece(&pc, m.start, m.end, TRK_UNTRACKED, file_backed);
+			if (ret)
 				goto out;
-			}
-			reqs = nq;
-			reqs[nreqs].start = m.start;
-			reqs[nreqs].end = m.end;
-			reqs[nreqs].file_backed = file_backed;
-			reqs[nreqs].force = !(v->prot & PROT_READ);
-			/* fork does not give these to the snapshot as they are */
-			reqs[nreqs].now =
-			    (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK)) || reqs[nreqs].force;
-			reqs[nreqs].vma = v;
-			nreqs++;
 		}
 	}
 	if (!c->dry_run) {
@@ -974,8 +1053,10 @@ static int memory_dump(struct ckpt_ctx *c)
 		/* The snapshot is a child of the process's parent (CLONE_PARENT), so
 		 * only a child of init, which reaps everything, may make one; others
 		 * would keep a zombie. */
+		/* An incremental or live checkpoint copies little in the pause: no
+		 * snapshot (its fork would copy the page tables of everything). */
 		if (c->est_bytes >= (1ULL << 20) && !c->kill && !getenv("RTCR_NO_SNAPSHOT") &&
-		    c->proc->ppid == 1)
+		    c->proc->ppid == 1 && !c->incremental && !c->live)
 			snap = make_snapshot(c) == 0;
 		for (size_t i = 0; i < nreqs; i++) {
 			if (snap && !reqs[i].now)
