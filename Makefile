@@ -6,7 +6,7 @@ RTCR_VERSION ?= 0.1.0
 CFLAGS  += -DRTCR_VERSION=\"$(RTCR_VERSION)\"
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -fno-strict-aliasing \
            -D_GNU_SOURCE -Iinclude -Isrc -I$(BUILD)/gen
-LDLIBS  += -lprotobuf-c -lxxhash -lpthread
+LDLIBS  += -lprotobuf-c -lxxhash -lsodium -lpthread
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 
 PROTOS  := $(sort $(wildcard proto/*.proto))

@@ -21,3 +21,13 @@ bench-threads: all $(BENCH_BINS)
 	BUILD=$(BUILD) bash bench/threads.sh
 
 .PHONY: bench-bins bench-threads
+
+# The migration stream: raw loopback TCP against the encrypted stream, per cipher.
+$(BUILD)/bench/streambench: bench/streambench.c $(BUILD)/librtcr.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librtcr.a $(LDLIBS)
+
+bench-stream: $(BUILD)/bench/streambench
+	$(BUILD)/bench/streambench
+
+.PHONY: bench-stream

@@ -17,6 +17,8 @@ PACKAGES=(
 	# build
 	build-essential pkg-config make gcc
 	protobuf-c-compiler libprotobuf-c-dev libxxhash-dev
+	# the migration stream's cryptography
+	libsodium-dev
 	# fuzzing (libFuzzer) and clang's sanitizers; clang-format for `make format`
 	clang libclang-rt-14-dev clang-format
 	# tests: the integration harness and the real programs it checkpoints
@@ -43,6 +45,10 @@ pkg-config --exists libprotobuf-c || {
 }
 [ -e /usr/include/xxhash.h ] || {
 	echo "install-deps.sh: xxhash.h is missing" >&2
+	exit 1
+}
+[ -e /usr/include/sodium.h ] || {
+	echo "install-deps.sh: sodium.h (libsodium-dev) is missing" >&2
 	exit 1
 }
 echo "install-deps.sh: all dependencies are installed"

@@ -22,7 +22,8 @@ $(BUILD)/tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/librtcr.a $(PROTO_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librtcr.a -lprotobuf-c -lxxhash -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librtcr.a -lprotobuf-c -lxxhash -lsodium \
+	  -lpthread
 
 test-targets: $(TEST_TARGETS)
 unit-tests: $(UNIT_TESTS)

@@ -27,6 +27,7 @@ static const struct command {
     {"show", cmd_show, "describe an image"},
     {"image", cmd_image, "operations on images: merge a chain of incremental images"},
     {"check", cmd_check, "check that this kernel has what rtcr needs"},
+    {"keygen", cmd_keygen, "make a key file for rtcr serve/migrate"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

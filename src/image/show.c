@@ -405,6 +405,14 @@ static void json_process(struct jw *w, const struct sctx *sc, const Rtcr__Proces
 
 	jw_open(w, NULL, '{');
 	jw_u64(w, "pid", p->pid);
+	jw_open(w, "inherit", '[');
+	for (size_t i = 0; i + 1 < p->n_inherit; i += 2) {
+		jw_open(w, NULL, '{');
+		jw_hex(w, "start", p->inherit[i]);
+		jw_hex(w, "end", p->inherit[i + 1]);
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
 	jw_u64(w, "ppid", p->ppid);
 	jw_u64(w, "pgid", p->pgid);
 	jw_u64(w, "sid", p->sid);
@@ -591,6 +599,11 @@ static void show_json(FILE *out, const struct sctx *sc, const char *path, uint64
 	jw_u64(&w, "format_version", inv->format_version);
 	jw_str(&w, "image_id", inv->image_id);
 	jw_str(&w, "parent_id", inv->parent_id);
+	jw_str(&w, "parent_path", inv->parent_path);
+	jw_hex(&w, "parent_meta_sum", inv->parent_meta_sum);
+	jw_u64(&w, "chain_depth", inv->chain_depth);
+	jw_str(&w, "track_mode", inv->track_mode);
+	jw_bool(&w, "live", inv->live);
 	jw_str(&w, "name", inv->name);
 	jw_u64(&w, "created_ns", inv->created_ns);
 	jw_str(&w, "kernel", inv->kernel_release);
@@ -729,6 +742,14 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 		"  no_new_privs %" PRIu32 "  oom_score_adj %" PRId32 "\n",
 		p->umask, p->personality, p->dumpable, p->no_new_privs, p->oom_score_adj);
 
+	if (p->n_inherit) {
+		uint64_t inh = 0;
+
+		for (size_t i = 0; i + 1 < p->n_inherit; i += 2)
+			inh += p->inherit[i + 1] - p->inherit[i];
+		fprintf(out, "  inherits %zu range%s, %s, from the parent image\n", p->n_inherit / 2,
+			p->n_inherit == 2 ? "" : "s", size_str(inh, sb, sizeof(sb)));
+	}
 	fprintf(out, "  vmas (%zu):\n", p->n_vmas);
 	fprintf(out, "    %-33s %-4s %-12s %10s %7s  %s\n", "range", "prot", "kind", "size",
 		"pages", "path");
@@ -852,6 +873,16 @@ static void show_text(FILE *out, const struct sctx *sc, const char *path, uint64
 	if (inv->parent_id && *inv->parent_id) {
 		fputs("\n  parent   ", out);
 		text_str(out, inv->parent_id);
+		fputs(" in ", out);
+		text_str(out, inv->parent_path ? inv->parent_path : "?");
+		fprintf(out, "\n  chain    incremental, %u link%s above a full image", inv->chain_depth,
+			inv->chain_depth == 1 ? "" : "s");
+	}
+	if (inv->track_mode && *inv->track_mode) {
+		fputs("\n  tracking ", out);
+		text_str(out, inv->track_mode);
+		if (inv->live)
+			fputs(" (live checkpoint)", out);
 	}
 	fputs("\n  name     ", out);
 	text_str(out, inv->name);
