@@ -98,6 +98,42 @@ struct rtcr_target_info {
 /* Fills up to max entries; returns the number of targets (may exceed max). */
 int rtcr_list(struct rtcr_target_info *out, int max);
 int rtcr_kill(const char *name, int sig);
+/* ---- migration ---- */
+struct rtcr_migrate_req {
+	const char *name;
+	const char *to;	      /* HOST:PORT of an rtcr serve */
+	const char *key_file; /* the key both sides hold (rtcr keygen) */
+	bool stop;	      /* stop-and-copy instead of pre-copy */
+	unsigned max_downtime_ms;  /* pre-copy: rounds until the rest fits (default 50) */
+	bool abort_on_no_converge; /* default: stop anyway */
+	unsigned max_rounds;	   /* default 30 */
+	int timeout_ms;		   /* any step of the other side (default 10000) */
+	/* progress, about every 250 ms (NULL: none) */
+	void (*progress)(void *arg, const char *phase, unsigned round, uint64_t sent,
+			 uint64_t round_bytes, uint64_t dirty, uint64_t rate);
+	void *arg;
+};
+struct rtcr_migrate_result {
+	uint64_t total_ns, downtime_ns, predicted_ns, bytes_sent, memory_bytes;
+	unsigned rounds;
+	bool converged;
+	char mode[16];
+	char dest_name[64];
+};
+int rtcr_migrate(const struct rtcr_migrate_req *r, struct rtcr_migrate_result *res);
+
+struct rtcr_serve_opts {
+	const char *listen;   /* HOST:PORT (":PORT": every address) */
+	const char *key_file; /* peers must prove they hold it */
+	bool detach;	      /* run in the background once listening */
+	int timeout_ms;	      /* any step of a peer (default 10000) */
+};
+/* Accept migrations until killed; each restored target gets its own
+ * parent on this node (rtcr ps, log, checkpoint... work as for any). */
+int rtcr_serve(const struct rtcr_serve_opts *o);
+
+/* Let a target that was restored frozen (a migration not yet handed over) run. */
+int rtcr_thaw(const char *name);
 /* Blocks until the target exits; returns its status (code, or 128+signal). */
 int rtcr_wait(const char *name);
 /* Copies what the target printed to fd. */

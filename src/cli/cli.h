@@ -30,6 +30,8 @@ int cmd_show(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Print "rtcr: error: ..." and "Try 'rtcr CMD --help'."; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

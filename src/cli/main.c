@@ -27,6 +27,8 @@ static const struct command {
     {"show", cmd_show, "describe an image"},
     {"image", cmd_image, "operations on images: merge a chain of incremental images"},
     {"check", cmd_check, "check that this kernel has what rtcr needs"},
+    {"migrate", cmd_migrate, "move a running target to another node"},
+    {"serve", cmd_serve, "accept migrations from other nodes"},
     {"keygen", cmd_keygen, "make a key file for rtcr serve/migrate"},
 };
 

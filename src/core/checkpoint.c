@@ -118,10 +118,28 @@ void *capture_reserve(struct capture *cap, size_t len)
 	return p;
 }
 
+static void resume_all(struct cproc *ps, int n, bool kill_them);
+static void cprocs_free(struct cproc *ps, int n);
+
+int ckpt_release(struct capture *cap, bool kill_it)
+{
+	struct cproc *ps;
+
+	if (!cap || !cap->paused)
+		return 0;
+	ps = cap->paused;
+	resume_all(ps, cap->npaused, kill_it);
+	cprocs_free(ps, cap->npaused);
+	cap->paused = NULL;
+	cap->npaused = 0;
+	return 0;
+}
+
 void capture_free(struct capture *cap)
 {
 	if (!cap)
 		return;
+	ckpt_release(cap, false); /* never left stopped */
 	if (cap->live_tk)
 		track_live_cancel(cap->live_tk);
 	for (int i = 0; i < cap->nsnaps; i++) {
@@ -333,7 +351,7 @@ static int add_children(pid_t pid, pid_t **out, int *n)
 
 /* Every process of the namespace but init, parents before children, the
  * target's main process first. */
-static int list_processes(struct target *t, pid_t **out, int *n)
+int ckpt_list_processes(struct target *t, pid_t **out, int *n)
 {
 	pid_t *ps = NULL;
 	int np = 0, ret;
@@ -392,7 +410,7 @@ static int pause_all(struct ckpt_ctx *c, struct cproc **pps, int *pn)
 		pid_t *pids = NULL;
 		int np = 0, added = 0;
 
-		ret = list_processes(c->t, &pids, &np);
+		ret = ckpt_list_processes(c->t, &pids, &np);
 		if (ret)
 			return ret;
 		for (int k = 0; k < np; k++) {
@@ -634,7 +652,7 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 	c.pid = t->pid;
 	c.ns_pid = t->ns_pid;
 	c.dry_run = o->dry_run;
-	c.kill = o->kill;
+	c.kill = o->kill || o->keep_paused; /* no snapshot: the target does not run on */
 	c.tk = o->dry_run ? NULL : o->tk;
 	c.incremental = o->incremental && c.tk;
 	c.live = o->live && c.tk && !o->kill;
@@ -662,7 +680,7 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 		goto out;
 	/* 0. prepare before the pause: smaps of every process, the buffer */
 	if (!c.dry_run) {
-		ret = list_processes(t, &pids, &npids);
+		ret = ckpt_list_processes(t, &pids, &npids);
 		if (ret)
 			goto out;
 		ps = calloc((size_t)(npids ? npids : 1), sizeof(*ps));
@@ -782,12 +800,24 @@ out_resume:
 		if (!ret && c.live)
 			cap->live_tk = c.tk;
 	}
-	/* 3. resume (or kill) */
-	if (paused)
+	/* 3. resume (or kill), or hand the stopped target to the caller */
+	if (paused && o->keep_paused && !ret && !c.dry_run && !c.refusals) {
+		cap->paused = ps;
+		cap->npaused = nps;
+		ps = NULL;
+		nps = 0;
+		paused = false;
+		tr = now_ns(CLOCK_MONOTONIC);
+		st->pause_ns = tr - tp; /* so far */
+	} else if (paused) {
 		resume_all(ps, nps, o->kill && !ret && !c.dry_run);
-	tr = now_ns(CLOCK_MONOTONIC);
+	}
+	if (paused)
+		tr = now_ns(CLOCK_MONOTONIC);
 	if (paused)
 		st->pause_ns = tr - tp;
+	else if (!cap || !cap->paused)
+		tr = now_ns(CLOCK_MONOTONIC);
 	st->capture_ns = tr - t0;
 	st->mem_bytes = cap->mem_bytes;
 	if (c.dry_run && !ret) {
@@ -816,6 +846,15 @@ out:
 	return ret;
 }
 
+int ckpt_serialize(struct capture *cap, struct img_blob *out)
+{
+	int ret = capture_finish_snapshot(cap);
+
+	if (ret)
+		return ret;
+	return img_serialize(cap->img, cap->runs, cap->nruns, out);
+}
+
 int ckpt_write(struct capture *cap, int dirfd, struct ckpt_stats *st)
 {
 	struct img_write_stats ws;
@@ -840,5 +879,36 @@ int ckpt_write(struct capture *cap, int dirfd, struct ckpt_stats *st)
 	if (cap->img->inventory && cap->img->inventory->image_id)
 		snprintf(st->image_id, sizeof(st->image_id), "%s", cap->img->inventory->image_id);
 	st->mem_bytes = cap->mem_bytes;
+	return ret;
+}
+
+int ckpt_arm_tracking(struct target *t, struct tracker *tk)
+{
+	pid_t *pids = NULL;
+	int n = 0, ret;
+
+	ret = ckpt_list_processes(t, &pids, &n);
+	for (int i = 0; i < n && !ret; i++) {
+		struct tstop ts;
+		uint32_t xs;
+
+		if (proc_is_zombie(pids[i], &xs))
+			continue;
+		ret = ptrace_pause_thread(pids[i], &ts);
+		if (ret == -EAGAIN) {
+			ret = 0; /* gone meanwhile */
+			continue;
+		}
+		if (ret)
+			break;
+		ret = track_arm_process(tk, NULL, pids[i], (uint32_t)proc_ns_pid(pids[i]));
+		{
+			int r2 = ptrace_resume_thread(&ts);
+
+			if (!ret)
+				ret = r2;
+		}
+	}
+	free(pids);
 	return ret;
 }

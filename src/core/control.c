@@ -51,6 +51,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -776,5 +777,138 @@ out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	return ret;
+}
+
+int rtcr_thaw(const char *name)
+{
+	char dir[PATH_MAX], reply[512];
+	int fd, ret;
+
+	fd = connect_target(name, dir, sizeof(dir));
+	if (fd < 0)
+		return fd;
+	ret = ctl_request(fd, "thaw", -1, reply, sizeof(reply), 30000);
+	if (ret == -ETIMEDOUT)
+		pr_err("the parent of '%s' does not answer", name);
+	close(fd);
+	return ret;
+}
+
+/* ---- migration ---- */
+
+struct mig_poll {
+	const struct rtcr_migrate_req *r;
+	volatile int stop;
+};
+
+static void *mig_progress_thread(void *arg)
+{
+	struct mig_poll *mp = arg;
+	char dir[PATH_MAX], reply[512];
+
+	while (!mp->stop) {
+		struct timespec ts = {0, 250 * 1000 * 1000};
+		int fd;
+
+		nanosleep(&ts, NULL);
+		if (mp->stop)
+			break;
+		fd = connect_target(mp->r->name, dir, sizeof(dir));
+		if (fd < 0)
+			break;
+		if (ctl_request(fd, "migstat", -1, reply, sizeof(reply), 2000) == 0) {
+			char phase[32] = "";
+			uint64_t round = 0, sent = 0, rb = 0, dirty = 0, rate = 0;
+
+			ctl_get_field(reply, "phase", phase, sizeof(phase));
+			ctl_get_u64(reply, "round", &round);
+			ctl_get_u64(reply, "sent", &sent);
+			ctl_get_u64(reply, "round_bytes", &rb);
+			ctl_get_u64(reply, "dirty", &dirty);
+			ctl_get_u64(reply, "rate", &rate);
+			if (!mp->stop)
+				mp->r->progress(mp->r->arg, phase, (unsigned)round, sent, rb, dirty,
+						rate);
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+int rtcr_migrate(const struct rtcr_migrate_req *r, struct rtcr_migrate_result *res)
+{
+	char dir[PATH_MAX], key[PATH_MAX], *req = NULL, *reply = NULL;
+	size_t reqlen = 0;
+	struct mig_poll mp = {.r = r};
+	pthread_t th;
+	bool polling = false;
+	FILE *m;
+	int fd, ret;
+
+	memset(res, 0, sizeof(*res));
+	if (!r->to || !r->key_file) {
+		pr_err("no destination or no key file");
+		return -EINVAL;
+	}
+	if (!realpath(r->key_file, key))
+		return pr_perror("key file %s", r->key_file);
+	fd = connect_target(r->name, dir, sizeof(dir));
+	if (fd < 0)
+		return fd;
+	m = open_memstream(&req, &reqlen);
+	if (!m) {
+		close(fd);
+		return -ENOMEM;
+	}
+	fputs("migrate to=", m);
+	ctl_put_value(m, r->to);
+	fputs(" key=", m);
+	ctl_put_value(m, key);
+	fprintf(m, " mode=%s max_downtime_ms=%u max_rounds=%u timeout_ms=%d on_no_converge=%s",
+		r->stop ? "stop" : "precopy", r->max_downtime_ms ? r->max_downtime_ms : 50,
+		r->max_rounds ? r->max_rounds : 30, r->timeout_ms > 0 ? r->timeout_ms : 10000,
+		r->abort_on_no_converge ? "abort" : "stop");
+	if (fclose(m)) {
+		close(fd);
+		return -ENOMEM;
+	}
+	reply = malloc(CTL_REPLY_MAX);
+	if (!reply) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (r->progress && pthread_create(&th, NULL, mig_progress_thread, &mp) == 0)
+		polling = true;
+	ret = ctl_request(fd, req, -1, reply, CTL_REPLY_MAX, 0);
+	mp.stop = 1;
+	if (polling)
+		pthread_join(th, NULL);
+	if (ret == -ECONNRESET) {
+		pr_err("the parent of '%s' went away during the migration", r->name);
+		goto out;
+	}
+	if (ret)
+		goto out;
+	ctl_get_u64(reply, "total_ns", &res->total_ns);
+	ctl_get_u64(reply, "downtime_ns", &res->downtime_ns);
+	ctl_get_u64(reply, "predicted_ns", &res->predicted_ns);
+	ctl_get_u64(reply, "bytes", &res->bytes_sent);
+	ctl_get_u64(reply, "memory", &res->memory_bytes);
+	{
+		uint64_t v = 0;
+
+		ctl_get_u64(reply, "rounds", &v);
+		res->rounds = (unsigned)v;
+		v = 0;
+		ctl_get_u64(reply, "converged", &v);
+		res->converged = v != 0;
+	}
+	ctl_get_field(reply, "mode", res->mode, sizeof(res->mode));
+	ctl_get_field(reply, "dest", res->dest_name, sizeof(res->dest_name));
+out:
+	free(req);
+	free(reply);
+	close(fd);
 	return ret;
 }

@@ -28,6 +28,7 @@ struct pagebuf {
 	size_t cap, used;
 };
 
+struct cproc;
 struct capture {
 	Rtcr__Image *img;
 	struct img_page_src *runs;
@@ -45,6 +46,8 @@ struct capture {
 	} snaps[64];
 	int nsnaps;
 	struct tracker *live_tk; /* live checkpoint: chunks still to copy (track_live_copy) */
+	struct cproc *paused;	 /* keep_paused: the stopped processes (ckpt_release) */
+	int npaused;
 };
 struct scan_req {
 	uint64_t start, end;

@@ -542,6 +542,20 @@ static void time_offsets(const Rtcr__Image *img, int64_t *mono, int64_t *boot)
 		*boot = 0;
 }
 
+int restore_thaw(struct target *t)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < t->nfrozen; i++) {
+		if (ptrace(PTRACE_CONT, t->frozen[i], 0, 0) < 0 && !ret)
+			ret = pr_perror("resume thread %d", t->frozen[i]);
+	}
+	free(t->frozen);
+	t->frozen = NULL;
+	t->nfrozen = 0;
+	return ret;
+}
+
 int restore_target(const struct restore_req *rq, struct target *t)
 {
 	struct rst_ctx r;
@@ -560,9 +574,13 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	memset(&sh, 0, sizeof(sh));
 	memset(&ver, 0, sizeof(ver));
 	log_clear_error();
-	ret = img_open_chain(rq->dir, NULL, 0, &r.im);
-	if (ret)
-		return ret;
+	if (rq->im) {
+		r.im = rq->im;
+	} else {
+		ret = img_open_chain(rq->dir, NULL, 0, &r.im);
+		if (ret)
+			return ret;
+	}
 	img = img_meta(r.im);
 	r.img = img;
 	r.t = t;
@@ -571,7 +589,7 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	r.fd_state = sh.fd_state;
 	if (!img->n_processes || img->processes[0]->pid != img->inventory->root_pid ||
 	    img->processes[0]->zombie) {
-		pr_err("image %s: the first process is not the target's main process", rq->dir);
+		pr_err("image %s: the first process is not the target's main process", rq->dir ? rq->dir : "(received)");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -840,6 +858,17 @@ int restore_target(const struct restore_req *rq, struct target *t)
 		for (size_t i = pr->nthr; i-- > 0;) {
 			pid_t tid = i ? pr->thr[i].tid : pr->pid;
 
+			if (rq->frozen) {
+				pid_t *nf = realloc(t->frozen, (t->nfrozen + 1) * sizeof(*nf));
+
+				if (!nf) {
+					ret = -ENOMEM;
+					goto out;
+				}
+				t->frozen = nf;
+				t->frozen[t->nfrozen++] = tid;
+				continue;
+			}
 			if (ptrace(PTRACE_CONT, tid, 0, 0) < 0) {
 				ret = pr_perror("resume thread %d", tid);
 				goto out;

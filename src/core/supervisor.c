@@ -40,6 +40,7 @@
 #include "image/image.h"
 #include "rtcr/rtcr.h"
 #include "track/track.h"
+#include "migrate/mig.h"
 
 #define READ_CHUNK	  65536
 #define FWD_CAP		  (1 << 20) /* stop reading a LOG pipe while a forward holds this much */
@@ -50,7 +51,7 @@
 
 /* ---- bookkeeping ---- */
 
-enum hkind { H_SIGNAL, H_LISTEN, H_SRC, H_FWD, H_CLIENT, H_CKPT };
+enum hkind { H_SIGNAL, H_LISTEN, H_SRC, H_FWD, H_CLIENT, H_CKPT, H_MIG };
 
 struct handle {
 	enum hkind kind;
@@ -117,8 +118,36 @@ struct ckpt_job {
 	struct track_last parent; /* valid: it is incremental on this one */
 };
 
+/* A migration (rtcr migrate): a worker thread streams; the pause and the
+ * end of the target are done by the loop's thread (the tracer), on the
+ * worker's request. */
+struct mig_job {
+	struct handle h;
+	int efd; /* the worker wants something, or is done */
+	bool running;
+	pthread_t th;
+	struct mig_opts o;
+	struct mig_progress pg;
+	struct mig_result res;
+	int ret;
+	char err[1024];
+	struct client *client;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum { MOP_NONE, MOP_CAPTURE, MOP_RELEASE } op;
+	bool op_done, done;
+	const char *parent_id; /* MOP_CAPTURE */
+	struct capture *cap;
+	struct ckpt_stats st;
+	int op_ret;
+	bool kill; /* MOP_RELEASE */
+	bool own_tk;
+	struct sup *s;
+};
+
 struct sup {
 	struct target t;
+	struct mig_job mig;
 	bool detach;
 	const char *log_file;
 	char dir[PATH_MAX];
@@ -718,6 +747,294 @@ static void reply_ckpt_stats(struct sup *s, struct client *c, const struct ckpt_
 
 static void reap(struct sup *s);
 
+/* ---- migration ---- */
+
+static void mig_wake(struct mig_job *j)
+{
+	uint64_t one = 1;
+
+	if (write(j->efd, &one, sizeof(one)) < 0) {
+		/* the loop polls it anyway */
+	}
+}
+
+/* worker: ask the loop's thread for op and wait */
+static void mig_call(struct mig_job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->op_done = false;
+	mig_wake(j);
+	while (!j->op_done)
+		pthread_cond_wait(&j->cv, &j->mu);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static int mig_hook_capture(void *arg, const char *parent_id, struct capture **cap,
+			    struct ckpt_stats *st)
+{
+	struct mig_job *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	j->op = MOP_CAPTURE;
+	j->parent_id = parent_id;
+	j->cap = NULL;
+	pthread_mutex_unlock(&j->mu);
+	mig_call(j);
+	*cap = j->cap;
+	*st = j->st;
+	j->cap = NULL;
+	return j->op_ret;
+}
+
+static void mig_hook_release(void *arg, struct capture *cap, bool kill_it)
+{
+	struct mig_job *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	j->op = MOP_RELEASE;
+	j->cap = cap;
+	j->kill = kill_it;
+	pthread_mutex_unlock(&j->mu);
+	mig_call(j);
+}
+
+static void *mig_worker(void *arg)
+{
+	struct mig_job *j = arg;
+	struct mig_hooks h = {j, mig_hook_capture, mig_hook_release};
+
+	log_clear_error();
+	j->ret = mig_send(&j->o, &j->s->t, j->s->tk, &h, &j->pg, &j->res);
+	if (j->ret < 0)
+		snprintf(j->err, sizeof(j->err), "%s",
+			 *log_last_error() ? log_last_error() : strerror(-j->ret));
+	pthread_mutex_lock(&j->mu);
+	j->done = true;
+	pthread_mutex_unlock(&j->mu);
+	mig_wake(j);
+	return NULL;
+}
+
+/* the loop's thread: do what the worker asked */
+static void mig_event(struct sup *s)
+{
+	struct mig_job *j = &s->mig;
+	uint64_t v;
+	bool done;
+
+	if (read(j->efd, &v, sizeof(v)) < 0 && errno == EAGAIN)
+		return;
+	pthread_mutex_lock(&j->mu);
+	if (j->op == MOP_CAPTURE && !j->op_done) {
+		struct track_last fake = {.valid = true, .depth = 0};
+		struct ckpt_opts o = {.keep_paused = true};
+
+		pthread_mutex_unlock(&j->mu);
+		if (j->parent_id) {
+			snprintf(fake.id, sizeof(fake.id), "%s", j->parent_id);
+			snprintf(fake.dir, sizeof(fake.dir), "(pre-copy rounds)");
+			o.tk = s->tk;
+			o.incremental = true;
+			o.parent = &fake;
+		}
+		log_clear_error();
+		j->op_ret = ckpt_capture(&s->t, &o, &j->cap, NULL, &j->st);
+		reap(s);
+		pthread_mutex_lock(&j->mu);
+		j->op = MOP_NONE;
+		j->op_done = true;
+		pthread_cond_broadcast(&j->cv);
+	} else if (j->op == MOP_RELEASE && !j->op_done) {
+		struct capture *cap = j->cap;
+		bool kill_it = j->kill;
+
+		pthread_mutex_unlock(&j->mu);
+		ckpt_release(cap, kill_it);
+		capture_free(cap);
+		if (!kill_it && s->tk)
+			track_set_broken(s->tk, "a migration was abandoned");
+		reap(s);
+		pthread_mutex_lock(&j->mu);
+		j->cap = NULL;
+		j->op = MOP_NONE;
+		j->op_done = true;
+		pthread_cond_broadcast(&j->cv);
+	}
+	done = j->done;
+	pthread_mutex_unlock(&j->mu);
+	if (!done || !j->running)
+		return;
+	pthread_join(j->th, NULL);
+	j->running = false;
+	if (j->own_tk && s->tk) {
+		track_free(s->tk);
+		s->tk = NULL;
+	}
+	if (j->ret == 0)
+		pr_info("migrated to %s as %s", j->o.to, j->res.dest_name);
+	if (j->client) {
+		struct client *c = j->client;
+		char line[1600];
+
+		j->client = NULL;
+		c->busy = false;
+		if (j->ret < 0) {
+			reply_error(s, c, j->err);
+		} else {
+			snprintf(line, sizeof(line),
+				 "ok total_ns=%llu downtime_ns=%llu predicted_ns=%llu bytes=%llu "
+				 "memory=%llu rounds=%u converged=%d mode=%s dest=%s\n",
+				 (unsigned long long)j->res.total_ns,
+				 (unsigned long long)j->res.downtime_ns,
+				 (unsigned long long)j->res.predicted_downtime_ns,
+				 (unsigned long long)j->res.bytes_sent,
+				 (unsigned long long)j->res.memory_bytes, j->res.rounds,
+				 j->res.converged, j->res.mode, j->res.dest_name);
+			client_send(s, c, line, strlen(line));
+		}
+	}
+}
+
+static void req_migrate(struct sup *s, struct client *c, int argc, char **argv)
+{
+	struct mig_job *j = &s->mig;
+	int ret;
+
+	if (j->running || s->ck.running) {
+		reply_error(s, c, "a checkpoint or migration is in progress");
+		return;
+	}
+	if (s->ended) {
+		reply_error(s, c, "the target has exited");
+		return;
+	}
+	memset(&j->o, 0, sizeof(j->o));
+	j->o.precopy = true;
+	j->o.max_downtime_ms = 50;
+	j->o.max_rounds = 30;
+	j->o.timeout_ms = 10000;
+	for (int i = 1; i < argc; i++) {
+		char val[PATH_MAX];
+		char *eq = strchr(argv[i], '=');
+
+		if (!eq || strlen(eq + 1) >= sizeof(val)) {
+			reply_error(s, c, "usage: migrate to=HOST:PORT key=PATH [mode=precopy|stop] ...");
+			return;
+		}
+		snprintf(val, sizeof(val), "%s", eq + 1);
+		ctl_unescape(val);
+		*eq = '\0';
+		if (!strcmp(argv[i], "to"))
+			snprintf(j->o.to, sizeof(j->o.to), "%.255s", val);
+		else if (!strcmp(argv[i], "key"))
+			snprintf(j->o.key_path, sizeof(j->o.key_path), "%s", val);
+		else if (!strcmp(argv[i], "mode"))
+			j->o.precopy = strcmp(val, "stop") != 0;
+		else if (!strcmp(argv[i], "max_downtime_ms"))
+			j->o.max_downtime_ms = (unsigned)strtoul(val, NULL, 10);
+		else if (!strcmp(argv[i], "max_rounds"))
+			j->o.max_rounds = (unsigned)strtoul(val, NULL, 10);
+		else if (!strcmp(argv[i], "timeout_ms"))
+			j->o.timeout_ms = (int)strtol(val, NULL, 10);
+		else if (!strcmp(argv[i], "on_no_converge"))
+			j->o.abort_on_no_converge = !strcmp(val, "abort");
+	}
+	if (!j->o.to[0] || !j->o.key_path[0]) {
+		reply_error(s, c, "migrate: no destination or no key");
+		return;
+	}
+	if (j->o.max_rounds < 1)
+		j->o.max_rounds = 1;
+	if (j->o.timeout_ms < 100)
+		j->o.timeout_ms = 100;
+	j->own_tk = false;
+	if (j->o.precopy && !s->tk) {
+		/* pre-copy needs dirty tracking: the kernel's, if it can */
+		struct track_opts to = {.mode = TRACK_ASYNC, .gran = TRACK_DEFAULT_GRAN};
+
+		log_clear_error();
+		ret = track_new(&to, &s->tk);
+		if (ret) {
+			to.mode = TRACK_FAULT;
+			ret = track_new(&to, &s->tk);
+		}
+		if (!ret)
+			ret = ckpt_arm_tracking(&s->t, s->tk);
+		reap(s);
+		if (ret) {
+			track_free(s->tk);
+			s->tk = NULL;
+			reply_error(s, c, *log_last_error() ? log_last_error() : strerror(-ret));
+			return;
+		}
+		j->own_tk = true;
+	}
+	memset(&j->res, 0, sizeof(j->res));
+	j->ret = 0;
+	j->err[0] = '\0';
+	j->done = false;
+	j->op = MOP_NONE;
+	j->s = s;
+	j->client = c;
+	j->pg.phase = MIG_CONNECTING;
+	j->pg.round = 0;
+	j->pg.bytes_sent = j->pg.round_bytes = j->pg.dirty_bytes = 0;
+	j->pg.rate_bps = j->pg.dirty_rate_bps = 0;
+	ret = pthread_create(&j->th, NULL, mig_worker, j);
+	if (ret) {
+		reply_error(s, c, "cannot start the migration thread");
+		if (j->own_tk) {
+			track_free(s->tk);
+			s->tk = NULL;
+		}
+		return;
+	}
+	j->running = true;
+	c->busy = true;
+}
+
+static void req_migstat(struct sup *s, struct client *c, int argc, char **argv)
+{
+	static const char *const phases[] = {"connecting", "checking", "precopy", "final",
+					     "restoring",  "done",     "failed"};
+	struct mig_job *j = &s->mig;
+	char line[512];
+
+	(void)argc;
+	(void)argv;
+	if (!j->running) {
+		reply_error(s, c, "no migration in progress");
+		return;
+	}
+	pthread_mutex_lock(&j->pg.mu);
+	snprintf(line, sizeof(line),
+		 "ok phase=%s round=%u sent=%llu round_bytes=%llu dirty=%llu rate=%llu "
+		 "dirty_rate=%llu\n",
+		 phases[j->pg.phase], j->pg.round, (unsigned long long)j->pg.bytes_sent,
+		 (unsigned long long)j->pg.round_bytes, (unsigned long long)j->pg.dirty_bytes,
+		 (unsigned long long)j->pg.rate_bps, (unsigned long long)j->pg.dirty_rate_bps);
+	pthread_mutex_unlock(&j->pg.mu);
+	client_send(s, c, line, strlen(line));
+}
+
+static void req_thaw(struct sup *s, struct client *c, int argc, char **argv)
+{
+	int ret;
+
+	(void)argc;
+	(void)argv;
+	if (!s->t.nfrozen) {
+		reply_error(s, c, "the target is not frozen");
+		return;
+	}
+	log_clear_error();
+	ret = restore_thaw(&s->t);
+	if (ret)
+		reply_error(s, c, *log_last_error() ? log_last_error() : strerror(-ret));
+	else
+		client_send(s, c, "ok\n", 3);
+}
+
 /* The image is written (or not): what the next incremental one builds on. */
 static void ckpt_track_done(struct sup *s)
 {
@@ -945,6 +1262,9 @@ static const struct request {
     {"kill", req_kill},
     {"wait", req_wait},
     {"checkpoint", req_checkpoint},
+    {"thaw", req_thaw},
+    {"migrate", req_migrate},
+    {"migstat", req_migstat},
 };
 
 #define MAX_ARGS 16
@@ -1352,7 +1672,8 @@ static bool all_flushed(struct sup *s)
 
 static bool loop_done(struct sup *s)
 {
-	return s->ended && s->init_reaped && all_drained(s) && !s->ck.running && all_flushed(s);
+	return s->ended && s->init_reaped && all_drained(s) && !s->ck.running && !s->mig.running &&
+	       all_flushed(s);
 }
 
 /* Deadlines once the target has ended. */
@@ -1458,6 +1779,9 @@ static int run_loop(struct sup *s)
 			}
 			case H_CKPT:
 				ckpt_done(s);
+				break;
+			case H_MIG:
+				mig_event(s);
 				break;
 			}
 		}
@@ -1615,6 +1939,9 @@ struct start {
 	const char *want; /* wanted name */
 	bool explicit_name;
 	char origin[256];
+	struct img *im;	  /* restore a received image (rtcr serve), frozen */
+	char *name_out;	  /* detached: the name, instead of printing it */
+	size_t name_len;
 };
 
 static int reserve_name(struct sup *s, const struct start *st)
@@ -1729,6 +2056,8 @@ static int start_target(struct sup *s, const struct start *st)
 		    .dir = st->rst->dir,
 		    .name = s->name,
 		    .ignore_cpu = st->rst->ignore_cpu,
+		    .im = st->im,
+		    .frozen = st->im != NULL,
 		};
 
 		ret = restore_target(&req, &s->t);
@@ -1792,6 +2121,7 @@ static int supervise(const struct start *st, bool detach, const char *log_file, 
 	s->ready_fd = ready_fd;
 	s->epfd = s->sigfd = s->lsock = s->logfd = -1;
 	s->ck.efd = -1;
+	s->mig.efd = -1;
 	s->ck.dirfd = -1;
 	s->t.init_pid = s->t.pid = -1;
 	for (int i = 0; i < 3; i++) {
@@ -1829,12 +2159,18 @@ static int supervise(const struct start *st, bool detach, const char *log_file, 
 	s->listen_h.kind = H_LISTEN;
 	s->ck.h.kind = H_CKPT;
 	s->ck.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (s->ck.efd < 0) {
+	s->mig.h.kind = H_MIG;
+	s->mig.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&s->mig.mu, NULL);
+	pthread_cond_init(&s->mig.cv, NULL);
+	pthread_mutex_init(&s->mig.pg.mu, NULL);
+	if (s->ck.efd < 0 || s->mig.efd < 0) {
 		ret = pr_perror("eventfd");
 		goto out;
 	}
 	if ((ret = ep_add(s, s->sigfd, &s->sig_h, EPOLLIN)) ||
-	    (ret = ep_add(s, s->ck.efd, &s->ck.h, EPOLLIN))) {
+	    (ret = ep_add(s, s->ck.efd, &s->ck.h, EPOLLIN)) ||
+	    (ret = ep_add(s, s->mig.efd, &s->mig.h, EPOLLIN))) {
 		errno = -ret;
 		ret = pr_perror("epoll_ctl");
 		goto out;
@@ -2008,6 +2344,10 @@ static int start_detached(const struct start *st, const char *log_file)
 	if (len && buf[len - 1] == '\n')
 		buf[--len] = '\0';
 	if (!strncmp(buf, "ready ", 6)) {
+		if (st->name_out) {
+			snprintf(st->name_out, st->name_len, "%s", buf + 6);
+			return 0;
+		}
 		printf("%s\n", buf + 6);
 		fflush(stdout);
 		return 0;
@@ -2062,6 +2402,29 @@ int rtcr_run(const struct rtcr_run_opts *o)
 	st.run = o;
 	snprintf(st.origin, sizeof(st.origin), "run");
 	return start(&st, o->detach, o->log_file);
+}
+
+int sup_restore_received(struct img *im, const char *want, char *name_out, size_t len)
+{
+	static struct rtcr_restore_opts ro; /* the detached child reads it */
+	struct start st = {0};
+	char w[RTCR_NAME_MAX + 1];
+	int ret;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.dir = NULL;
+	sup_default_name(want, w, sizeof(w));
+	st.want = w;
+	st.restore = true;
+	st.rst = &ro;
+	st.im = im;
+	st.name_out = name_out;
+	st.name_len = len;
+	snprintf(st.origin, sizeof(st.origin), "migrated from %s", want);
+	ret = start(&st, true, NULL);
+	/* the detached parent has its own copy; ours goes */
+	img_close(im);
+	return ret;
 }
 
 int rtcr_restore(const struct rtcr_restore_opts *o)

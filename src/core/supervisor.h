@@ -18,4 +18,10 @@
 /* Make a valid default target name out of a program path or image name. */
 void sup_default_name(const char *src, char *out, size_t len);
 
+struct img;
+/* Restore a received image (rtcr serve) under a detached parent, its
+ * threads stopped until 'thaw' (rtcr_thaw). The name is want, or want-2...
+ * Takes im. */
+int sup_restore_received(struct img *im, const char *want, char *name_out, size_t len);
+
 #endif

@@ -506,3 +506,20 @@ int rtcr_image_merge(const char *const *dirs, int n, const char *out_dir)
 
 	return img_merge(dirs, n, out_dir, &st);
 }
+
+int img_chain_attach(struct img *top, struct img **links, size_t n)
+{
+	top->links = calloc(n ? n : 1, sizeof(*top->links));
+	if (!top->links) {
+		for (size_t i = 0; i < n; i++)
+			img_close(links[i]);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		links[i]->run_ok = calloc(links[i]->meta->n_pagemap ? links[i]->meta->n_pagemap : 1, 1);
+		top->links[top->nlinks++] = links[i];
+		if (!links[i]->run_ok)
+			return -ENOMEM;
+	}
+	return n ? resolve(top) : 0;
+}

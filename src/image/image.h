@@ -64,6 +64,47 @@ int img_write(int dirfd, Rtcr__Image *meta, const struct img_page_src *runs, siz
 	      struct img_write_stats *st);
 
 /*
+ * An image serialized in memory, to be sent rather than written: the
+ * rtcr.img payload (no header) and the pages.img blocks, block i being
+ * meta->pagemap[i] (its bytes at blocks[i], to go at pagemap[i]->offset of
+ * a pages.img of pages_size bytes whose first IMG_PAGES_HDR_SIZE bytes are
+ * the header). img_serialize fills meta->pagemap (as img_write does) and
+ * validates the result like img_write; the blocks point into the runs'
+ * data, which must stay valid.
+ */
+struct img;
+struct img_blob {
+	uint8_t *meta;
+	size_t meta_len;
+	const uint8_t **blocks;
+	uint64_t *offs; /* where block i goes in pages.img */
+	size_t *lens;	/* its bytes */
+	size_t nblocks;
+	uint64_t pages_size;
+};
+int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nruns,
+		  struct img_blob *out);
+void img_blob_free(struct img_blob *b);
+/*
+ * An image received into memory: validate the payload (as img_open does
+ * for rtcr.img) against pages, pages_size bytes laid out as pages.img (the
+ * header page is not looked at). The img owns pages (munmap) when
+ * own_pages; name is used in messages.
+ */
+int img_from_memory(const char *name, const void *meta, size_t meta_len, void *pages,
+		    uint64_t pages_size, struct img **out);
+/*
+ * A page store built by a receiver (migration pre-copy rounds): meta holds
+ * processes with their pid and inherit ranges and a pagemap into pages
+ * (trusted: built by rtcr from validated messages). Takes meta and pages.
+ */
+int img_from_parts(const char *name, Rtcr__Image *meta, void *pages, uint64_t pages_size,
+		   struct img **out);
+/* Resolve top against links[0..n) (its parent, grandparent, ...) as
+ * img_open_chain does; takes the links (also on failure). */
+int img_chain_attach(struct img *top, struct img **links, size_t n);
+
+/*
  * Free a meta tree that the caller built with malloc'd fields: every
  * sub-message, string, bytes buffer and repeated array allocated
  * separately with malloc (the layout protobuf-c's unpack produces), so

@@ -488,6 +488,48 @@ out:
 	return ret;
 }
 
+int img_from_memory(const char *name, const void *meta, size_t meta_len, void *pages,
+		    uint64_t pages_size, struct img **out)
+{
+	struct img *im = calloc(1, sizeof(*im));
+	int ret;
+
+	*out = NULL;
+	if (!im || !(im->path = strdup(name))) {
+		free(im);
+		return -ENOMEM;
+	}
+	im->pages_fd = -1;
+	im->pages = pages;
+	im->pages_size = pages_size;
+	ret = img_decode_named(meta, meta_len, pages_size, name, &im->meta);
+	if (ret) {
+		im->pages = NULL; /* the caller's still */
+		img_close(im);
+		return ret;
+	}
+	*out = im;
+	return 0;
+}
+
+int img_from_parts(const char *name, Rtcr__Image *meta, void *pages, uint64_t pages_size,
+		   struct img **out)
+{
+	struct img *im = calloc(1, sizeof(*im));
+
+	*out = NULL;
+	if (!im || !(im->path = strdup(name))) {
+		free(im);
+		return -ENOMEM;
+	}
+	im->pages_fd = -1;
+	im->pages = pages;
+	im->pages_size = pages_size;
+	im->meta = meta;
+	*out = im;
+	return 0;
+}
+
 int img_peek(const char *dir, char *id, size_t idlen, uint64_t *meta_sum)
 {
 	uint8_t hdr[IMG_PAGES_OFF_ID + IMG_ID_LEN + 1], mh[IMG_HDR_SIZE];

@@ -427,3 +427,79 @@ out:
 	free(data);
 	return ret;
 }
+
+int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nruns,
+		  struct img_blob *out)
+{
+	struct sum_job job = {0};
+	const uint8_t **data = NULL;
+	uint64_t data_bytes = 0;
+	uint8_t *buf = NULL;
+	size_t plen;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!meta || !meta->inventory) {
+		pr_err("cannot serialize an image without an inventory");
+		return -EINVAL;
+	}
+	img_pagemap_clear(meta);
+	meta->inventory->has_format_version = 1;
+	meta->inventory->format_version = IMG_FORMAT_VERSION;
+	if (!meta->inventory->image_id) {
+		meta->inventory->image_id = malloc(IMG_ID_LEN + 1);
+		if (!meta->inventory->image_id)
+			return -ENOMEM;
+		ret = img_gen_id(meta->inventory->image_id, IMG_ID_LEN + 1);
+		if (ret)
+			return ret;
+	}
+	ret = build_pagemap(meta, runs, nruns, &data, &data_bytes);
+	if (ret)
+		return ret;
+	meta->inventory->has_memory_bytes = 1;
+	meta->inventory->memory_bytes = data_bytes;
+	job.pm = meta->pagemap;
+	job.data = data;
+	job.n = meta->n_pagemap;
+	sum_blocks(&job);
+	ret = check_encoded(meta, IMG_PAGES_HDR_SIZE + data_bytes);
+	if (!ret)
+		ret = pack_meta(meta, &buf, &plen);
+	if (ret) {
+		free(data);
+		img_pagemap_clear(meta);
+		return ret;
+	}
+	/* the payload alone: move it to the front */
+	memmove(buf, buf + IMG_HDR_SIZE, plen);
+	out->offs = malloc((meta->n_pagemap ? meta->n_pagemap : 1) * sizeof(*out->offs));
+	out->lens = malloc((meta->n_pagemap ? meta->n_pagemap : 1) * sizeof(*out->lens));
+	if (!out->offs || !out->lens) {
+		free(out->offs);
+		free(out->lens);
+		free(buf);
+		free(data);
+		img_pagemap_clear(meta);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < meta->n_pagemap; i++) {
+		out->offs[i] = meta->pagemap[i]->offset;
+		out->lens[i] = (size_t)meta->pagemap[i]->npages * IMG_PAGE_SIZE;
+	}
+	out->meta = buf;
+	out->meta_len = plen;
+	out->blocks = data;
+	out->nblocks = meta->n_pagemap;
+	out->pages_size = IMG_PAGES_HDR_SIZE + data_bytes;
+	return 0;
+}
+
+void img_blob_free(struct img_blob *b)
+{
+	free(b->meta);
+	free(b->blocks);
+	free(b->offs);
+	free(b->lens);
+	memset(b, 0, sizeof(*b));
+}

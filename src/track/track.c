@@ -1191,6 +1191,139 @@ void track_live_cancel(struct tracker *tk)
 	pthread_mutex_unlock(&tk->mu);
 }
 
+/* ---- pre-copy ---- */
+
+void track_sync(struct tracker *tk)
+{
+	pthread_mutex_lock(&tk->mu);
+	for (size_t i = 0; i < tk->np; i++) {
+		if (tk->p[i].uffd >= 0)
+			drain(tk, &tk->p[i]);
+		arm_proc(tk, &tk->p[i]);
+	}
+	tk->last_arm_ns = mono_ms();
+	pthread_mutex_unlock(&tk->mu);
+}
+
+static int push_chunk(struct track_chunk **v, size_t *n, size_t *cap, const struct tproc *p,
+		      uint64_t s, uint64_t e, bool fb)
+{
+	if (*n && (*v)[*n - 1].pid == p->pid && (*v)[*n - 1].end == s &&
+	    (*v)[*n - 1].file_backed == fb) {
+		(*v)[*n - 1].end = e;
+		return 0;
+	}
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 1024;
+		struct track_chunk *nv = realloc(*v, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = (struct track_chunk){p->pid, p->ns_pid, s, e, fb};
+	return 0;
+}
+
+int track_take_dirty(struct tracker *tk, struct track_chunk **out, size_t *n, uint64_t *bytes)
+{
+	struct track_chunk *v = NULL;
+	size_t nv = 0, cap = 0;
+	uint64_t total = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&tk->mu);
+	for (size_t i = 0; i < tk->np && !ret; i++) {
+		struct tproc *p = &tk->p[i];
+
+		if (p->uffd >= 0)
+			drain(tk, p);
+		for (size_t j = 0; j < p->nr && !ret; j++) {
+			struct region *r = &p->r[j];
+
+			if (tk->o.mode == TRACK_ASYNC)
+				ret = collect_async(tk, p, r, r->start, r->end);
+			for (size_t k = 0; k < r->nchunks && !ret; k++) {
+				uint64_t cs, ce;
+
+				if (!bit_get(r->dirty, k))
+					continue;
+				chunk_range(tk, r, k, &cs, &ce);
+				ret = push_chunk(&v, &nv, &cap, p, cs, ce, r->file_backed);
+				total += ce - cs;
+				bit_clr(r->dirty, k);
+			}
+		}
+		/* protected again before anything is read */
+		if (!ret && tk->o.mode == TRACK_FAULT)
+			ret = reprotect(tk, p);
+	}
+	if (ret)
+		set_broken_locked(tk, "a pre-copy round failed");
+	pthread_mutex_unlock(&tk->mu);
+	if (ret) {
+		free(v);
+		return ret;
+	}
+	*out = v;
+	*n = nv;
+	*bytes = total;
+	return 0;
+}
+
+uint64_t track_dirty_bytes(struct tracker *tk)
+{
+	uint64_t total = 0;
+
+	pthread_mutex_lock(&tk->mu);
+	for (size_t i = 0; i < tk->np; i++) {
+		struct tproc *p = &tk->p[i];
+
+		for (size_t j = 0; j < p->nr; j++) {
+			struct region *r = &p->r[j];
+
+			if (tk->o.mode == TRACK_ASYNC) {
+				/* written pages, without taking them */
+				struct page_region regs[256];
+				struct pm_scan_arg a;
+				uint64_t pos = r->start;
+
+				while (pos < r->end) {
+					long k;
+
+					memset(&a, 0, sizeof(a));
+					a.size = sizeof(a);
+					a.start = pos;
+					a.end = r->end;
+					a.vec = (uint64_t)(uintptr_t)regs;
+					a.vec_len = 256;
+					a.category_mask = PAGE_IS_WRITTEN;
+					a.return_mask = PAGE_IS_WRITTEN;
+					k = ioctl(p->pmfd, PAGEMAP_SCAN, &a);
+					if (k < 0)
+						break;
+					for (long x = 0; x < k; x++)
+						total += regs[x].end - regs[x].start;
+					if (a.walk_end <= pos)
+						break;
+					pos = a.walk_end;
+				}
+			}
+			for (size_t k = 0; k < r->nchunks; k++) {
+				if (bit_get(r->dirty, k)) {
+					uint64_t cs, ce;
+
+					chunk_range(tk, r, k, &cs, &ce);
+					total += ce - cs;
+				}
+			}
+		}
+	}
+	pthread_mutex_unlock(&tk->mu);
+	return total;
+}
+
 /* ---- the image chain ---- */
 
 static void set_broken_locked(struct tracker *tk, const char *why)

@@ -106,6 +106,22 @@ void track_live_cancel(struct tracker *tk);
  * checkpoint must be full. */
 void track_set_broken(struct tracker *tk, const char *why);
 
+/* ---- pre-copy (migration): while the target runs ---- */
+struct track_chunk {
+	pid_t pid;
+	uint32_t ns_pid;
+	uint64_t start, end;
+	bool file_backed;
+};
+/* Register what the processes map now (the handler does it every 100 ms). */
+void track_sync(struct tracker *tk);
+/* Take every dirty chunk: protected again and clean from now on, to be
+ * read while the target runs (a write after this is a dirty chunk of the
+ * next round). Adjacent chunks come merged. *out is malloc'd. */
+int track_take_dirty(struct tracker *tk, struct track_chunk **out, size_t *n, uint64_t *bytes);
+/* Bytes in dirty chunks now (async: pages written since the last take). */
+uint64_t track_dirty_bytes(struct tracker *tk);
+
 /* ---- the chain of images the dirty state refers to ---- */
 struct track_last {
 	bool valid;

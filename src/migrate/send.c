@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The source side of a migration (see mig.h): run by a worker thread of the
+ * target's parent; the pause and the end of the target go through hooks to
+ * the parent's tracer thread.
+ */
+#define LOG_PREFIX "migrate: "
+#include "migrate/mig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "core/compat.h"
+#include "core/ctx.h"
+#include "core/log.h"
+#include "core/proc.h"
+#include "core/target.h"
+#include "image/image.h"
+#include "track/track.h"
+
+#define PG	 4096ULL
+#define MSG_DATA (4ULL << 20) /* page bytes per PAGES / FINAL_PAGES message */
+
+static uint64_t mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void set_phase(struct mig_progress *pg, enum mig_phase ph)
+{
+	pthread_mutex_lock(&pg->mu);
+	pg->phase = ph;
+	pthread_mutex_unlock(&pg->mu);
+}
+
+/* ---- the files the destination must have ---- */
+
+struct strset {
+	char **v;
+	size_t n, cap;
+};
+
+static bool strset_add(struct strset *s, const char *p)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], p))
+			return false;
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 64;
+		char **nv = realloc(s->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return false;
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->v[s->n] = strdup(p);
+	if (!s->v[s->n])
+		return false;
+	s->n++;
+	return true;
+}
+
+static void add_file(FILE *m, struct strset *seen, const char *path)
+{
+	struct stat st;
+
+	if (path[0] != '/' || strstr(path, " (deleted)") || !strncmp(path, "/memfd:", 7) ||
+	    !strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6))
+		return;
+	if (stat(path, &st) || !S_ISREG(st.st_mode) || !strset_add(seen, path))
+		return;
+	fprintf(m, "%s\t%lld\t%lld\n", path, (long long)st.st_size,
+		(long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+}
+
+static void files_of(pid_t pid, FILE *m, struct strset *seen)
+{
+	char path[96], *maps = NULL, *line, *save = NULL, link[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	if (read_file(path, &maps) >= 0) {
+		for (line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char *p = strchr(line, '/');
+
+			if (p)
+				add_file(m, seen, p);
+		}
+		free(maps);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		char fp[384];
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(fp, sizeof(fp), "/proc/%d/fd/%s", pid, e->d_name);
+		n = readlink(fp, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		add_file(m, seen, link);
+	}
+	if (d)
+		closedir(d);
+}
+
+int mig_file_list(struct target *t, char **out, size_t *len)
+{
+	struct strset seen = {0};
+	pid_t *pids = NULL;
+	int n = 0, ret;
+	FILE *m = open_memstream(out, len);
+
+	if (!m)
+		return -ENOMEM;
+	ret = ckpt_list_processes(t, &pids, &n);
+	for (int i = 0; !ret && i < n; i++)
+		files_of(pids[i], m, &seen);
+	free(pids);
+	for (size_t i = 0; i < seen.n; i++)
+		free(seen.v[i]);
+	free(seen.v);
+	if (fclose(m) && !ret)
+		ret = -ENOMEM;
+	return ret;
+}
+
+/* ---- messages ---- */
+
+static int expect(struct stream *s, uint32_t want, const void **buf, size_t *len, const char *what)
+{
+	uint32_t type;
+	int ret = stream_recv(s, &type, buf, len);
+
+	if (ret)
+		return ret;
+	if (type == MIG_ERROR || type == MIG_ABORT) {
+		pr_err("%s refused %s: %.*s", stream_peer(s), what, (int)(*len > 4000 ? 4000 : *len),
+		       (const char *)*buf);
+		return -ECONNABORTED;
+	}
+	if (type != want) {
+		pr_err("%s answered %s with message %u (expected %u)", stream_peer(s), what, type,
+		       want);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* ---- pre-copy rounds ---- */
+
+struct sender {
+	struct stream *s;
+	uint8_t *msg; /* header + runs + data of one PAGES message */
+	size_t cap;
+	struct page_region regs[512];
+	struct mig_progress *pg;
+	int pmfd;
+	pid_t pmpid;
+};
+
+static int open_pagemap(struct sender *sd, pid_t pid)
+{
+	char path[64];
+
+	if (sd->pmpid == pid && sd->pmfd >= 0)
+		return 0;
+	if (sd->pmfd >= 0)
+		close(sd->pmfd);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	sd->pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	sd->pmpid = pid;
+	if (sd->pmfd < 0)
+		return pr_perror("open %s", path);
+	return 0;
+}
+
+/* Send [s, e) of one process (e - s <= MSG_DATA): its present pages. */
+static int send_range(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+{
+	struct pm_scan_arg a;
+	struct iovec liov[512], riov[512];
+	uint32_t nruns = 0;
+	size_t hdr, data_off;
+	uint64_t pos = s, bytes = 0;
+	ssize_t got;
+	int ret, cnt = 0;
+
+	/* the runs first (at most one per page) */
+	while (pos < e) {
+		long n;
+
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		a.start = pos;
+		a.end = e;
+		a.vec = (uint64_t)(uintptr_t)sd->regs;
+		a.vec_len = 512;
+		a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		a.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
+		n = ioctl(sd->pmfd, PAGEMAP_SCAN, &a);
+		if (n < 0) {
+			if (errno == ESRCH)
+				return 0; /* gone: the final capture sees it */
+			return pr_perror("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64, ch->ns_pid, pos, e);
+		}
+		for (long i = 0; i < n; i++) {
+			uint64_t cat = sd->regs[i].categories;
+			uint8_t *r;
+
+			if (cat & PAGE_IS_PFNZERO)
+				continue;
+			if (ch->file_backed && (cat & PAGE_IS_FILE) && !(cat & PAGE_IS_SWAPPED))
+				continue;
+			r = sd->msg + MIG_PAGES_HDR + (size_t)nruns * MIG_RUN_SIZE;
+			put64(r, sd->regs[i].start);
+			put32(r + 8, (uint32_t)((sd->regs[i].end - sd->regs[i].start) / PG));
+			put32(r + 12, 0);
+			bytes += sd->regs[i].end - sd->regs[i].start;
+			nruns++;
+		}
+		if (a.walk_end <= pos)
+			break;
+		pos = a.walk_end;
+	}
+	hdr = MIG_PAGES_HDR + (size_t)nruns * MIG_RUN_SIZE;
+	data_off = hdr;
+	put32(sd->msg, ch->ns_pid);
+	put32(sd->msg + 4, nruns);
+	put64(sd->msg + 8, s);
+	put64(sd->msg + 16, e);
+	/* then the bytes */
+	for (uint32_t i = 0; i < nruns; i++) {
+		const uint8_t *r = sd->msg + MIG_PAGES_HDR + (size_t)i * MIG_RUN_SIZE;
+		uint64_t addr = 0, len;
+
+		for (int k = 7; k >= 0; k--)
+			addr = (addr << 8) | r[k];
+		len = (uint64_t)(r[8] | r[9] << 8 | r[10] << 16 | (uint32_t)r[11] << 24) * PG;
+		liov[cnt] = (struct iovec){sd->msg + data_off, len};
+		riov[cnt] = (struct iovec){(void *)(uintptr_t)addr, len};
+		data_off += len;
+		cnt++;
+		if (cnt == 512 || i + 1 == nruns) {
+			size_t want = 0;
+
+			for (int k = 0; k < cnt; k++)
+				want += liov[k].iov_len;
+			got = process_vm_readv(ch->pid, liov, (unsigned long)cnt, riov,
+					       (unsigned long)cnt, 0);
+			if (got != (ssize_t)want) {
+				/* unmapped meanwhile: it is dirty again (an UNMAP or
+				 * REMAP event) and the final capture has it */
+				if (got < 0 && (errno == EFAULT || errno == ESRCH))
+					return 0;
+				if (got >= 0)
+					return 0;
+				return pr_perror("pid %u: read 0x%" PRIx64, ch->ns_pid, addr);
+			}
+			cnt = 0;
+		}
+	}
+	ret = stream_send(sd->s, MIG_PAGES, sd->msg, data_off);
+	if (!ret) {
+		pthread_mutex_lock(&sd->pg->mu);
+		sd->pg->round_bytes += bytes;
+		sd->pg->bytes_sent = stream_bytes_sent(sd->s);
+		pthread_mutex_unlock(&sd->pg->mu);
+	}
+	return ret;
+}
+
+static int send_chunks(struct sender *sd, const struct track_chunk *v, size_t n)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < n && !ret; i++) {
+		ret = open_pagemap(sd, v[i].pid);
+		if (ret)
+			break;
+		for (uint64_t s = v[i].start; s < v[i].end && !ret; s += MSG_DATA) {
+			uint64_t e = s + MSG_DATA < v[i].end ? s + MSG_DATA : v[i].end;
+
+			ret = send_range(sd, &v[i], s, e);
+		}
+	}
+	return ret;
+}
+
+static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *tk,
+		   struct mig_progress *pg, struct mig_result *res, bool *converged)
+{
+	uint64_t prev_dirty = UINT64_MAX;
+	unsigned stalled = 0;
+	uint64_t rate = 0;
+	int ret;
+
+	track_sync(tk);
+	for (unsigned round = 0;; round++) {
+		struct track_chunk *v = NULL;
+		size_t n = 0;
+		uint64_t bytes = 0, t0 = mono(), w0 = stream_bytes_sent(sd->s), dt, dirty, predicted;
+		uint8_t r4[4];
+
+		pthread_mutex_lock(&pg->mu);
+		pg->round = round;
+		pg->round_bytes = 0;
+		pthread_mutex_unlock(&pg->mu);
+		ret = track_take_dirty(tk, &v, &n, &bytes);
+		if (ret)
+			return ret;
+		ret = send_chunks(sd, v, n);
+		free(v);
+		if (ret)
+			return ret;
+		put32(r4, round);
+		ret = stream_send(sd->s, MIG_ROUND_END, r4, 4);
+		if (ret)
+			return ret;
+		dt = mono() - t0;
+		if (dt < 1000000)
+			dt = 1000000;
+		/* the link rate: bytes on the wire over the round's time (the
+		 * first, big round measures it best; later ones refine it) */
+		{
+			uint64_t wire = stream_bytes_sent(sd->s) - w0;
+			uint64_t r = wire * 1000000000ULL / dt;
+
+			if (wire >= (1u << 20) || !rate)
+				rate = rate ? (rate + r) / 2 : r;
+		}
+		if (rate < (1u << 20))
+			rate = 1u << 20;
+		dirty = track_dirty_bytes(tk);
+		predicted = dirty * 1000000000ULL / rate;
+		res->rounds = round + 1;
+		res->predicted_downtime_ns = predicted;
+		pthread_mutex_lock(&pg->mu);
+		pg->rate_bps = rate;
+		pg->dirty_bytes = dirty;
+		pg->dirty_rate_bps = dirty * 1000000000ULL / dt;
+		pthread_mutex_unlock(&pg->mu);
+		pr_info("round %u: %" PRIu64 " KiB in %.1f ms, %" PRIu64
+			" KiB dirty since, predicted downtime %.1f ms",
+			round, bytes >> 10, dt / 1e6, dirty >> 10, predicted / 1e6);
+		if (predicted <= (uint64_t)o->max_downtime_ms * 1000000ULL) {
+			*converged = true;
+			return 0;
+		}
+		stalled = dirty >= prev_dirty ? stalled + 1 : 0;
+		prev_dirty = dirty;
+		if (round + 1 >= o->max_rounds || stalled >= 3) {
+			*converged = false;
+			if (o->abort_on_no_converge) {
+				pr_err("pre-copy does not converge: after %u rounds %" PRIu64
+				       " KiB are dirty again each round (%" PRIu64
+				       " KiB/s written, link %" PRIu64
+				       " KiB/s), a pause of %.0f ms, more than --max-downtime %u ms; "
+				       "the target runs on here (--on-no-converge=stop would migrate "
+				       "anyway)",
+				       round + 1, dirty >> 10, (uint64_t)(dirty * 1000000000ULL / dt) >> 10,
+				       rate >> 10, predicted / 1e6, o->max_downtime_ms);
+				return -ETIME;
+			}
+			pr_warn("pre-copy does not converge after %u rounds (%" PRIu64
+				" KiB dirty per round); stopping anyway (predicted pause %.0f ms)",
+				round + 1, dirty >> 10, predicted / 1e6);
+			return 0;
+		}
+	}
+}
+
+/* ---- the final step ---- */
+
+static int send_final(struct sender *sd, const struct img_blob *b)
+{
+	uint8_t e8[8];
+	size_t i = 0;
+	int ret;
+
+	ret = stream_send(sd->s, MIG_FINAL_META, b->meta, b->meta_len);
+	if (ret)
+		return ret;
+	while (i < b->nblocks) {
+		/* adjacent blocks (back to back in pages.img) in one message */
+		struct iovec iov[65];
+		uint8_t off8[8];
+		size_t cnt = 0, bytes = 0;
+
+		put64(off8, 0);
+		iov[cnt++] = (struct iovec){off8, 8};
+		for (; i < b->nblocks && cnt < 65; i++) {
+			size_t len = b->lens[i];
+
+			if (cnt > 1 && (bytes + len > MSG_DATA || b->offs[i] != b->offs[i - 1] + b->lens[i - 1]))
+				break;
+			if (cnt == 1)
+				put64(off8, b->offs[i]);
+			iov[cnt++] = (struct iovec){(void *)b->blocks[i], len};
+			bytes += len;
+		}
+		ret = stream_sendv(sd->s, MIG_FINAL_PAGES, iov, (int)cnt);
+		if (ret)
+			return ret;
+	}
+	put64(e8, b->pages_size);
+	return stream_send(sd->s, MIG_FINAL_END, e8, 8);
+}
+
+static void random_hex(char *out, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t r[32];
+
+	randombytes_buf(r, sizeof(r));
+	for (size_t i = 0; i + 1 < n && i < 64; i++)
+		out[i] = hex[(r[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+	out[n - 1] = '\0';
+}
+
+int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
+	     const struct mig_hooks *h, struct mig_progress *pg, struct mig_result *res)
+{
+	uint8_t key[STREAM_KEY_BYTES];
+	struct sender sd = {.pmfd = -1, .pg = pg};
+	struct capture *cap = NULL;
+	struct ckpt_stats st;
+	struct img_blob blob = {0};
+	char session[33], *files = NULL, *hello = NULL;
+	size_t flen = 0, hlen = 0;
+	const void *buf;
+	size_t len;
+	uint64_t t0 = mono(), tpause = 0;
+	bool converged = true, committed = false;
+	int ret;
+	FILE *m;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(res->mode, sizeof(res->mode), "%s", o->precopy ? "precopy" : "stop");
+	ret = stream_key_load(o->key_path, key);
+	if (ret)
+		return ret;
+	set_phase(pg, MIG_CONNECTING);
+	ret = stream_connect(o->to, key, o->timeout_ms, &sd.s);
+	sodium_memzero(key, sizeof(key));
+	if (ret)
+		return ret;
+	stream_set_timeout(sd.s, o->timeout_ms);
+	sd.cap = MIG_PAGES_HDR + (MSG_DATA / PG) * MIG_RUN_SIZE + MSG_DATA;
+	sd.msg = malloc(sd.cap);
+	if (!sd.msg) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* 1. who we are, and the files the target needs there */
+	set_phase(pg, MIG_CHECKING);
+	random_hex(session, sizeof(session));
+	ret = mig_file_list(t, &files, &flen);
+	if (ret)
+		goto out;
+	m = open_memstream(&hello, &hlen);
+	if (!m) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fprintf(m, "rtcr-migrate %d\nname %s\nmode %s\nsession %s\nfiles\n%s", MIG_VERSION, t->name,
+		res->mode, session, files ? files : "");
+	if (fclose(m)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = stream_send(sd.s, MIG_HELLO, hello, hlen);
+	if (!ret)
+		ret = expect(sd.s, MIG_HELLO_OK, &buf, &len, "the migration");
+	if (ret)
+		goto out;
+	/* 2. pre-copy */
+	if (o->precopy) {
+		set_phase(pg, MIG_PRECOPY);
+		ret = precopy(o, &sd, tk, pg, res, &converged);
+		if (ret)
+			goto out;
+	}
+	/* 3. pause, the rest */
+	set_phase(pg, MIG_FINAL);
+	tpause = mono();
+	ret = h->capture(h->arg, o->precopy ? session : NULL, &cap, &st);
+	if (ret)
+		goto out;
+	ret = ckpt_serialize(cap, &blob);
+	if (!ret)
+		ret = send_final(&sd, &blob);
+	if (ret)
+		goto out;
+	res->memory_bytes = blob.pages_size;
+	/* 4. the destination restores: it may take a while for big targets */
+	set_phase(pg, MIG_RESTORING);
+	stream_set_timeout(sd.s, o->timeout_ms * 4);
+	ret = expect(sd.s, MIG_READY, &buf, &len, "the restore");
+	if (ret)
+		goto out;
+	snprintf(res->dest_name, sizeof(res->dest_name), "%.*s", (int)(len < 63 ? len : 63),
+		 (const char *)buf);
+	stream_set_timeout(sd.s, o->timeout_ms);
+	ret = stream_send(sd.s, MIG_COMMIT, NULL, 0);
+	if (ret)
+		goto out;
+	committed = true;
+	ret = expect(sd.s, MIG_COMMITTED, &buf, &len, "the hand-over");
+	if (ret) {
+		/* COMMIT left; whether it arrived is unknown. Two running copies
+		 * are better than none: this one runs on, and says so. */
+		pr_err("the hand-over to %s is in doubt: COMMIT was sent but not confirmed; the "
+		       "target runs on here, and may also run there (check 'rtcr ps' on %s)",
+		       o->to, o->to);
+		goto out;
+	}
+	res->downtime_ns = mono() - tpause;
+	h->release(h->arg, cap, true);
+	cap = NULL;
+	ret = 0;
+out:
+	if (ret && sd.s && !committed)
+		stream_send(sd.s, MIG_ABORT, "the source gave up", 18);
+	if (cap)
+		h->release(h->arg, cap, false); /* runs on where it was */
+	res->total_ns = mono() - t0;
+	res->converged = converged;
+	if (sd.s)
+		res->bytes_sent = stream_bytes_sent(sd.s);
+	set_phase(pg, ret ? MIG_FAILED : MIG_DONE);
+	img_blob_free(&blob);
+	if (sd.pmfd >= 0)
+		close(sd.pmfd);
+	free(sd.msg);
+	free(files);
+	free(hello);
+	stream_close(sd.s);
+	return ret;
+}
