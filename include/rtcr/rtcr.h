@@ -127,6 +127,7 @@ struct rtcr_serve_opts {
 	const char *key_file; /* peers must prove they hold it */
 	bool detach;	      /* run in the background once listening */
 	int timeout_ms;	      /* any step of a peer (default 10000) */
+	const char *log_file; /* detached: where its messages go (default: nowhere) */
 };
 /* Accept migrations until killed; each restored target gets its own
  * parent on this node (rtcr ps, log, checkpoint... work as for any). */

@@ -8,7 +8,7 @@
 #include "rtcr/rtcr.h"
 
 static const char usage[] =
-    "Usage: rtcr serve --listen HOST:PORT --key FILE [--detach] [--timeout MS]\n"
+    "Usage: rtcr serve --listen HOST:PORT --key FILE [--detach [--log FILE]] [--timeout MS]\n"
     "\n"
     "Accept migrations of targets from other nodes (rtcr migrate) and run\n"
     "them here. Every peer must prove it holds the key FILE (rtcr keygen);\n"
@@ -22,6 +22,7 @@ static const char usage[] =
     "  -k, --key FILE          the key file (mode 0600)\n"
     "  -d, --detach            run in the background once listening\n"
     "  -t, --timeout MS        longest wait for any step of a peer (default 10000)\n"
+    "      --log FILE          detached: append its messages to FILE\n"
     "  -h, --help              show this help\n"
     "\n"
     "Stop it with SIGTERM. Exit status: 0 stopped, 1 failure, 2 usage error.\n";
@@ -33,13 +34,14 @@ int cmd_serve(int argc, char **argv)
 	    {"key", required_argument, NULL, 'k'},
 	    {"detach", no_argument, NULL, 'd'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"log", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct rtcr_serve_opts o = {0};
 	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, "l:k:dt:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:k:dt:L:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
 			o.listen = optarg;
@@ -54,6 +56,9 @@ int cmd_serve(int argc, char **argv)
 			o.timeout_ms = atoi(optarg);
 			if (o.timeout_ms <= 0)
 				return cli_usage_error("serve", "bad --timeout '%s'", optarg);
+			break;
+		case 'L':
+			o.log_file = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);

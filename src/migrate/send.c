@@ -552,8 +552,14 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	cap = NULL;
 	ret = 0;
 out:
-	if (ret && sd.s && !committed)
-		stream_send(sd.s, MIG_ABORT, "the source gave up", 18);
+	if (ret && sd.s && !committed) {
+		/* best effort; the first error is the one to report */
+		char first[1024];
+
+		snprintf(first, sizeof(first), "%s", log_last_error());
+		stream_shutdown(sd.s);
+		log_set_last_error(first);
+	}
 	if (cap)
 		h->release(h->arg, cap, false); /* runs on where it was */
 	res->total_ns = mono() - t0;

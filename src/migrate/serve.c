@@ -8,6 +8,7 @@
  */
 #define LOG_PREFIX "serve: "
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,6 +122,24 @@ int rtcr_serve(const struct rtcr_serve_opts *o)
 			return 0;
 		}
 		setsid();
+		{
+			/* nothing of the caller's terminal or pipes: log to a file */
+			int fd = o->log_file ? open(o->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
+					     : open("/dev/null", O_RDWR | O_CLOEXEC);
+
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+				if (fd > 2)
+					close(fd);
+			}
+			fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				dup2(fd, 0);
+				if (fd > 2)
+					close(fd);
+			}
+		}
 	} else {
 		printf("serving on %s\n", o->listen);
 		fflush(stdout);

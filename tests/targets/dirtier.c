@@ -77,12 +77,12 @@
 
 #include "tgt.h"
 
-#define PAGE	 4096UL
-#define WORDS	 (PAGE / 8)
-#define ZERO_BIT (1ULL << 63)
-#define MAXREG	 512
-#define CROWDED	 48
-#define MAXHOLES 1024
+#define PAGE	  4096UL
+#define WORDS	  (PAGE / 8)
+#define ZERO_BIT  (1ULL << 63)
+#define MAXREG	  512
+#define CROWDED	  48
+#define MAXHOLES  1024
 #define MAXRANGES 4096
 
 enum mode { SWEEP, RANDOM, HOT, CHURN, BRK, FORK, FURIOUS };
@@ -100,7 +100,7 @@ struct region {
 	char name[32];
 	uint8_t *addr;
 	size_t npages;
-	size_t cap;	     /* entries allocated in info */
+	size_t cap;	    /* entries allocated in info */
 	struct pinfo *info; /* mmap'd, apart from the pages */
 };
 
@@ -111,8 +111,9 @@ static int nreg; /* slots used (some may be dead) */
 static uint64_t region_serial;
 static size_t init_pages;
 
-/* The page being written (index in its region, and its address), -1/0 when
- * none: a debugger or a checkpoint taken by surprise sees what is half done. */
+/* The page being written (index in its region, and its address), -1 when
+ * none: a debugger or a checkpoint taken by surprise sees what is half done.
+ * Compiler barriers keep the page's stores between the two updates. */
 static volatile long writing = -1;
 static volatile uintptr_t writing_addr;
 /* The last page written by write_page (for DIRTIER_CORRUPT=stale). */
@@ -302,8 +303,8 @@ static void info_reserve(struct region *r, size_t n)
 	size_t bytes = (cap * sizeof(struct pinfo) + PAGE - 1) & ~(PAGE - 1);
 	void *p;
 	if (r->info)
-		p = mremap(r->info, (r->cap * sizeof(struct pinfo) + PAGE - 1) & ~(PAGE - 1),
-			   bytes, MREMAP_MAYMOVE);
+		p = mremap(r->info, (r->cap * sizeof(struct pinfo) + PAGE - 1) & ~(PAGE - 1), bytes,
+			   MREMAP_MAYMOVE);
 	else
 		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	SETUP(p != MAP_FAILED, "map the page table");
@@ -361,7 +362,9 @@ static void fill_new(struct region *r, size_t from, size_t to)
 		r->info[i].gen = 1;
 		writing_addr = (uintptr_t)(r->addr + i * PAGE);
 		writing = (long)i;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		fill_page(r->addr + i * PAGE, r->info[i].ident, 1);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		writing = -1;
 	}
 }
@@ -372,8 +375,10 @@ static void write_page(struct region *r, size_t i)
 	struct pinfo *pi = &r->info[i];
 	writing_addr = (uintptr_t)(r->addr + i * PAGE);
 	writing = (long)i;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	pi->gen = (pi->gen & ~ZERO_BIT) + gen_step;
 	fill_page(r->addr + i * PAGE, pi->ident, pi->gen);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	writing = -1;
 	last_r = r;
 	last_i = i;
@@ -399,11 +404,12 @@ static struct region *region_piece(struct region *r, const char *kind, size_t a,
 }
 
 /* ---- one region picked at random among the live ones ---- */
-static struct region *pick_region(size_t min_pages, const struct region *not)
+static struct region *pick_region(size_t min_pages, const struct region *except)
 {
 	int cand[MAXREG], n = 0;
 	for (int k = 0; k < nreg; k++)
-		if (reg[k].live && !reg[k].is_brk && reg[k].npages >= min_pages && &reg[k] != not)
+		if (reg[k].live && !reg[k].is_brk && reg[k].npages >= min_pages &&
+		    &reg[k] != except)
 			cand[n++] = k;
 	return n ? &reg[cand[rnd_below(n)]] : NULL;
 }
@@ -510,8 +516,8 @@ static void step_churn(void)
 		size_t n = b - a, grow = 2;
 		uint8_t *src = r->addr + a * PAGE;
 		uint8_t *dst = xmap((n + grow) * PAGE, PROT_NONE, "mmap mremap target");
-		void *got = mremap(src, n * PAGE, (n + grow) * PAGE,
-				   MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		void *got =
+		    mremap(src, n * PAGE, (n + grow) * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
 		SETUP(got == dst, "mremap");
 		out("M %#lx-%#lx %#lx-%#lx", (unsigned long)src, (unsigned long)(src + n * PAGE),
 		    (unsigned long)dst, (unsigned long)(dst + (n + grow) * PAGE));
@@ -684,11 +690,12 @@ static void verify_region(const struct region *r)
 		for (size_t j = 2; j < WORDS; j++) {
 			uint64_t want = word_at(base, j);
 			if (w[j] != want) {
-				failf("region %s page %zu (%#lx): expected gen %llu, found word %zu "
-				      "= %#llx, expected %#llx (word0 %#llx)",
-				      r->name, i, pa, (unsigned long long)gen, j,
-				      (unsigned long long)w[j], (unsigned long long)want,
-				      (unsigned long long)w[0]);
+				failf(
+				    "region %s page %zu (%#lx): expected gen %llu, found word %zu "
+				    "= %#llx, expected %#llx (word0 %#llx)",
+				    r->name, i, pa, (unsigned long long)gen, j,
+				    (unsigned long long)w[j], (unsigned long long)want,
+				    (unsigned long long)w[0]);
 				break;
 			}
 		}
@@ -733,8 +740,8 @@ static void corrupt(void)
 			for (size_t j = 0; reg[k].live && j < reg[k].npages; j++)
 				if (reg[k].info[j].gen & ZERO_BIT) {
 					reg[k].addr[j * PAGE + 100] = 0x42;
-					out("corrupt: wrote a byte into discarded page %zu of %s", j,
-					    reg[k].name);
+					out("corrupt: wrote a byte into discarded page %zu of %s",
+					    j, reg[k].name);
 					return;
 				}
 		out("corrupt: no discarded or unmapped page, flipping a byte instead");
