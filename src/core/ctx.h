@@ -202,6 +202,9 @@ void *capture_reserve(struct capture *cap, size_t len);
 int mem_copy_range(struct capture *cap, pid_t pid, uint32_t ns_pid, int pmfd, uint64_t start,
 		   uint64_t end, bool file_backed);
 
+/* Register the membarrier commands (process.c), before threads exist. */
+void proc_register_membarrier(struct rst_ctx *r);
+
 /* The injection context of thread i (0: the main thread). */
 static inline struct inject *rst_thread_ij(struct rst_ctx *r, size_t i)
 {

@@ -37,12 +37,10 @@ struct rangeset {
 	size_t n, cap;
 };
 
+/* Ranges are never merged: each lies in one VMA of the image, and a piece
+ * cut from a parent's run must too. */
 static int rs_add(struct rangeset *rs, uint64_t s, uint64_t e)
 {
-	if (rs->n && rs->v[rs->n - 1].e == s) {
-		rs->v[rs->n - 1].e = e;
-		return 0;
-	}
 	if (rs->n == rs->cap) {
 		size_t nc = rs->cap ? rs->cap * 2 : 64;
 		struct range *nv = realloc(rs->v, nc * sizeof(*nv));
@@ -409,13 +407,8 @@ size_t img_chain_length(const struct img *im)
 
 int img_merge(const char *const *dirs, int n, const char *out_dir, struct img_write_stats *st)
 {
-	struct img_page_src *runs = NULL;
 	struct img *im = NULL;
-	Rtcr__Image *m;
-	Rtcr__Inventory *inv;
-	char id[IMG_ID_LEN + 1];
-	uint64_t sum;
-	int dfd = -1, ret;
+	int ret;
 
 	if (n < 1) {
 		pr_err("no image to merge");
@@ -429,10 +422,22 @@ int img_merge(const char *const *dirs, int n, const char *out_dir, struct img_wr
 
 		if (realpath(dirs[i], a) && realpath(out_dir, b) && !strcmp(a, b)) {
 			pr_err("%s: the merged image cannot replace an image of the chain", out_dir);
-			ret = -EINVAL;
-			goto out;
+			img_close(im);
+			return -EINVAL;
 		}
 	}
+	return img_write_resolved(im, out_dir, st);
+}
+
+int img_write_resolved(struct img *im, const char *out_dir, struct img_write_stats *st)
+{
+	struct img_page_src *runs = NULL;
+	Rtcr__Image *m;
+	Rtcr__Inventory *inv;
+	char id[IMG_ID_LEN + 1];
+	uint64_t sum;
+	int dfd = -1, ret;
+
 	m = im->meta;
 	runs = calloc(m->n_pagemap ? m->n_pagemap : 1, sizeof(*runs));
 	if (!runs) {

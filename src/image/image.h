@@ -100,6 +100,8 @@ int img_from_memory(const char *name, const void *meta, size_t meta_len, void *p
  */
 int img_from_parts(const char *name, Rtcr__Image *meta, void *pages, uint64_t pages_size,
 		   struct img **out);
+/* Its pages need no checksum check (received over an authenticated stream). */
+void img_set_trusted(struct img *im);
 /* Resolve top against links[0..n) (its parent, grandparent, ...) as
  * img_open_chain does; takes the links (also on failure). */
 int img_chain_attach(struct img *top, struct img **links, size_t n);
@@ -133,6 +135,8 @@ int img_open_chain(const char *path, const char *const *search, int nsearch, str
  * its ancestors) as one full image into out_dir (created; must not hold
  * an image). Every run's checksum is verified on the way. */
 int img_merge(const char *const *dirs, int n, const char *out_dir, struct img_write_stats *st);
+/* Write an opened (resolved) image as one full image into out_dir; closes im. */
+int img_write_resolved(struct img *im, const char *out_dir, struct img_write_stats *st);
 /* Number of images in an opened chain (1: a full image). */
 size_t img_chain_length(const struct img *im);
 const Rtcr__Image *img_meta(const struct img *im);

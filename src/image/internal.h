@@ -107,6 +107,7 @@ struct img {
 		uint64_t off;  /* byte offset of the piece in that image's pages.img */
 	} * src;
 	uint8_t *run_ok; /* per own run: checksum verified (as a parent) */
+	bool trusted;	 /* no checksums: received over an authenticated stream */
 };
 
 /* img_validate() with `name` (an image path, or a description) leading every message. */

@@ -599,9 +599,17 @@ static int run_check(struct img *im, size_t i, const void **data, size_t *len)
 	return 0;
 }
 
+void img_set_trusted(struct img *im)
+{
+	im->trusted = true;
+}
+
 static int run_verify(struct img *im, size_t i, const void *data, size_t len)
 {
 	const Rtcr__PageRun *r = im->meta->pagemap[i];
+
+	if (im->trusted && !(im->src && im->src[i].link))
+		return 0;
 
 	if (im->src && im->src[i].link) {
 		/* a piece of a parent's run: check that whole run, once */

@@ -55,11 +55,15 @@ enum mig_msg {
 };
 
 /* MIG_PAGES payload (little-endian):
- *   u32 pid (in the target's namespace), u32 nruns, u64 start, u64 end:
- *   [start, end) is defined by this message: pages not in a run are zero;
- *   then nruns x { u64 addr, u32 npages, u32 zero }, then the pages. */
-#define MIG_PAGES_HDR 24
-#define MIG_RUN_SIZE  16
+ *   u32 pid (in the target's namespace), u32 nranges, u32 nruns, u32 zero;
+ *   nranges x { u64 start, u64 end }: these ranges are defined by this
+ *   message (sorted, disjoint): pages of them in no run are zero;
+ *   nruns x { u64 addr, u32 npages, u32 zero }: sorted, each inside one
+ *   range; then the pages of the runs, in order. */
+#define MIG_PAGES_HDR	16
+#define MIG_RANGE_SIZE	16
+#define MIG_RUN_SIZE	16
+#define MIG_MAX_RANGES	8192
 /* MIG_FINAL_PAGES payload: u64 offset in pages.img, then the bytes. */
 
 struct mig_opts {

@@ -30,7 +30,7 @@
 
 #define PG	   4096ULL
 #define TASK_TOP   0x800000000000ULL
-#define MAX_ROUNDS 256
+#define MAX_ROUNDS 100000
 #define MAX_PIDS   65536
 
 static uint32_t get32(const uint8_t *p)
@@ -68,32 +68,180 @@ static int buf_reserve(struct buf *b, size_t need)
 	return 0;
 }
 
-struct rrun {
+/*
+ * The pages received in pre-copy rounds: one store, the newest copy of
+ * each page only (a chunk sent again replaces what was there), so memory
+ * stays about the target's size. Pages are appended; when more than half
+ * of the store is replaced copies, it is compacted between rounds.
+ */
+struct sent {
+	uint64_t addr, off;
 	uint32_t pid;
-	uint64_t addr, off, xxh;
-	uint32_t npages;
+	uint32_t state; /* 0 empty, 1 live, 2 deleted */
 };
 
-struct rdef {
-	uint32_t pid;
-	uint64_t s, e;
-};
-
-struct round {
+struct store {
 	struct buf pages;
-	struct rrun *runs;
-	size_t nruns, rcap;
-	struct rdef *defs;
-	size_t ndefs, dcap;
+	struct sent *tab;
+	size_t cap, used, live; /* used: live + deleted */
+	uint64_t garbage;	/* bytes of replaced copies in pages */
 };
+
+static size_t hash_of(uint32_t pid, uint64_t addr, size_t cap)
+{
+	uint64_t h = (addr >> 12) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)pid * 0xbf58476d1ce4e5b9ULL;
+
+	return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static struct sent *store_find(struct store *st, uint32_t pid, uint64_t addr, bool insert)
+{
+	size_t i, cap = st->cap;
+	struct sent *tomb = NULL;
+
+	if (!cap)
+		return NULL;
+	for (i = hash_of(pid, addr, cap);; i = (i + 1) & (cap - 1)) {
+		struct sent *e = &st->tab[i];
+
+		if (e->state == 0)
+			return insert ? (tomb ? tomb : e) : NULL;
+		if (e->state == 2) {
+			if (!tomb)
+				tomb = e;
+			continue;
+		}
+		if (e->pid == pid && e->addr == addr)
+			return e;
+	}
+}
+
+static int store_grow(struct store *st)
+{
+	size_t ncap = st->cap ? st->cap * 2 : 65536;
+	struct sent *old = st->tab, *nt;
+	size_t ocap = st->cap;
+
+	/* rehash into the same size if the deleted ones are most of it */
+	if (st->cap && st->live * 4 < st->cap)
+		ncap = st->cap;
+	nt = calloc(ncap, sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	st->tab = nt;
+	st->cap = ncap;
+	st->used = st->live = 0;
+	for (size_t i = 0; i < ocap; i++) {
+		if (old[i].state == 1) {
+			struct sent *e = store_find(st, old[i].pid, old[i].addr, true);
+
+			*e = old[i];
+			st->used++;
+			st->live++;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+/* [s, e) of pid is sent again: what was there goes */
+static void store_drop(struct store *st, uint32_t pid, uint64_t s, uint64_t e)
+{
+	if (!st->live)
+		return;
+	for (uint64_t a = s; a < e; a += PG) {
+		struct sent *x = store_find(st, pid, a, false);
+
+		if (x) {
+			x->state = 2;
+			st->live--;
+			st->garbage += PG;
+		}
+	}
+}
+
+static int store_put(struct store *st, uint32_t pid, uint64_t addr, const uint8_t *data)
+{
+	struct sent *e;
+	int ret;
+
+	if ((st->used + 1) * 10 > st->cap * 7 && (ret = store_grow(st)))
+		return ret;
+	ret = buf_reserve(&st->pages, st->pages.size + PG);
+	if (ret)
+		return ret;
+	e = store_find(st, pid, addr, true);
+	if (e->state == 0)
+		st->used++;
+	e->state = 1;
+	e->pid = pid;
+	e->addr = addr;
+	e->off = st->pages.size;
+	memcpy(st->pages.p + e->off, data, PG);
+	st->pages.size += PG;
+	st->live++;
+	return 0;
+}
+
+static int cmp_sent(const void *a, const void *b)
+{
+	const struct sent *x = *(const struct sent *const *)a, *y = *(const struct sent *const *)b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* the live entries, sorted by (pid, addr) */
+static int store_sorted(struct store *st, struct sent ***out)
+{
+	struct sent **v = malloc((st->live ? st->live : 1) * sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->cap; i++)
+		if (st->tab[i].state == 1)
+			v[n++] = &st->tab[i];
+	qsort(v, n, sizeof(*v), cmp_sent);
+	*out = v;
+	return 0;
+}
+
+/* Copy the live pages, in address order, into a new buffer. */
+static int store_compact(struct store *st)
+{
+	struct buf nb = {0};
+	struct sent **v = NULL;
+	int ret;
+
+	ret = store_sorted(st, &v);
+	if (!ret)
+		ret = buf_reserve(&nb, st->live * PG > PG ? st->live * PG : PG);
+	if (ret) {
+		free(v);
+		return ret;
+	}
+	for (size_t i = 0; i < st->live; i++) {
+		memcpy(nb.p + nb.size, st->pages.p + v[i]->off, PG);
+		v[i]->off = nb.size;
+		nb.size += PG;
+	}
+	free(v);
+	if (st->pages.p)
+		munmap(st->pages.p, st->pages.cap);
+	st->pages = nb;
+	st->garbage = 0;
+	return 0;
+}
 
 struct session {
 	struct stream *s;
 	const struct serve_opts *so;
 	char name[64], mode[16], id[40];
 	bool precopy;
-	struct round *rounds;
-	size_t nrounds;
+	struct store store;
+	unsigned rounds;
 	uint32_t *pids;
 	size_t npids;
 	uint64_t received;
@@ -208,35 +356,48 @@ static int hello(struct session *ss, const char *p, size_t len)
 
 static int pages(struct session *ss, const uint8_t *p, size_t len)
 {
-	struct round *r;
-	uint32_t pid, nruns;
-	uint64_t s, e, prev, data;
-	size_t hdr;
+	uint32_t pid, nranges, nruns;
+	const uint8_t *rg, *ru, *d;
+	uint64_t prev = 0, data = 0;
+	size_t hdr, j = 0;
 	int ret;
 
-	if (!ss->precopy || !ss->nrounds)
+	if (!ss->precopy)
 		return refuse(ss, "pages outside a pre-copy round");
-	r = &ss->rounds[ss->nrounds - 1];
 	if (len < MIG_PAGES_HDR)
 		return refuse(ss, "short pages message");
 	pid = get32(p);
-	nruns = get32(p + 4);
-	s = get64(p + 8);
-	e = get64(p + 16);
-	if (!pid || pid > (1u << 22) || s >= e || ((s | e) & (PG - 1)) || e > TASK_TOP ||
-	    nruns > (e - s) / PG)
-		return refuse(ss, "bad pages message (pid %u, 0x%" PRIx64 "-0x%" PRIx64 ", %u runs)",
-			      pid, s, e, nruns);
-	hdr = MIG_PAGES_HDR + (size_t)nruns * MIG_RUN_SIZE;
+	nranges = get32(p + 4);
+	nruns = get32(p + 8);
+	if (!pid || pid > (1u << 22) || !nranges || nranges > MIG_MAX_RANGES ||
+	    nruns > (len / PG) + 1)
+		return refuse(ss, "bad pages message (pid %u, %u ranges, %u runs)", pid, nranges,
+			      nruns);
+	hdr = MIG_PAGES_HDR + (size_t)nranges * MIG_RANGE_SIZE + (size_t)nruns * MIG_RUN_SIZE;
 	if (len < hdr)
 		return refuse(ss, "short pages message");
-	data = 0;
-	prev = s;
+	rg = p + MIG_PAGES_HDR;
+	ru = rg + (size_t)nranges * MIG_RANGE_SIZE;
+	for (uint32_t i = 0; i < nranges; i++) {
+		uint64_t s = get64(rg + (size_t)i * MIG_RANGE_SIZE);
+		uint64_t e = get64(rg + (size_t)i * MIG_RANGE_SIZE + 8);
+
+		if (s >= e || ((s | e) & (PG - 1)) || e > TASK_TOP || s < prev)
+			return refuse(ss, "bad range 0x%" PRIx64 "-0x%" PRIx64 " in a pages message", s,
+				      e);
+		prev = e;
+	}
+	/* every run inside a range, in order */
+	prev = 0;
 	for (uint32_t i = 0; i < nruns; i++) {
-		const uint8_t *q = p + MIG_PAGES_HDR + (size_t)i * MIG_RUN_SIZE;
+		const uint8_t *q = ru + (size_t)i * MIG_RUN_SIZE;
 		uint64_t a = get64(q), n = get32(q + 8);
 
-		if (!n || (a & (PG - 1)) || a < prev || n > (e - a) / PG)
+		while (j < nranges && get64(rg + (size_t)j * MIG_RANGE_SIZE + 8) <= a)
+			j++;
+		if (!n || (a & (PG - 1)) || a < prev || j == nranges ||
+		    a < get64(rg + (size_t)j * MIG_RANGE_SIZE) ||
+		    n > (get64(rg + (size_t)j * MIG_RANGE_SIZE + 8) - a) / PG)
 			return refuse(ss, "bad page run in a pages message");
 		prev = a + n * PG;
 		data += n * PG;
@@ -245,84 +406,35 @@ static int pages(struct session *ss, const uint8_t *p, size_t len)
 		return refuse(ss, "pages message: %zu bytes of data for %" PRIu64 " in its runs",
 			      len - hdr, data);
 	ss->received += data;
-	if (ss->received > ss->so->max_bytes)
+	if (ss->store.live * PG + data > ss->so->max_bytes)
 		return refuse(ss, "more than %" PRIu64 " bytes of memory sent", ss->so->max_bytes);
 	ret = note_pid(ss, pid);
 	if (ret)
 		return ret;
-	if (r->ndefs == r->dcap) {
-		size_t nc = r->dcap ? r->dcap * 2 : 256;
-		struct rdef *nd = realloc(r->defs, nc * sizeof(*nd));
-
-		if (!nd)
-			return -ENOMEM;
-		r->defs = nd;
-		r->dcap = nc;
-	}
-	r->defs[r->ndefs++] = (struct rdef){pid, s, e};
-	if (r->nruns + nruns > r->rcap) {
-		size_t nc = r->rcap ? r->rcap : 256;
-		struct rrun *nr;
-
-		while (nc < r->nruns + nruns)
-			nc *= 2;
-		nr = realloc(r->runs, nc * sizeof(*nr));
-		if (!nr)
-			return -ENOMEM;
-		r->runs = nr;
-		r->rcap = nc;
-	}
-	ret = buf_reserve(&r->pages, r->pages.size + data);
-	if (ret)
-		return ret;
-	memcpy(r->pages.p + r->pages.size, p + hdr, data);
+	/* the ranges are defined anew: pages not sent are zero now */
+	for (uint32_t i = 0; i < nranges; i++)
+		store_drop(&ss->store, pid, get64(rg + (size_t)i * MIG_RANGE_SIZE),
+			   get64(rg + (size_t)i * MIG_RANGE_SIZE + 8));
+	d = p + hdr;
 	for (uint32_t i = 0; i < nruns; i++) {
-		const uint8_t *q = p + MIG_PAGES_HDR + (size_t)i * MIG_RUN_SIZE;
+		const uint8_t *q = ru + (size_t)i * MIG_RUN_SIZE;
 		uint64_t a = get64(q), n = get32(q + 8);
 
-		/* runs of at most 1 MiB, as in image files */
-		for (uint64_t done = 0; done < n;) {
-			uint64_t k = n - done > 256 ? 256 : n - done;
-			struct rrun *rr = &r->runs[r->nruns];
-
-			if (r->nruns == r->rcap) {
-				struct rrun *nr = realloc(r->runs, r->rcap * 2 * sizeof(*nr));
-
-				if (!nr)
-					return -ENOMEM;
-				r->runs = nr;
-				r->rcap *= 2;
-				rr = &r->runs[r->nruns];
-			}
-			rr->pid = pid;
-			rr->addr = a + done * PG;
-			rr->npages = (uint32_t)k;
-			rr->off = r->pages.size;
-			rr->xxh = XXH3_64bits(r->pages.p + rr->off, k * PG);
-			r->pages.size += k * PG;
-			r->nruns++;
-			done += k;
+		for (uint64_t k = 0; k < n; k++, d += PG) {
+			ret = store_put(&ss->store, pid, a + k * PG, d);
+			if (ret)
+				return ret;
 		}
 	}
 	return 0;
 }
 
-static int cmp_def(const void *a, const void *b)
+/* The rounds as one image: the newest copy of every page received. */
+static int store_image(struct session *ss, struct img **out)
 {
-	const struct rdef *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->s < y->s ? -1 : x->s > y->s;
-}
-
-/* A round as an image: its runs, and per process what it does not define
- * (inherited from the round before). */
-static int round_image(struct session *ss, size_t k, struct img **out)
-{
-	struct round *r = &ss->rounds[k];
+	struct store *st = &ss->store;
 	Rtcr__Image *m = calloc(1, sizeof(*m));
-	char id[48];
+	struct sent **v = NULL;
 	int ret = -ENOMEM;
 
 	if (!m)
@@ -332,22 +444,12 @@ static int round_image(struct session *ss, size_t k, struct img **out)
 	if (!m->inventory)
 		goto fail;
 	rtcr__inventory__init(m->inventory);
-	snprintf(id, sizeof(id), "pre-copy round %zu", k);
-	m->inventory->image_id = strdup(id);
-	qsort(r->defs, r->ndefs, sizeof(*r->defs), cmp_def);
-	for (size_t i = 1; i < r->ndefs; i++) {
-		if (r->defs[i].pid == r->defs[i - 1].pid && r->defs[i].s < r->defs[i - 1].e) {
-			ret = refuse(ss, "round %zu sends 0x%" PRIx64 " twice", k, r->defs[i].s);
-			goto fail;
-		}
-	}
+	m->inventory->image_id = strdup("pre-copy rounds");
 	m->processes = calloc(ss->npids ? ss->npids : 1, sizeof(*m->processes));
 	if (!m->processes)
 		goto fail;
 	for (size_t i = 0; i < ss->npids; i++) {
 		Rtcr__Process *p = calloc(1, sizeof(*p));
-		uint64_t pos = 0;
-		size_t ninh = 0;
 
 		if (!p)
 			goto fail;
@@ -355,51 +457,46 @@ static int round_image(struct session *ss, size_t k, struct img **out)
 		m->processes[m->n_processes++] = p;
 		p->has_pid = 1;
 		p->pid = ss->pids[i];
-		if (k == 0)
-			continue; /* the first round is the base: nothing before it */
-		p->inherit = malloc((2 * r->ndefs + 2) * sizeof(uint64_t));
-		if (!p->inherit)
-			goto fail;
-		for (size_t j = 0; j < r->ndefs; j++) {
-			if (r->defs[j].pid != p->pid)
-				continue;
-			if (r->defs[j].s > pos) {
-				p->inherit[ninh++] = pos;
-				p->inherit[ninh++] = r->defs[j].s;
-			}
-			pos = r->defs[j].e;
-		}
-		if (pos < TASK_TOP) {
-			p->inherit[ninh++] = pos;
-			p->inherit[ninh++] = TASK_TOP;
-		}
-		p->n_inherit = ninh;
 	}
-	m->pagemap = calloc(r->nruns ? r->nruns : 1, sizeof(*m->pagemap));
+	ret = store_sorted(st, &v);
+	if (ret)
+		goto fail;
+	ret = -ENOMEM;
+	m->pagemap = calloc(st->live ? st->live : 1, sizeof(*m->pagemap));
 	if (!m->pagemap)
 		goto fail;
-	for (size_t i = 0; i < r->nruns; i++) {
+	for (size_t i = 0; i < st->live;) {
 		Rtcr__PageRun *pr = malloc(sizeof(*pr));
+		size_t j = i + 1;
 
 		if (!pr)
 			goto fail;
+		/* pages next to each other in memory and in the store: one run */
+		while (j < st->live && j - i < 256 && v[j]->pid == v[i]->pid &&
+		       v[j]->addr == v[j - 1]->addr + PG && v[j]->off == v[j - 1]->off + PG)
+			j++;
 		rtcr__page_run__init(pr);
 		pr->has_addr = pr->has_npages = pr->has_offset = pr->has_xxh64 = pr->has_pid = 1;
-		pr->addr = r->runs[i].addr;
-		pr->npages = r->runs[i].npages;
-		pr->offset = r->runs[i].off;
-		pr->xxh64 = r->runs[i].xxh;
-		pr->pid = r->runs[i].pid;
+		pr->addr = v[i]->addr;
+		pr->npages = (uint32_t)(j - i);
+		pr->offset = v[i]->off;
+		pr->pid = v[i]->pid;
 		m->pagemap[m->n_pagemap++] = pr;
+		i = j;
 	}
-	if (!r->pages.p && buf_reserve(&r->pages, PG))
+	free(v);
+	v = NULL;
+	if (!st->pages.p && buf_reserve(&st->pages, PG))
 		goto fail;
-	ret = img_from_parts(id, m, r->pages.p, r->pages.cap, out);
+	ret = img_from_parts("pre-copy rounds", m, st->pages.p, st->pages.cap, out);
 	if (ret)
 		goto fail;
-	r->pages.p = NULL; /* the image's now */
+	/* authenticated by the stream, page by page: no checksums to check */
+	img_set_trusted(*out);
+	st->pages.p = NULL;
 	return 0;
 fail:
+	free(v);
 	rtcr__image__free_unpacked(m, NULL);
 	return ret;
 }
@@ -429,7 +526,7 @@ static int final_pages(struct session *ss, const uint8_t *p, size_t len)
 
 static int build(struct session *ss, uint64_t pages_size, struct img **out)
 {
-	struct img *top = NULL, **links = NULL;
+	struct img *top = NULL;
 	int ret;
 
 	if (pages_size < ss->fpages.size || pages_size > ss->so->max_bytes)
@@ -453,24 +550,14 @@ static int build(struct session *ss, uint64_t pages_size, struct img **out)
 		}
 	}
 	if (ss->precopy) {
-		links = calloc(ss->nrounds ? ss->nrounds : 1, sizeof(*links));
-		if (!links) {
+		struct img *base = NULL;
+
+		ret = store_image(ss, &base);
+		if (ret) {
 			img_close(top);
-			return -ENOMEM;
+			return ret;
 		}
-		/* newest first */
-		for (size_t k = 0; k < ss->nrounds; k++) {
-			ret = round_image(ss, ss->nrounds - 1 - k, &links[k]);
-			if (ret) {
-				for (size_t j = 0; j < k; j++)
-					img_close(links[j]);
-				free(links);
-				img_close(top);
-				return ret;
-			}
-		}
-		ret = img_chain_attach(top, links, ss->nrounds);
-		free(links);
+		ret = img_chain_attach(top, &base, 1);
 		if (ret) {
 			img_close(top);
 			return refuse(ss, "cannot resolve the final image on the rounds: %s",
@@ -507,14 +594,6 @@ int mig_recv_session(struct stream *s, const struct serve_opts *so)
 	ret = stream_send(s, MIG_HELLO_OK, NULL, 0);
 	if (ret)
 		goto out;
-	if (ss.precopy) {
-		ss.rounds = calloc(1, sizeof(*ss.rounds));
-		if (!ss.rounds) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		ss.nrounds = 1;
-	}
 	for (;;) {
 		ret = stream_recv(s, &type, &buf, &len);
 		if (ret)
@@ -522,19 +601,13 @@ int mig_recv_session(struct stream *s, const struct serve_opts *so)
 		if (type == MIG_PAGES) {
 			ret = pages(&ss, buf, len);
 		} else if (type == MIG_ROUND_END) {
-			struct round *nr;
-
-			if (!ss.precopy || ss.nrounds >= MAX_ROUNDS) {
+			if (!ss.precopy || ++ss.rounds > MAX_ROUNDS) {
 				ret = refuse(&ss, "unexpected end of round");
 				goto out;
 			}
-			nr = realloc(ss.rounds, (ss.nrounds + 1) * sizeof(*nr));
-			if (!nr) {
-				ret = -ENOMEM;
-				goto out;
-			}
-			ss.rounds = nr;
-			memset(&ss.rounds[ss.nrounds++], 0, sizeof(*nr));
+			/* between rounds: drop the replaced copies if they are most of it */
+			if (ss.store.garbage > ss.store.live * PG)
+				ret = store_compact(&ss.store);
 		} else if (type == MIG_FINAL_META) {
 			if (ss.meta || len > (256u << 20)) {
 				ret = refuse(&ss, "unexpected final metadata");
@@ -547,10 +620,6 @@ int mig_recv_session(struct stream *s, const struct serve_opts *so)
 			}
 			memcpy(ss.meta, buf, len);
 			ss.meta_len = len;
-			/* the last round is empty: the pause came */
-			if (ss.precopy && ss.nrounds > 1 && !ss.rounds[ss.nrounds - 1].nruns &&
-			    !ss.rounds[ss.nrounds - 1].ndefs)
-				ss.nrounds--;
 		} else if (type == MIG_FINAL_PAGES) {
 			ret = ss.meta ? final_pages(&ss, buf, len)
 				      : refuse(&ss, "final pages before the metadata");
@@ -573,6 +642,15 @@ int mig_recv_session(struct stream *s, const struct serve_opts *so)
 	}
 	if (ret)
 		goto out;
+	if (getenv("RTCR_MIG_DUMP")) {
+		/* for debugging: the image as received, written out (and no restore) */
+		struct img_write_stats ws;
+
+		ret = img_write_resolved(im, getenv("RTCR_MIG_DUMP"), &ws);
+		im = NULL;
+		stream_send(s, MIG_ERROR, "dumped", 6);
+		goto out;
+	}
 	/* restore, stopped: it runs once the source let it go */
 	ret = sup_restore_received(im, ss.name, name, sizeof(name));
 	im = NULL;
@@ -609,13 +687,9 @@ out:
 		rtcr_kill(name, SIGKILL);
 	}
 	img_close(im);
-	for (size_t k = 0; k < ss.nrounds; k++) {
-		if (ss.rounds[k].pages.p)
-			munmap(ss.rounds[k].pages.p, ss.rounds[k].pages.cap);
-		free(ss.rounds[k].runs);
-		free(ss.rounds[k].defs);
-	}
-	free(ss.rounds);
+	if (ss.store.pages.p)
+		munmap(ss.store.pages.p, ss.store.pages.cap);
+	free(ss.store.tab);
 	free(ss.pids);
 	free(ss.meta);
 	if (ss.fpages.p)

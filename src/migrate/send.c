@@ -183,12 +183,15 @@ static int expect(struct stream *s, uint32_t want, const void **buf, size_t *len
 
 struct sender {
 	struct stream *s;
-	uint8_t *msg; /* header + runs + data of one PAGES message */
-	size_t cap;
-	struct page_region regs[512];
+	bool async; /* dirty chunks are written pages: no need to look for present ones */
 	struct mig_progress *pg;
 	int pmfd;
 	pid_t pmpid;
+	struct page_region regs[512];
+	/* the message being built */
+	uint32_t pid;
+	uint8_t *ranges, *runs, *data;
+	size_t nranges, nruns, ndata;
 };
 
 static int open_pagemap(struct sender *sd, pid_t pid)
@@ -207,99 +210,136 @@ static int open_pagemap(struct sender *sd, pid_t pid)
 	return 0;
 }
 
-/* Send [s, e) of one process (e - s <= MSG_DATA): its present pages. */
-static int send_range(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+static int flush(struct sender *sd)
 {
-	struct pm_scan_arg a;
-	struct iovec liov[512], riov[512];
-	uint32_t nruns = 0;
-	size_t hdr, data_off;
-	uint64_t pos = s, bytes = 0;
-	ssize_t got;
-	int ret, cnt = 0;
+	uint8_t hdr[MIG_PAGES_HDR];
+	struct iovec iov[4];
+	int ret;
 
-	/* the runs first (at most one per page) */
-	while (pos < e) {
-		long n;
-
-		memset(&a, 0, sizeof(a));
-		a.size = sizeof(a);
-		a.start = pos;
-		a.end = e;
-		a.vec = (uint64_t)(uintptr_t)sd->regs;
-		a.vec_len = 512;
-		a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-		a.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
-		n = ioctl(sd->pmfd, PAGEMAP_SCAN, &a);
-		if (n < 0) {
-			if (errno == ESRCH)
-				return 0; /* gone: the final capture sees it */
-			return pr_perror("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64, ch->ns_pid, pos, e);
-		}
-		for (long i = 0; i < n; i++) {
-			uint64_t cat = sd->regs[i].categories;
-			uint8_t *r;
-
-			if (cat & PAGE_IS_PFNZERO)
-				continue;
-			if (ch->file_backed && (cat & PAGE_IS_FILE) && !(cat & PAGE_IS_SWAPPED))
-				continue;
-			r = sd->msg + MIG_PAGES_HDR + (size_t)nruns * MIG_RUN_SIZE;
-			put64(r, sd->regs[i].start);
-			put32(r + 8, (uint32_t)((sd->regs[i].end - sd->regs[i].start) / PG));
-			put32(r + 12, 0);
-			bytes += sd->regs[i].end - sd->regs[i].start;
-			nruns++;
-		}
-		if (a.walk_end <= pos)
-			break;
-		pos = a.walk_end;
+	if (!sd->nranges)
+		return 0;
+	put32(hdr, sd->pid);
+	put32(hdr + 4, (uint32_t)sd->nranges);
+	put32(hdr + 8, (uint32_t)sd->nruns);
+	put32(hdr + 12, 0);
+	iov[0] = (struct iovec){hdr, sizeof(hdr)};
+	iov[1] = (struct iovec){sd->ranges, sd->nranges * MIG_RANGE_SIZE};
+	iov[2] = (struct iovec){sd->runs, sd->nruns * MIG_RUN_SIZE};
+	iov[3] = (struct iovec){sd->data, sd->ndata};
+	ret = stream_sendv(sd->s, MIG_PAGES, iov, 4);
+	if (!ret) {
+		pthread_mutex_lock(&sd->pg->mu);
+		sd->pg->round_bytes += sd->ndata;
+		sd->pg->bytes_sent = stream_bytes_sent(sd->s);
+		pthread_mutex_unlock(&sd->pg->mu);
 	}
-	hdr = MIG_PAGES_HDR + (size_t)nruns * MIG_RUN_SIZE;
-	data_off = hdr;
-	put32(sd->msg, ch->ns_pid);
-	put32(sd->msg + 4, nruns);
-	put64(sd->msg + 8, s);
-	put64(sd->msg + 16, e);
-	/* then the bytes */
-	for (uint32_t i = 0; i < nruns; i++) {
-		const uint8_t *r = sd->msg + MIG_PAGES_HDR + (size_t)i * MIG_RUN_SIZE;
+	sd->nranges = sd->nruns = sd->ndata = 0;
+	return ret;
+}
+
+static void add_run(struct sender *sd, uint64_t a, uint64_t len)
+{
+	uint8_t *r = sd->runs + sd->nruns * MIG_RUN_SIZE;
+
+	put64(r, a);
+	put32(r + 8, (uint32_t)(len / PG));
+	put32(r + 12, 0);
+	sd->nruns++;
+}
+
+/* Add [s, e) of a process (e - s <= MSG_DATA) to the message: its present
+ * pages, read now. */
+static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+{
+	size_t nruns0, ndata0 = sd->ndata;
+	struct iovec liov[512], riov[512];
+	int cnt = 0, ret;
+
+	if (sd->nranges && (sd->pid != ch->ns_pid || sd->nranges == MIG_MAX_RANGES ||
+			    sd->ndata + (e - s) > MSG_DATA)) {
+		ret = flush(sd);
+		if (ret)
+			return ret;
+		ndata0 = 0;
+	}
+	sd->pid = ch->ns_pid;
+	nruns0 = sd->nruns;
+	if (sd->async) {
+		add_run(sd, s, e - s);
+	} else {
+		uint64_t pos = s;
+
+		while (pos < e) {
+			struct pm_scan_arg a;
+			long n;
+
+			memset(&a, 0, sizeof(a));
+			a.size = sizeof(a);
+			a.start = pos;
+			a.end = e;
+			a.vec = (uint64_t)(uintptr_t)sd->regs;
+			a.vec_len = 512;
+			a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+			a.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
+					PAGE_IS_PFNZERO;
+			n = ioctl(sd->pmfd, PAGEMAP_SCAN, &a);
+			if (n < 0) {
+				sd->nruns = nruns0;
+				if (errno == ESRCH)
+					return 0; /* gone: the final capture knows */
+				return pr_perror("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64, ch->ns_pid,
+						 pos, e);
+			}
+			for (long i = 0; i < n; i++) {
+				uint64_t cat = sd->regs[i].categories;
+
+				if (cat & PAGE_IS_PFNZERO)
+					continue;
+				if (ch->file_backed && (cat & PAGE_IS_FILE) && !(cat & PAGE_IS_SWAPPED))
+					continue;
+				add_run(sd, sd->regs[i].start, sd->regs[i].end - sd->regs[i].start);
+			}
+			if (a.walk_end <= pos)
+				break;
+			pos = a.walk_end;
+		}
+	}
+	/* the bytes */
+	for (size_t i = nruns0; i < sd->nruns; i++) {
+		const uint8_t *r = sd->runs + i * MIG_RUN_SIZE;
 		uint64_t addr = 0, len;
 
 		for (int k = 7; k >= 0; k--)
 			addr = (addr << 8) | r[k];
 		len = (uint64_t)(r[8] | r[9] << 8 | r[10] << 16 | (uint32_t)r[11] << 24) * PG;
-		liov[cnt] = (struct iovec){sd->msg + data_off, len};
+		liov[cnt] = (struct iovec){sd->data + sd->ndata, len};
 		riov[cnt] = (struct iovec){(void *)(uintptr_t)addr, len};
-		data_off += len;
+		sd->ndata += len;
 		cnt++;
-		if (cnt == 512 || i + 1 == nruns) {
+		if (cnt == 512 || i + 1 == sd->nruns) {
 			size_t want = 0;
+			ssize_t got;
 
 			for (int k = 0; k < cnt; k++)
 				want += liov[k].iov_len;
 			got = process_vm_readv(ch->pid, liov, (unsigned long)cnt, riov,
 					       (unsigned long)cnt, 0);
 			if (got != (ssize_t)want) {
-				/* unmapped meanwhile: it is dirty again (an UNMAP or
-				 * REMAP event) and the final capture has it */
-				if (got < 0 && (errno == EFAULT || errno == ESRCH))
-					return 0;
-				if (got >= 0)
-					return 0;
-				return pr_perror("pid %u: read 0x%" PRIx64, ch->ns_pid, addr);
+				/* unmapped meanwhile (an event marked it) or gone: the
+				 * final capture has what is there; leave it out */
+				sd->nruns = nruns0;
+				sd->ndata = ndata0;
+				if (got < 0 && errno != EFAULT && errno != ESRCH)
+					return pr_perror("pid %u: read 0x%" PRIx64, ch->ns_pid, addr);
+				return 0;
 			}
 			cnt = 0;
 		}
 	}
-	ret = stream_send(sd->s, MIG_PAGES, sd->msg, data_off);
-	if (!ret) {
-		pthread_mutex_lock(&sd->pg->mu);
-		sd->pg->round_bytes += bytes;
-		sd->pg->bytes_sent = stream_bytes_sent(sd->s);
-		pthread_mutex_unlock(&sd->pg->mu);
-	}
-	return ret;
+	put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE, s);
+	put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE + 8, e);
+	sd->nranges++;
+	return 0;
 }
 
 static int send_chunks(struct sender *sd, const struct track_chunk *v, size_t n)
@@ -313,9 +353,11 @@ static int send_chunks(struct sender *sd, const struct track_chunk *v, size_t n)
 		for (uint64_t s = v[i].start; s < v[i].end && !ret; s += MSG_DATA) {
 			uint64_t e = s + MSG_DATA < v[i].end ? s + MSG_DATA : v[i].end;
 
-			ret = send_range(sd, &v[i], s, e);
+			ret = add_range(sd, &v[i], s, e);
 		}
 	}
+	if (!ret)
+		ret = flush(sd);
 	return ret;
 }
 
@@ -379,9 +421,11 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 			*converged = true;
 			return 0;
 		}
-		stalled = dirty >= prev_dirty ? stalled + 1 : 0;
-		prev_dirty = dirty;
-		if (round + 1 >= o->max_rounds || stalled >= 3) {
+		/* not getting smaller (by a tenth) twice in a row: it will not */
+		stalled = prev_dirty != UINT64_MAX && dirty * 10 >= prev_dirty * 9 ? stalled + 1 : 0;
+		if (dirty < prev_dirty)
+			prev_dirty = dirty;
+		if (round + 1 >= o->max_rounds || stalled >= 2) {
 			*converged = false;
 			if (o->abort_on_no_converge) {
 				pr_err("pre-copy does not converge: after %u rounds %" PRIu64
@@ -478,12 +522,14 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	if (ret)
 		return ret;
 	stream_set_timeout(sd.s, o->timeout_ms);
-	sd.cap = MIG_PAGES_HDR + (MSG_DATA / PG) * MIG_RUN_SIZE + MSG_DATA;
-	sd.msg = malloc(sd.cap);
-	if (!sd.msg) {
+	sd.ranges = malloc(MIG_MAX_RANGES * MIG_RANGE_SIZE);
+	sd.runs = malloc((MSG_DATA / PG) * MIG_RUN_SIZE);
+	sd.data = malloc(MSG_DATA);
+	if (!sd.ranges || !sd.runs || !sd.data) {
 		ret = -ENOMEM;
 		goto out;
 	}
+	sd.async = tk && track_get_opts(tk)->mode == TRACK_ASYNC;
 	/* 1. who we are, and the files the target needs there */
 	set_phase(pg, MIG_CHECKING);
 	random_hex(session, sizeof(session));
@@ -519,9 +565,22 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	ret = h->capture(h->arg, o->precopy ? session : NULL, &cap, &st);
 	if (ret)
 		goto out;
-	ret = ckpt_serialize(cap, &blob);
-	if (!ret)
-		ret = send_final(&sd, &blob);
+	{
+		uint64_t t1 = mono(), t2, t3;
+
+		/* the pause began inside the capture (after its preparation) */
+		if (!ret && st.pause_ns && st.pause_ns < t1 - tpause)
+			tpause = t1 - st.pause_ns;
+		ret = ckpt_serialize(cap, &blob);
+		t2 = mono();
+		if (!ret)
+			ret = send_final(&sd, &blob);
+		t3 = mono();
+		pr_info("final: pause %.1f ms, serialize %.1f ms, send %.1f ms "
+			"(%" PRIu64 " KiB)",
+			st.pause_ns / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
+			blob.pages_size >> 10);
+	}
 	if (ret)
 		goto out;
 	res->memory_bytes = blob.pages_size;
@@ -533,6 +592,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 		goto out;
 	snprintf(res->dest_name, sizeof(res->dest_name), "%.*s", (int)(len < 63 ? len : 63),
 		 (const char *)buf);
+	pr_info("the destination restored it %.1f ms after the pause", (mono() - tpause) / 1e6);
 	stream_set_timeout(sd.s, o->timeout_ms);
 	ret = stream_send(sd.s, MIG_COMMIT, NULL, 0);
 	if (ret)
@@ -570,7 +630,9 @@ out:
 	img_blob_free(&blob);
 	if (sd.pmfd >= 0)
 		close(sd.pmfd);
-	free(sd.msg);
+	free(sd.ranges);
+	free(sd.runs);
+	free(sd.data);
 	free(files);
 	free(hello);
 	stream_close(sd.s);

@@ -1607,6 +1607,13 @@ static int write_private_pages(struct rst_ctx *r)
 			ret = img_run_data(r->im, i, !r->verified, &data, &len);
 			if (ret)
 				goto out;
+			if (have_uffd && uffd_covers(&u, pr->addr) != uffd_covers(&u, pr->addr + len - 1)) {
+				/* writing it directly could fault on our own registration */
+				pr_err("pid %u: page run at 0x%" PRIx64 " crosses a mapping boundary",
+				       r->proc->pid, pr->addr);
+				ret = -EINVAL;
+				goto out;
+			}
 			if (have_uffd && uffd_covers(&u, pr->addr)) {
 				ret = uffd_copy(&u, pr->addr, data, len);
 				if (ret)
