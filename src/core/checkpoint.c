@@ -226,7 +226,7 @@ static int fill_inventory(struct ckpt_ctx *c)
 	c->img->inventory = inv;
 	inv->timens = tn;
 	inv->has_format_version = 1;
-	inv->format_version = IMG_FORMAT_VERSION;
+	inv->format_version = IMG_FORMAT_MIN; /* img_write sets what the image needs */
 	random_id(id);
 	inv->image_id = xstrdup(id);
 	inv->name = xstrdup(c->t->name);

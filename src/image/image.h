@@ -19,7 +19,14 @@
 
 #include "proto/rtcr.pb-c.h"
 
-#define IMG_FORMAT_VERSION 1
+/* Version 1: full images; version 2: incremental ones (Inventory.parent_id,
+ * Process.inherit), which a version-1 reader would restore incompletely.
+ * A writer uses the lowest version that holds the image. */
+#define IMG_FORMAT_VERSION 2
+#define IMG_FORMAT_MIN	   1
+/* The version an image needs. */
+#define IMG_VERSION_OF(meta)                                                                       \
+	((meta)->inventory && (meta)->inventory->parent_id && (meta)->inventory->parent_id[0] ? 2 : 1)
 #define IMG_META_FILE	   "rtcr.img"
 #define IMG_PAGES_FILE	   "pages.img"
 #define IMG_PAGE_SIZE	   4096ULL

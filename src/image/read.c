@@ -237,9 +237,9 @@ int img_parse_named(const void *buf, size_t len, uint64_t pages_size, const char
 		goto out;
 	}
 	version = img_get_le32(b + IMG_HDR_OFF_VER);
-	if (version != IMG_FORMAT_VERSION) {
-		pr_err("%s: format version %" PRIu32 ", this rtcr reads version %d", name, version,
-		       IMG_FORMAT_VERSION);
+	if (version < IMG_FORMAT_MIN || version > IMG_FORMAT_VERSION) {
+		pr_err("%s: format version %" PRIu32 ", this rtcr reads versions %d to %d", name,
+		       version, IMG_FORMAT_MIN, IMG_FORMAT_VERSION);
 		goto out;
 	}
 	hsize = img_get_le32(b + IMG_HDR_OFF_HSIZE);
@@ -382,9 +382,10 @@ static int check_pages_header(struct img *im)
 		pr_err("%s: pages.img: bad magic (not an rtcr pages file)", im->path);
 		goto out;
 	}
-	if (img_get_le32(hdr + IMG_PAGES_OFF_VER) != IMG_FORMAT_VERSION) {
-		pr_err("%s: pages.img: format version %" PRIu32 ", this rtcr reads version %d",
-		       im->path, img_get_le32(hdr + IMG_PAGES_OFF_VER), IMG_FORMAT_VERSION);
+	if (img_get_le32(hdr + IMG_PAGES_OFF_VER) != im->meta->inventory->format_version) {
+		pr_err("%s: pages.img: format version %" PRIu32 ", rtcr.img says %" PRIu32,
+		       im->path, img_get_le32(hdr + IMG_PAGES_OFF_VER),
+		       im->meta->inventory->format_version);
 		goto out;
 	}
 	if (memcmp(hdr + IMG_PAGES_OFF_ID, id, IMG_ID_LEN) || hdr[IMG_PAGES_OFF_ID + IMG_ID_LEN]) {

@@ -138,9 +138,14 @@ static int validate_inventory(struct vctx *c)
 		VERR(c, "inventory: no format_version");
 		return -EINVAL;
 	}
-	if (inv->format_version != IMG_FORMAT_VERSION) {
-		VERR(c, "inventory: format version %" PRIu32 ", this rtcr reads version %d",
-		     inv->format_version, IMG_FORMAT_VERSION);
+	if (inv->format_version < IMG_FORMAT_MIN || inv->format_version > IMG_FORMAT_VERSION) {
+		VERR(c, "inventory: format version %" PRIu32 ", this rtcr reads versions %d to %d",
+		     inv->format_version, IMG_FORMAT_MIN, IMG_FORMAT_VERSION);
+		return -EINVAL;
+	}
+	if (inv->parent_id && inv->parent_id[0] && inv->format_version < 2) {
+		VERR(c, "inventory: an incremental image of format version %" PRIu32
+		     " (incremental images are version 2)", inv->format_version);
 		return -EINVAL;
 	}
 	CHECK_STR(inv->image_id, "inventory: image_id");

@@ -140,7 +140,8 @@ static int close_checked(int *fd, const char *name)
 }
 
 /* pages.img: the header page, then every run back to back; checksums into j. */
-static int write_pages(int dirfd, const char *image_id, const struct img_page_src *runs,
+static int write_pages(int dirfd, const char *image_id, uint32_t version,
+		       const struct img_page_src *runs,
 		       size_t nruns, struct sum_job *j, uint64_t data_bytes)
 {
 	struct iovec *iov = NULL;
@@ -161,7 +162,7 @@ static int write_pages(int dirfd, const char *image_id, const struct img_page_sr
 		goto out;
 	}
 	memcpy(hdr, IMG_PAGES_MAGIC, 8);
-	img_put_le32(hdr + IMG_PAGES_OFF_VER, IMG_FORMAT_VERSION);
+	img_put_le32(hdr + IMG_PAGES_OFF_VER, version);
 	memcpy(hdr + IMG_PAGES_OFF_ID, image_id, IMG_ID_LEN);
 	iov[niov++] = (struct iovec){hdr, IMG_PAGES_HDR_SIZE};
 	for (size_t i = 0; i < nruns; i++)
@@ -254,7 +255,7 @@ static int write_meta(int dirfd, const Rtcr__Image *meta, uint64_t *bytes, uint6
 	if (ret)
 		return ret;
 	memcpy(buf + IMG_HDR_OFF_MAGIC, IMG_MAGIC, IMG_MAGIC_LEN);
-	img_put_le32(buf + IMG_HDR_OFF_VER, IMG_FORMAT_VERSION);
+	img_put_le32(buf + IMG_HDR_OFF_VER, IMG_VERSION_OF(meta));
 	img_put_le32(buf + IMG_HDR_OFF_HSIZE, IMG_HDR_SIZE);
 	img_put_le64(buf + IMG_HDR_OFF_LEN, plen);
 	*sum = XXH3_64bits(buf + IMG_HDR_SIZE, plen);
@@ -364,7 +365,7 @@ int img_write(int dirfd, Rtcr__Image *meta, const struct img_page_src *runs, siz
 	img_pagemap_clear(meta);
 	inv = meta->inventory;
 	inv->has_format_version = 1;
-	inv->format_version = IMG_FORMAT_VERSION;
+	inv->format_version = IMG_VERSION_OF(meta);
 	if (!inv->image_id) {
 		inv->image_id = malloc(IMG_ID_LEN + 1);
 		if (!inv->image_id) {
@@ -389,7 +390,7 @@ int img_write(int dirfd, Rtcr__Image *meta, const struct img_page_src *runs, siz
 	job.data = data;
 	job.n = meta->n_pagemap;
 	pages_tmp = true;
-	ret = write_pages(dirfd, inv->image_id, runs, nruns, &job, data_bytes);
+	ret = write_pages(dirfd, inv->image_id, inv->format_version, runs, nruns, &job, data_bytes);
 	if (ret)
 		goto out;
 	meta_tmp = true;
@@ -445,7 +446,7 @@ int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nru
 	}
 	img_pagemap_clear(meta);
 	meta->inventory->has_format_version = 1;
-	meta->inventory->format_version = IMG_FORMAT_VERSION;
+	meta->inventory->format_version = IMG_VERSION_OF(meta);
 	if (!meta->inventory->image_id) {
 		meta->inventory->image_id = malloc(IMG_ID_LEN + 1);
 		if (!meta->inventory->image_id)
