@@ -373,13 +373,14 @@ int img_open_chain(const char *path, const char *const *search, int nsearch, str
 			goto fail;
 		l->run_ok = calloc(l->meta->n_pagemap ? l->meta->n_pagemap : 1, 1);
 		nl = realloc(top->links, (top->nlinks + 1) * sizeof(*nl));
+		if (nl)
+			top->links = nl;
 		if (!nl || !l->run_ok) {
 			img_close(l);
 			ret = -ENOMEM;
 			pr_err("out of memory");
 			goto fail;
 		}
-		top->links = nl;
 		top->links[top->nlinks++] = l;
 		cur = l;
 		cur_path = l->path;

@@ -218,9 +218,9 @@ static int store_compact(struct store *st)
 	ret = store_sorted(st, &v);
 	if (!ret)
 		ret = buf_reserve(&nb, st->live * PG > PG ? st->live * PG : PG);
-	if (ret) {
+	if (ret || !nb.p) {
 		free(v);
-		return ret;
+		return ret ? ret : -ENOMEM;
 	}
 	for (size_t i = 0; i < st->live; i++) {
 		memcpy(nb.p + nb.size, st->pages.p + v[i]->off, PG);
