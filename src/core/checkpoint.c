@@ -846,13 +846,13 @@ out:
 	return ret;
 }
 
-int ckpt_serialize(struct capture *cap, struct img_blob *out)
+int ckpt_serialize(struct capture *cap, struct img_blob *out, bool checksums)
 {
 	int ret = capture_finish_snapshot(cap);
 
 	if (ret)
 		return ret;
-	return img_serialize(cap->img, cap->runs, cap->nruns, out);
+	return img_serialize(cap->img, cap->runs, cap->nruns, checksums, out);
 }
 
 int ckpt_write(struct capture *cap, int dirfd, struct ckpt_stats *st)

@@ -854,6 +854,13 @@ static void mig_event(struct sup *s)
 		if (!kill_it && s->tk)
 			track_set_broken(s->tk, "a migration was abandoned");
 		reap(s);
+		/* gone here before the user hears it is there (rtcr ps agrees) */
+		for (int i = 0; kill_it && !s->ended && i < 400; i++) {
+			struct timespec ts = {0, 5 * 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+			reap(s);
+		}
 		pthread_mutex_lock(&j->mu);
 		j->cap = NULL;
 		j->op = MOP_NONE;
@@ -870,8 +877,12 @@ static void mig_event(struct sup *s)
 		track_free(s->tk);
 		s->tk = NULL;
 	}
-	if (j->ret == 0)
+	if (j->ret == 0) {
 		pr_info("migrated to %s as %s", j->o.to, j->res.dest_name);
+		/* rtcr ps shows where it went (ORIGIN) */
+		snprintf(s->t.origin, sizeof(s->t.origin), "migrated to %.170s as %.60s", j->o.to,
+			 j->res.dest_name);
+	}
 	if (j->client) {
 		struct client *c = j->client;
 		char line[1600];

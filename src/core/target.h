@@ -103,7 +103,7 @@ int ckpt_arm_tracking(struct target *t, struct tracker *tk);
 int ckpt_release(struct capture *c, bool kill_it);
 /* Serialize into memory (to send): see img_serialize. Any thread. */
 struct img_blob;
-int ckpt_serialize(struct capture *c, struct img_blob *out);
+int ckpt_serialize(struct capture *c, struct img_blob *out, bool checksums);
 /* Serialize and write the image into dirfd. No ptrace: may run in any thread. */
 int ckpt_write(struct capture *c, int dirfd, struct ckpt_stats *st);
 void capture_free(struct capture *c);

@@ -90,7 +90,7 @@ struct img_blob {
 	uint64_t pages_size;
 };
 int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nruns,
-		  struct img_blob *out);
+		  bool checksums, struct img_blob *out);
 void img_blob_free(struct img_blob *b);
 /*
  * An image received into memory: validate the payload (as img_open does

@@ -52,6 +52,7 @@ enum mig_msg {
 	MIG_COMMIT,
 	MIG_COMMITTED,
 	MIG_ABORT,
+	MIG_FINAL_SIZE, /* u64: bytes of the final pages.img, before FINAL_META (a hint) */
 };
 
 /* MIG_PAGES payload (little-endian):

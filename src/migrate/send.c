@@ -454,7 +454,10 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 	size_t i = 0;
 	int ret;
 
-	ret = stream_send(sd->s, MIG_FINAL_META, b->meta, b->meta_len);
+	put64(e8, b->pages_size);
+	ret = stream_send(sd->s, MIG_FINAL_SIZE, e8, 8);
+	if (!ret)
+		ret = stream_send(sd->s, MIG_FINAL_META, b->meta, b->meta_len);
 	if (ret)
 		return ret;
 	while (i < b->nblocks) {
@@ -571,7 +574,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 		/* the pause began inside the capture (after its preparation) */
 		if (!ret && st.pause_ns && st.pause_ns < t1 - tpause)
 			tpause = t1 - st.pause_ns;
-		ret = ckpt_serialize(cap, &blob);
+		ret = ckpt_serialize(cap, &blob, false);
 		t2 = mono();
 		if (!ret)
 			ret = send_final(&sd, &blob);

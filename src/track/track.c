@@ -536,7 +536,7 @@ static bool trackable(const struct tracker *tk, const char *perms, uint64_t ino,
 }
 
 static int register_range(struct tracker *tk, struct tproc *p, uint64_t s, uint64_t e,
-			  bool file_backed)
+			  bool file_backed, bool dirty)
 {
 	struct uffdio_register reg = {.range = {s, e - s}, .mode = UFFDIO_REGISTER_MODE_WP};
 	struct uffdio_writeprotect wp = {.range = {s, e - s}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
@@ -545,8 +545,9 @@ static int register_range(struct tracker *tk, struct tproc *p, uint64_t s, uint6
 
 	if (ioctl(p->uffd, UFFDIO_REGISTER, &reg) < 0)
 		return -errno;
-	/* dirty from the start: what it held before the protection is unknown */
-	ret = region_init(&nr, tk->gran, s, e, true);
+	/* dirty from the start (what it held before the protection is unknown),
+	 * unless the target is stopped and it was just saved whole */
+	ret = region_init(&nr, tk->gran, s, e, dirty);
 	if (ret)
 		return ret;
 	nr.file_backed = file_backed;
@@ -561,8 +562,9 @@ static int register_range(struct tracker *tk, struct tproc *p, uint64_t s, uint6
 	return ret;
 }
 
-/* Register what p maps and the tracker does not cover yet. */
-static void arm_proc(struct tracker *tk, struct tproc *p)
+/* Register what p maps and the tracker does not cover yet: dirty, unless
+ * the target is stopped and what is not covered was just saved whole. */
+static void arm_proc(struct tracker *tk, struct tproc *p, bool dirty)
 {
 	char path[64], *maps = NULL, *line, *save = NULL;
 
@@ -603,7 +605,7 @@ static void arm_proc(struct tracker *tk, struct tproc *p)
 					gap_end = p->r[i].start;
 			}
 			{
-				int rr = register_range(tk, p, pos, gap_end, name[0] == '/');
+				int rr = register_range(tk, p, pos, gap_end, name[0] == '/', dirty);
 
 				if (rr == 0)
 					tk->st.regions++;
@@ -677,7 +679,7 @@ static void *handler(void *arg)
 		}
 		if (mono_ms() - tk->last_arm_ns >= ARM_PERIOD_MS) {
 			for (size_t j = 0; j < tk->np; j++)
-				arm_proc(tk, &tk->p[j]);
+				arm_proc(tk, &tk->p[j], true);
 			tk->last_arm_ns = mono_ms();
 		}
 		pthread_mutex_unlock(&tk->mu);
@@ -1094,6 +1096,10 @@ int track_capture_end(struct tracker *tk, bool ok, struct capture *live_cap)
 				continue;
 			if (tk->o.mode == TRACK_FAULT)
 				ret = reprotect(tk, p);
+			/* what appeared since the handler last looked was saved whole
+			 * just now: tracked from here, clean (the target is stopped) */
+			if (!ret && p->uffd >= 0)
+				arm_proc(tk, p, false);
 			for (size_t j = 0; j < p->nr; j++) {
 				size_t words = (p->r[j].nchunks + 63) / 64;
 
@@ -1142,7 +1148,9 @@ int track_live_copy(struct tracker *tk)
 			struct tproc *p = &tk->p[i];
 			uint64_t budget = 2ULL << 20;
 
-			for (size_t j = 0; j < p->nr && budget && !tk->live_err; j++) {
+			/* (no `budget` here: a region whose last chunk used the budget up
+			 * must not end the process with later regions still pending) */
+			for (size_t j = 0; j < p->nr && !tk->live_err; j++) {
 				struct region *r = &p->r[j];
 
 				for (size_t k = 0; k < r->nchunks && !tk->live_err; k++) {
@@ -1164,6 +1172,18 @@ int track_live_copy(struct tracker *tk)
 			i--; /* the same process again */
 	}
 	pthread_mutex_lock(&tk->mu);
+	/* nothing deferred may be left: a chunk not copied would be missing */
+	for (size_t i = 0; i < tk->np && !tk->live_err; i++)
+		for (size_t j = 0; j < tk->p[i].nr && !tk->live_err; j++)
+			for (size_t k = 0; k < tk->p[i].r[j].nchunks; k++)
+				if (bit_get(tk->p[i].r[j].pending, k)) {
+					tk->live_err = -EIO;
+					snprintf(tk->live_msg, sizeof(tk->live_msg),
+						 "pid %u: a chunk at 0x%" PRIx64 " was not copied",
+						 tk->p[i].ns_pid,
+						 (tk->p[i].r[j].c0 + k) * tk->gran);
+					break;
+				}
 	ret = tk->live_err;
 	if (ret)
 		pr_err("live checkpoint: %s: the image would not be the memory of one instant; "
@@ -1199,7 +1219,7 @@ void track_sync(struct tracker *tk)
 	for (size_t i = 0; i < tk->np; i++) {
 		if (tk->p[i].uffd >= 0)
 			drain(tk, &tk->p[i]);
-		arm_proc(tk, &tk->p[i]);
+		arm_proc(tk, &tk->p[i], true);
 	}
 	tk->last_arm_ns = mono_ms();
 	pthread_mutex_unlock(&tk->mu);

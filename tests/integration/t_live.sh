@@ -65,15 +65,20 @@ rt restore "$T/a2" --name bad1 --detach >"$T/o" 2>"$T/e" || rc=$?
 # ... found again when named
 must image merge "$T/moved" "$T/a2" -o "$T/am" >/dev/null
 mv "$T/moved" "$T/a1"
-# a corrupted link: the checksum catches it
-python3 - "$T/a0/pages.img" <<'PY'
-import sys
-f = open(sys.argv[1], "r+b")
-f.seek(4096 + 100)
-b = f.read(1)
-f.seek(4096 + 100)
-f.write(bytes([b[0] ^ 0xff]))
+# corrupted links (a byte flipped in every page of a0 and a1, whatever a2
+# inherits from them): the checksum catches it
+python3 - "$T/a0/pages.img" "$T/a1/pages.img" <<'PY'
+import os, sys
+for path in sys.argv[1:]:
+  f = open(path, "r+b")
+  size = os.fstat(f.fileno()).st_size
+  for off in range(4096 + 100, size, 4096):
+    f.seek(off)
+    b = f.read(1)
+    f.seek(off)
+    f.write(bytes([b[0] ^ 0xff]))
 PY
+STARTED+=(bad1 bad2)
 rc=0
 rt restore "$T/a2" --name bad2 --detach >"$T/o" 2>"$T/e" || rc=$?
 [ "$rc" = 1 ] && grep -qi "checksum" "$T/e" ||

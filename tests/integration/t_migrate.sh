@@ -21,14 +21,17 @@ SERVE_PIDS=()
 # on NODE: rtcr in that node with its run directory
 ra() { on_a env RTCR_RUNDIR="$RA" timeout -k 5 "${RT_TIMEOUT:-60}" "$RTCR" "$@"; }
 rb() { on_b env RTCR_RUNDIR="$RB" timeout -k 5 "${RT_TIMEOUT:-60}" "$RTCR" "$@"; }
-serve_on() { # serve_on a|b
-	local out pid
-	out=$(r$1 serve --listen ":$PORT" --key "$T/key" --detach --timeout 3000 --log "$T/serve-$1.log" 2>&1) ||
-		fail "rtcr serve on node $1: $out"
+serve_on() { # serve_on a|b [ENV=VALUE...]
+	local out pid node=$1
+	shift
+	out=$(env "$@" RTCR_RUNDIR="$([ "$node" = a ] && echo "$RA" || echo "$RB")" \
+		ip netns exec "$([ "$node" = a ] && echo "$NODE_A_NS" || echo "$NODE_B_NS")" \
+		timeout -k 5 60 "$RTCR" serve --listen ":$PORT" --key "$T/key" --detach --timeout 3000 --log "$T/serve-$node.log" 2>&1) ||
+		fail "rtcr serve on node $node: $out"
 	pid=$(echo "$out" | sed -n 's/.*(pid \([0-9]*\)).*/\1/p')
 	[ -n "$pid" ] || fail "rtcr serve did not say its pid: $out"
 	SERVE_PIDS+=("$pid")
-	eval "SERVE_$1=$pid"
+	eval "SERVE_$node=$pid"
 }
 # state NODE NAME: the target's state there ("" if none)
 state() { r$1 ps 2>/dev/null | awk -v n="$2" '$1 == n { print $4 }'; }
@@ -153,16 +156,22 @@ netns_link_up
 expect_fail "link down in pre-copy" "timed out|time|closed|connection|reset|no data"
 
 note "+ the link cut during the restore"
+# a destination that holds the restored target 2 s before it reports it
+# (a test hook), so that the cut falls inside the restore
+kill "$SERVE_b"
+sleep 0.3
+serve_on b RTCR_TEST_READY_DELAY_MS=2000
+sleep 0.3
 ra migrate f1 --to "$NODE_B_IP:$PORT" --key "$T/key" --timeout 2000 2>"$T/m.err" >/dev/null &
 mpid=$!
-for i in $(seq 300); do
-	grep -qE "restoring|final" "$T/m.err" && break
+for i in $(seq 1000); do
+	grep -qE "restoring" "$T/m.err" && break
 	sleep 0.01
 done
 netns_link_down
 rc=0
 wait $mpid || rc=$?
-sleep 3.5 # the destination gives up waiting for COMMIT
+sleep 6 # the destination gives up waiting for COMMIT (its 2 s + 3 s timeout)
 netns_link_up
 expect_fail "link down in the restore" "timed out|closed|connection|reset|doubt|no data|nothing received|refused"
 ra kill f1 --signal USR1 >/dev/null
