@@ -153,7 +153,7 @@ netns_link_down
 rc=0
 wait $mpid || rc=$?
 netns_link_up
-expect_fail "link down in pre-copy" "timed out|time|closed|connection|reset|no data"
+expect_fail "link down in pre-copy" "timed out|time|closed|connection|reset|no data|unreachable"
 
 note "+ the link cut during the restore"
 # a destination that holds the restored target 2 s before it reports it
@@ -173,7 +173,7 @@ rc=0
 wait $mpid || rc=$?
 sleep 6 # the destination gives up waiting for COMMIT (its 2 s + 3 s timeout)
 netns_link_up
-expect_fail "link down in the restore" "timed out|closed|connection|reset|doubt|no data|nothing received|refused"
+expect_fail "link down in the restore" "timed out|closed|connection|reset|doubt|no data|nothing received|refused|unreachable"
 ra kill f1 --signal USR1 >/dev/null
 for i in $(seq 100); do ra log f1 2>/dev/null | grep -qE '^(PASS|FAIL)' && break; sleep 0.2; done
 ra log f1 | grep -q '^PASS' || fail "f1 on A after the failed migrations: $(ra log f1 | grep FAIL | head -3)"
