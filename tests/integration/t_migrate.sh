@@ -99,6 +99,27 @@ for n in mem thr; do
 	rb log $n | grep -q '^PASS' || fail "$n on B: $(rb log $n | grep -E '^FAIL' | head -3 | tr '\n' '|')"
 done
 
+# 2b. a target tracked in fault mode whose mappings churn (munmap, mremap,
+# MADV_DONTNEED between rounds), and a process tree armed on the fly
+ra run --name chu --detach --track=fault:16K -- "$(tgt dirtier)" churn 32 3 >/dev/null || fail "run churn"
+ra run --name frk --detach -- "$(tgt dirtier)" fork 32 4 >/dev/null || fail "run fork"
+sleep 0.8
+for n in chu frk; do
+	ra kill $n --signal USR2 >/dev/null
+	for i in $(seq 50); do ra log $n 2>/dev/null | grep -q '^DONE 1$' && break; sleep 0.1; done
+	note "+ migrate $n A -> B"
+	ra migrate $n --to "$NODE_B_IP:$PORT" --key "$T/key" >"$T/m.out" 2>"$T/m.err" ||
+		fail "migrate $n: $(cat "$T/m.err")"
+	note "  $(cat "$T/m.out")"
+	running_on b $n
+	not_on a $n
+	rb kill $n --signal USR2 >/dev/null
+	for i in $(seq 50); do rb log $n 2>/dev/null | grep -q '^DONE 2$' && break; sleep 0.1; done
+	rb kill $n --signal USR1 >/dev/null
+	for i in $(seq 100); do rb log $n 2>/dev/null | grep -qE '^(PASS|FAIL)( |$)' && rb log $n | tail -1 | grep -qE '^(PASS|FAIL)' && break; sleep 0.1; done
+	rb log $n | tail -1 | grep -q '^PASS' || fail "$n on B: $(rb log $n | grep -E 'FAIL' | head -3 | tr '\n' '|')"
+done
+
 # 3. what must fail
 ra run --name f1 --detach -- "$(tgt memory)" 128 6 "$T" >/dev/null || fail "run on A"
 for i in $(seq 100); do ra log f1 2>/dev/null | grep -q '^READY' && break; sleep 0.2; done
