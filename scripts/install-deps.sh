@@ -25,6 +25,8 @@ PACKAGES=(
 	python3 sqlite3 procps psmisc iproute2 util-linux coreutils findutils grep gawk
 	# debugging a failed restore
 	gdb strace
+	# benchmarks: the plot of bench/granularity.sh (bench/granularity.gp)
+	gnuplot-nox
 	git ca-certificates
 )
 
