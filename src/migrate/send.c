@@ -33,14 +33,6 @@
 #define PG	 4096ULL
 #define MSG_DATA (4ULL << 20) /* page bytes per PAGES / FINAL_PAGES message */
 
-static uint64_t mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void put32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -373,7 +365,7 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 	for (unsigned round = 0;; round++) {
 		struct track_chunk *v = NULL;
 		size_t n = 0;
-		uint64_t bytes = 0, t0 = mono(), w0 = stream_bytes_sent(sd->s), dt, dirty, predicted;
+		uint64_t bytes = 0, t0 = now_ns(CLOCK_MONOTONIC), w0 = stream_bytes_sent(sd->s), dt, dirty, predicted;
 		uint8_t r4[4];
 
 		pthread_mutex_lock(&pg->mu);
@@ -391,7 +383,7 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 		ret = stream_send(sd->s, MIG_ROUND_END, r4, 4);
 		if (ret)
 			return ret;
-		dt = mono() - t0;
+		dt = now_ns(CLOCK_MONOTONIC) - t0;
 		if (dt < 1000000)
 			dt = 1000000;
 		/* the link rate: bytes on the wire over the round's time (the
@@ -509,7 +501,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	size_t flen = 0, hlen = 0;
 	const void *buf;
 	size_t len;
-	uint64_t t0 = mono(), tpause = 0;
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC), tpause = 0;
 	bool converged = true, committed = false;
 	int ret;
 	FILE *m;
@@ -564,21 +556,21 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	}
 	/* 3. pause, the rest */
 	set_phase(pg, MIG_FINAL);
-	tpause = mono();
+	tpause = now_ns(CLOCK_MONOTONIC);
 	ret = h->capture(h->arg, o->precopy ? session : NULL, &cap, &st);
 	if (ret)
 		goto out;
 	{
-		uint64_t t1 = mono(), t2, t3;
+		uint64_t t1 = now_ns(CLOCK_MONOTONIC), t2, t3;
 
 		/* the pause began inside the capture (after its preparation) */
 		if (!ret && st.pause_ns && st.pause_ns < t1 - tpause)
 			tpause = t1 - st.pause_ns;
 		ret = ckpt_serialize(cap, &blob, false);
-		t2 = mono();
+		t2 = now_ns(CLOCK_MONOTONIC);
 		if (!ret)
 			ret = send_final(&sd, &blob);
-		t3 = mono();
+		t3 = now_ns(CLOCK_MONOTONIC);
 		pr_info("final: pause %.1f ms, serialize %.1f ms, send %.1f ms "
 			"(%" PRIu64 " KiB)",
 			st.pause_ns / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
@@ -595,7 +587,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 		goto out;
 	snprintf(res->dest_name, sizeof(res->dest_name), "%.*s", (int)(len < 63 ? len : 63),
 		 (const char *)buf);
-	pr_info("the destination restored it %.1f ms after the pause", (mono() - tpause) / 1e6);
+	pr_info("the destination restored it %.1f ms after the pause", (now_ns(CLOCK_MONOTONIC) - tpause) / 1e6);
 	stream_set_timeout(sd.s, o->timeout_ms);
 	ret = stream_send(sd.s, MIG_COMMIT, NULL, 0);
 	if (ret)
@@ -610,7 +602,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 		       o->to, o->to);
 		goto out;
 	}
-	res->downtime_ns = mono() - tpause;
+	res->downtime_ns = now_ns(CLOCK_MONOTONIC) - tpause;
 	h->release(h->arg, cap, true);
 	cap = NULL;
 	ret = 0;
@@ -625,7 +617,7 @@ out:
 	}
 	if (cap)
 		h->release(h->arg, cap, false); /* runs on where it was */
-	res->total_ns = mono() - t0;
+	res->total_ns = now_ns(CLOCK_MONOTONIC) - t0;
 	res->converged = converged;
 	if (sd.s)
 		res->bytes_sent = stream_bytes_sent(sd.s);

@@ -620,10 +620,7 @@ static void arm_proc(struct tracker *tk, struct tproc *p, bool dirty)
 
 static uint64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return now_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
 static void *handler(void *arg)
@@ -934,9 +931,13 @@ int track_capture_proc(struct tracker *tk, struct inject *ij, pid_t pid, uint32_
 	return arm_locked(tk, ij, pid, ns_pid);
 }
 
-/* async mode: collect the pages written in [s, e) of r and protect them again */
-static int collect_async(struct tracker *tk, struct tproc *p, struct region *r, uint64_t s,
-			 uint64_t e)
+/*
+ * The pages written in [s, e) of p (async mode), region by region of the
+ * result: with protect, they are protected again in the same walk
+ * (PM_SCAN_WP_MATCHING), atomically. fn gets each written range.
+ */
+static int scan_written(struct tproc *p, uint64_t s, uint64_t e, bool protect,
+			void (*fn)(void *arg, uint64_t s, uint64_t e), void *arg)
 {
 	struct page_region regs[256];
 	struct pm_scan_arg a;
@@ -947,7 +948,7 @@ static int collect_async(struct tracker *tk, struct tproc *p, struct region *r, 
 
 		memset(&a, 0, sizeof(a));
 		a.size = sizeof(a);
-		a.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+		a.flags = protect ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC : 0;
 		a.start = pos;
 		a.end = e;
 		a.vec = (uint64_t)(uintptr_t)regs;
@@ -955,21 +956,42 @@ static int collect_async(struct tracker *tk, struct tproc *p, struct region *r, 
 		a.category_mask = PAGE_IS_WRITTEN;
 		a.return_mask = PAGE_IS_WRITTEN;
 		n = ioctl(p->pmfd, PAGEMAP_SCAN, &a);
+		if (n < 0 && !protect)
+			return -errno; /* an estimate: not worth a message */
 		if (n < 0)
 			return pr_perror("pid %u: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64, p->ns_pid,
 					 pos, e);
-		for (long i = 0; i < n; i++) {
-			size_t ca, cb;
-
-			chunk_span(tk, r, regs[i].start, regs[i].end, &ca, &cb);
-			for (size_t k = ca; k < cb; k++)
-				bit_set(r->dirty, k);
-		}
+		for (long i = 0; i < n; i++)
+			fn(arg, regs[i].start, regs[i].end);
 		if (a.walk_end <= pos)
 			break;
 		pos = a.walk_end;
 	}
 	return 0;
+}
+
+struct mark_arg {
+	struct tracker *tk;
+	struct region *r;
+};
+
+static void mark_written(void *arg, uint64_t s, uint64_t e)
+{
+	struct mark_arg *m = arg;
+	size_t ca, cb;
+
+	chunk_span(m->tk, m->r, s, e, &ca, &cb);
+	for (size_t k = ca; k < cb; k++)
+		bit_set(m->r->dirty, k);
+}
+
+/* async mode: collect the pages written in [s, e) of r and protect them again */
+static int collect_async(struct tracker *tk, struct tproc *p, struct region *r, uint64_t s,
+			 uint64_t e)
+{
+	struct mark_arg m = {tk, r};
+
+	return scan_written(p, s, e, true, mark_written, &m);
 }
 
 int track_pieces(struct tracker *tk, pid_t pid, uint64_t start, uint64_t end, track_piece_fn fn,
@@ -1292,6 +1314,11 @@ int track_take_dirty(struct tracker *tk, struct track_chunk **out, size_t *n, ui
 	return 0;
 }
 
+static void add_bytes(void *arg, uint64_t s, uint64_t e)
+{
+	*(uint64_t *)arg += e - s;
+}
+
 uint64_t track_dirty_bytes(struct tracker *tk)
 {
 	uint64_t total = 0;
@@ -1303,33 +1330,10 @@ uint64_t track_dirty_bytes(struct tracker *tk)
 		for (size_t j = 0; j < p->nr; j++) {
 			struct region *r = &p->r[j];
 
-			if (tk->o.mode == TRACK_ASYNC) {
-				/* written pages, without taking them */
-				struct page_region regs[256];
-				struct pm_scan_arg a;
-				uint64_t pos = r->start;
-
-				while (pos < r->end) {
-					long k;
-
-					memset(&a, 0, sizeof(a));
-					a.size = sizeof(a);
-					a.start = pos;
-					a.end = r->end;
-					a.vec = (uint64_t)(uintptr_t)regs;
-					a.vec_len = 256;
-					a.category_mask = PAGE_IS_WRITTEN;
-					a.return_mask = PAGE_IS_WRITTEN;
-					k = ioctl(p->pmfd, PAGEMAP_SCAN, &a);
-					if (k < 0)
-						break;
-					for (long x = 0; x < k; x++)
-						total += regs[x].end - regs[x].start;
-					if (a.walk_end <= pos)
-						break;
-					pos = a.walk_end;
-				}
-			}
+			/* async: the pages written since, without taking them (a failed
+			 * scan only makes the estimate smaller) */
+			if (tk->o.mode == TRACK_ASYNC)
+				scan_written(p, r->start, r->end, false, add_bytes, &total);
 			for (size_t k = 0; k < r->nchunks; k++) {
 				if (bit_get(r->dirty, k)) {
 					uint64_t cs, ce;
