@@ -86,3 +86,15 @@ rt restore "$T/a2" --name bad2 --detach >"$T/o" 2>"$T/e" || rc=$?
 rt kill a1 --signal KILL >/dev/null 2>&1
 restore "$T/am" a1m
 wait_for a1m '^[0-9]+$' 10
+
+# bad arguments: a clear error, nothing started, nothing written
+for bad in bogus fault:3K fault:32M async:64K; do
+	rc=0
+	rt run --name badtrack --detach --track="$bad" -- "$(tgt counter)" >"$T/o" 2>"$T/e" || rc=$?
+	[ "$rc" != 0 ] && grep -qiE "tracking mode|granularity" "$T/e" ||
+		fail "run --track=$bad: exit $rc: $(cat "$T/e")"
+done
+rc=0
+rt image merge "$T/am" -o "$T/l0" >"$T/o" 2>"$T/e" || rc=$?
+[ "$rc" = 1 ] && grep -q "already holds an image" "$T/e" ||
+	fail "merge into a directory that holds an image: exit $rc: $(cat "$T/e")"
