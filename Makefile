@@ -12,8 +12,11 @@ SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 PROTOS  := $(sort $(wildcard proto/*.proto))
 PROTO_C := $(PROTOS:%.proto=$(BUILD)/gen/%.pb-c.c)
 PROTO_O := $(PROTO_C:.c=.o)
-LIB_SRCS := $(sort $(wildcard src/core/*.c src/sessions/*.c src/image/*.c src/arch/x86_64/*.c \
-                                src/track/*.c src/migrate/*.c))
+# The library: every part of src/ but the commands (src/cli) and the
+# restore stub (src/core/stub, a program of its own).
+LIB_DIRS := src/base src/core src/core/arch/x86_64 src/mem src/image src/sessions src/track \
+            src/ckpt src/migrate src/control src/api
+LIB_SRCS := $(sort $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(PROTO_O)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
@@ -41,7 +44,7 @@ $(BUILD)/rtcr: $(CLI_OBJS) $(BUILD)/librtcr.a
 
 # The restore stub: a tiny static program with no libc, linked at an
 # address far from where programs usually live.
-$(BUILD)/rtcr-stub: src/stub/stub.c
+$(BUILD)/rtcr-stub: src/core/stub/stub.c
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -static -nostdlib -fno-stack-protector -fno-pie -no-pie -fcf-protection=none \
 	  -Wl,-Ttext-segment=0x2f0000000000 -Wl,--build-id=none -o $@ $<

@@ -12,7 +12,7 @@
  * that it has everything (and, for the stream, has decrypted it).
  */
 #define LOG_PREFIX "streambench: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "core/compat.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "rtcr/rtcr.h"
 
 #define PROBE_TIMEOUT_MS 5000

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 /* RTCR_TRACE=1 logs every injected syscall (at debug level). */
@@ -387,7 +387,8 @@ __asm__(".pushsection .rodata\n"
 
 int inject_batch(struct inject *ij, struct inject_call *calls, size_t n)
 {
-	size_t blob = (size_t)((uintptr_t)rtcr_batch_blob_end - (uintptr_t)rtcr_batch_blob); /* two labels of one asm blob */
+	size_t blob = (size_t)((uintptr_t)rtcr_batch_blob_end -
+			       (uintptr_t)rtcr_batch_blob); /* two labels of one asm blob */
 	uint64_t code = ij->scratch, table = ij->scratch + 512;
 	struct user_regs_struct r = ij->orig;
 	int st, ret;

@@ -34,7 +34,7 @@
 
 #include "core/compat.h"
 #include "core/inject.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 static pid_t raw_clone3(uint64_t flags, pid_t *set_tid, size_t set_tid_size)

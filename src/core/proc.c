@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 ssize_t read_file_at(int dirfd, const char *path, char **buf)
 {

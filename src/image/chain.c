@@ -10,7 +10,7 @@
  * the checksum of the parent's metadata.
  */
 #define LOG_PREFIX "image: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +55,8 @@ static int rs_add(struct rangeset *rs, uint64_t s, uint64_t e)
 }
 
 /* out = a ∩ the pairs in inh[0..n) (both sorted, disjoint) */
-static int rs_intersect(const struct rangeset *a, const uint64_t *inh, size_t n, struct rangeset *out)
+static int rs_intersect(const struct rangeset *a, const uint64_t *inh, size_t n,
+			struct rangeset *out)
 {
 	size_t i = 0, j = 0;
 
@@ -227,10 +228,11 @@ static int resolve(struct img *top)
 			struct rangeset t;
 
 			if (!q) {
-				pr_err("%s: process %" PRIu32 " inherits memory from image %s (%s), "
+				pr_err("%s: process %" PRIu32
+				       " inherits memory from image %s (%s), "
 				       "which has no process %" PRIu32,
-				       k ? top->links[k - 1]->path : top->path,
-				       p->pid, l->meta->inventory->image_id, l->path, p->pid);
+				       k ? top->links[k - 1]->path : top->path, p->pid,
+				       l->meta->inventory->image_id, l->path, p->pid);
 				ret = -EINVAL;
 				break;
 			}
@@ -252,7 +254,8 @@ static int resolve(struct img *top)
 		Rtcr__PageRun **pm;
 
 		if (n > (1u << 24)) {
-			pr_err("%s: the chain resolves into %zu page runs (too many)", top->path, n);
+			pr_err("%s: the chain resolves into %zu page runs (too many)", top->path,
+			       n);
 			ret = -E2BIG;
 			goto out;
 		}
@@ -321,9 +324,10 @@ static int find_parent(const struct img *child, const char *child_path, const ch
 		if (img_peek(cands[i], id, sizeof(id), &sum) || strcmp(id, inv->parent_id))
 			continue;
 		if (!inv->has_parent_meta_sum || sum != inv->parent_meta_sum) {
-			pr_err("%s: its parent image %s in %s was changed after the incremental image "
-			       "was written (checksum %016" PRIx64 ", recorded %016" PRIx64 ")",
-			       child_path, inv->parent_id, cands[i], sum, inv->parent_meta_sum);
+			pr_err(
+			    "%s: its parent image %s in %s was changed after the incremental image "
+			    "was written (checksum %016" PRIx64 ", recorded %016" PRIx64 ")",
+			    child_path, inv->parent_id, cands[i], sum, inv->parent_meta_sum);
 			return -EBADMSG;
 		}
 		snprintf(out, outlen, "%s", cands[i]);
@@ -389,8 +393,8 @@ int img_open_chain(const char *path, const char *const *search, int nsearch, str
 		ret = resolve(top);
 		if (ret)
 			goto fail;
-		pr_debug("%s: chain of %zu images resolved into %zu page runs", path, top->nlinks + 1,
-			 top->meta->n_pagemap);
+		pr_debug("%s: chain of %zu images resolved into %zu page runs", path,
+			 top->nlinks + 1, top->meta->n_pagemap);
 	}
 	*out = top;
 	return 0;
@@ -422,7 +426,8 @@ int img_merge(const char *const *dirs, int n, const char *out_dir, struct img_wr
 		char a[PATH_MAX], b[PATH_MAX];
 
 		if (realpath(dirs[i], a) && realpath(out_dir, b) && !strcmp(a, b)) {
-			pr_err("%s: the merged image cannot replace an image of the chain", out_dir);
+			pr_err("%s: the merged image cannot replace an image of the chain",
+			       out_dir);
 			img_close(im);
 			return -EINVAL;
 		}
@@ -522,7 +527,8 @@ int img_chain_attach(struct img *top, struct img **links, size_t n)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		links[i]->run_ok = calloc(links[i]->meta->n_pagemap ? links[i]->meta->n_pagemap : 1, 1);
+		links[i]->run_ok =
+		    calloc(links[i]->meta->n_pagemap ? links[i]->meta->n_pagemap : 1, 1);
 		top->links[top->nlinks++] = links[i];
 		if (!links[i]->run_ok)
 			return -ENOMEM;

@@ -5,7 +5,7 @@
  * validation (validate.c), and the mapping of pages.img.
  */
 #define LOG_PREFIX "image: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,6 @@
 #include <xxhash.h>
 
 #include "image/internal.h"
-
 
 /* ---- the raw wire format ---- */
 

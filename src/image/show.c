@@ -5,7 +5,7 @@
  * page run's checksum is verified.
  */
 #define LOG_PREFIX "image: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -747,8 +747,9 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 
 		for (size_t i = 0; i + 1 < p->n_inherit; i += 2)
 			inh += p->inherit[i + 1] - p->inherit[i];
-		fprintf(out, "  inherits %zu range%s, %s, from the parent image\n", p->n_inherit / 2,
-			p->n_inherit == 2 ? "" : "s", size_str(inh, sb, sizeof(sb)));
+		fprintf(out, "  inherits %zu range%s, %s, from the parent image\n",
+			p->n_inherit / 2, p->n_inherit == 2 ? "" : "s",
+			size_str(inh, sb, sizeof(sb)));
 	}
 	fprintf(out, "  vmas (%zu):\n", p->n_vmas);
 	fprintf(out, "    %-33s %-4s %-12s %10s %7s  %s\n", "range", "prot", "kind", "size",
@@ -875,8 +876,8 @@ static void show_text(FILE *out, const struct sctx *sc, const char *path, uint64
 		text_str(out, inv->parent_id);
 		fputs(" in ", out);
 		text_str(out, inv->parent_path ? inv->parent_path : "?");
-		fprintf(out, "\n  chain    incremental, %u link%s above a full image", inv->chain_depth,
-			inv->chain_depth == 1 ? "" : "s");
+		fprintf(out, "\n  chain    incremental, %u link%s above a full image",
+			inv->chain_depth, inv->chain_depth == 1 ? "" : "s");
 	}
 	if (inv->track_mode && *inv->track_mode) {
 		fputs("\n  tracking ", out);

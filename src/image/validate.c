@@ -7,7 +7,7 @@
  * is refused with -EINVAL.
  */
 #define LOG_PREFIX "image: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -144,8 +144,10 @@ static int validate_inventory(struct vctx *c)
 		return -EINVAL;
 	}
 	if (inv->parent_id && inv->parent_id[0] && inv->format_version < 2) {
-		VERR(c, "inventory: an incremental image of format version %" PRIu32
-		     " (incremental images are version 2)", inv->format_version);
+		VERR(c,
+		     "inventory: an incremental image of format version %" PRIu32
+		     " (incremental images are version 2)",
+		     inv->format_version);
 		return -EINVAL;
 	}
 	CHECK_STR(inv->image_id, "inventory: image_id");

@@ -6,7 +6,7 @@
  * written under temporary names and renamed into place, rtcr.img last.
  */
 #define LOG_PREFIX "image: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,8 +141,8 @@ static int close_checked(int *fd, const char *name)
 
 /* pages.img: the header page, then every run back to back; checksums into j. */
 static int write_pages(int dirfd, const char *image_id, uint32_t version,
-		       const struct img_page_src *runs,
-		       size_t nruns, struct sum_job *j, uint64_t data_bytes)
+		       const struct img_page_src *runs, size_t nruns, struct sum_job *j,
+		       uint64_t data_bytes)
 {
 	struct iovec *iov = NULL;
 	uint8_t *hdr = NULL;
@@ -429,8 +429,8 @@ out:
 	return ret;
 }
 
-int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nruns,
-		  bool checksums, struct img_blob *out)
+int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nruns, bool checksums,
+		  struct img_blob *out)
 {
 	struct sum_job job = {0};
 	const uint8_t **data = NULL;
@@ -464,7 +464,8 @@ int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nru
 	job.data = data;
 	job.n = meta->n_pagemap;
 	if (checksums)
-		sum_blocks(&job); /* else 0: the reader must trust the transport (img_set_trusted) */
+		sum_blocks(
+		    &job); /* else 0: the reader must trust the transport (img_set_trusted) */
 	ret = check_encoded(meta, IMG_PAGES_HDR_SIZE + data_bytes);
 	if (!ret)
 		ret = pack_meta(meta, &buf, &plen);

@@ -23,9 +23,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "core/log.h"
-#include "core/rundir.h"
-#include "core/supervisor.h"
+#include "base/log.h"
+#include "control/rundir.h"
+#include "control/supervisor.h"
 #include "image/image.h"
 #include "rtcr/rtcr.h"
 
@@ -328,10 +328,11 @@ static int hello(struct session *ss, const char *p, size_t len)
 				fprintf(m, "\n  %s: missing here", line);
 				nbad++;
 			} else if (st.st_size != size) {
-				fprintf(m, "\n  %s: size %lld here, %lld there", line, (long long)st.st_size,
-					size);
+				fprintf(m, "\n  %s: size %lld here, %lld there", line,
+					(long long)st.st_size, size);
 				nbad++;
-			} else if ((long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec !=
+			} else if ((long long)st.st_mtim.tv_sec * 1000000000LL +
+				       st.st_mtim.tv_nsec !=
 				   mt) {
 				fprintf(m, "\n  %s: modified at another time here", line);
 				nbad++;
@@ -395,8 +396,8 @@ static int pages(struct session *ss, const uint8_t *p, size_t len)
 		uint64_t e = get64(rg + (size_t)i * MIG_RANGE_SIZE + 8);
 
 		if (s >= e || ((s | e) & (PG - 1)) || e > TASK_TOP || s < prev)
-			return refuse(ss, "bad range 0x%" PRIx64 "-0x%" PRIx64 " in a pages message", s,
-				      e);
+			return refuse(
+			    ss, "bad range 0x%" PRIx64 "-0x%" PRIx64 " in a pages message", s, e);
 		prev = e;
 	}
 	/* every run inside a range, in order */
@@ -547,8 +548,8 @@ static int build(struct session *ss, uint64_t pages_size, struct img **out)
 	ret = buf_reserve(&ss->fpages, pages_size > PG ? pages_size : PG);
 	if (ret)
 		return ret;
-	ret = img_from_memory("received image", ss->meta, ss->meta_len, ss->fpages.p,
-			      pages_size, &top);
+	ret = img_from_memory("received image", ss->meta, ss->meta_len, ss->fpages.p, pages_size,
+			      &top);
 	if (ret)
 		return refuse(ss, "the final image is not valid: %s", log_last_error());
 	ss->fpages.p = NULL; /* the image's */
@@ -561,7 +562,8 @@ static int build(struct session *ss, uint64_t pages_size, struct img **out)
 
 		if (inc != ss->precopy || (inc && strcmp(inv->parent_id, ss->id))) {
 			img_close(top);
-			return refuse(ss, "the final image does not build on this session's rounds");
+			return refuse(ss,
+				      "the final image does not build on this session's rounds");
 		}
 	}
 	if (ss->precopy) {
@@ -653,7 +655,8 @@ int mig_recv_session(struct stream *s, const struct serve_opts *so)
 			ret = build(&ss, get64(buf), &im);
 			break;
 		} else if (type == MIG_ABORT) {
-			pr_info("%s: the source gave up the migration of %s", stream_peer(s), ss.name);
+			pr_info("%s: the source gave up the migration of %s", stream_peer(s),
+				ss.name);
 			ret = -ECONNABORTED;
 			goto out;
 		} else {

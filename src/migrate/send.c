@@ -23,10 +23,10 @@
 #include <sodium.h>
 
 #include "core/compat.h"
-#include "core/ctx.h"
-#include "core/log.h"
+#include "mem/mem.h"
+#include "base/log.h"
 #include "core/proc.h"
-#include "core/target.h"
+#include "ckpt/ckpt.h"
 #include "image/image.h"
 #include "track/track.h"
 
@@ -159,8 +159,8 @@ static int expect(struct stream *s, uint32_t want, const void **buf, size_t *len
 	if (ret)
 		return ret;
 	if (type == MIG_ERROR || type == MIG_ABORT) {
-		pr_err("%s refused %s: %.*s", stream_peer(s), what, (int)(*len > 4000 ? 4000 : *len),
-		       (const char *)*buf);
+		pr_err("%s refused %s: %.*s", stream_peer(s), what,
+		       (int)(*len > 4000 ? 4000 : *len), (const char *)*buf);
 		return -ECONNABORTED;
 	}
 	if (type != want) {
@@ -272,22 +272,23 @@ static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s
 			a.vec = (uint64_t)(uintptr_t)sd->regs;
 			a.vec_len = 512;
 			a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-			a.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
-					PAGE_IS_PFNZERO;
+			a.return_mask =
+			    PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
 			n = ioctl(sd->pmfd, PAGEMAP_SCAN, &a);
 			if (n < 0) {
 				sd->nruns = nruns0;
 				if (errno == ESRCH)
 					return 0; /* gone: the final capture knows */
-				return pr_perror("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64, ch->ns_pid,
-						 pos, e);
+				return pr_perror("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64,
+						 ch->ns_pid, pos, e);
 			}
 			for (long i = 0; i < n; i++) {
 				uint64_t cat = sd->regs[i].categories;
 
 				if (cat & PAGE_IS_PFNZERO)
 					continue;
-				if (ch->file_backed && (cat & PAGE_IS_FILE) && !(cat & PAGE_IS_SWAPPED))
+				if (ch->file_backed && (cat & PAGE_IS_FILE) &&
+				    !(cat & PAGE_IS_SWAPPED))
 					continue;
 				add_run(sd, sd->regs[i].start, sd->regs[i].end - sd->regs[i].start);
 			}
@@ -322,7 +323,8 @@ static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s
 				sd->nruns = nruns0;
 				sd->ndata = ndata0;
 				if (got < 0 && errno != EFAULT && errno != ESRCH)
-					return pr_perror("pid %u: read 0x%" PRIx64, ch->ns_pid, addr);
+					return pr_perror("pid %u: read 0x%" PRIx64, ch->ns_pid,
+							 addr);
 				return 0;
 			}
 			cnt = 0;
@@ -365,7 +367,8 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 	for (unsigned round = 0;; round++) {
 		struct track_chunk *v = NULL;
 		size_t n = 0;
-		uint64_t bytes = 0, t0 = now_ns(CLOCK_MONOTONIC), w0 = stream_bytes_sent(sd->s), dt, dirty, predicted;
+		uint64_t bytes = 0, t0 = now_ns(CLOCK_MONOTONIC), w0 = stream_bytes_sent(sd->s), dt,
+			 dirty, predicted;
 		uint8_t r4[4];
 
 		pthread_mutex_lock(&pg->mu);
@@ -414,20 +417,23 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 			return 0;
 		}
 		/* not getting smaller (by a tenth) twice in a row: it will not */
-		stalled = prev_dirty != UINT64_MAX && dirty * 10 >= prev_dirty * 9 ? stalled + 1 : 0;
+		stalled =
+		    prev_dirty != UINT64_MAX && dirty * 10 >= prev_dirty * 9 ? stalled + 1 : 0;
 		if (dirty < prev_dirty)
 			prev_dirty = dirty;
 		if (round + 1 >= o->max_rounds || stalled >= 2) {
 			*converged = false;
 			if (o->abort_on_no_converge) {
-				pr_err("pre-copy does not converge: after %u rounds %" PRIu64
-				       " KiB are dirty again each round (%" PRIu64
-				       " KiB/s written, link %" PRIu64
-				       " KiB/s), a pause of %.0f ms, more than --max-downtime %u ms; "
-				       "the target runs on here (--on-no-converge=stop would migrate "
-				       "anyway)",
-				       round + 1, dirty >> 10, (uint64_t)(dirty * 1000000000ULL / dt) >> 10,
-				       rate >> 10, predicted / 1e6, o->max_downtime_ms);
+				pr_err(
+				    "pre-copy does not converge: after %u rounds %" PRIu64
+				    " KiB are dirty again each round (%" PRIu64
+				    " KiB/s written, link %" PRIu64
+				    " KiB/s), a pause of %.0f ms, more than --max-downtime %u ms; "
+				    "the target runs on here (--on-no-converge=stop would migrate "
+				    "anyway)",
+				    round + 1, dirty >> 10,
+				    (uint64_t)(dirty * 1000000000ULL / dt) >> 10, rate >> 10,
+				    predicted / 1e6, o->max_downtime_ms);
 				return -ETIME;
 			}
 			pr_warn("pre-copy does not converge after %u rounds (%" PRIu64
@@ -463,7 +469,8 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 		for (; i < b->nblocks && cnt < 65; i++) {
 			size_t len = b->lens[i];
 
-			if (cnt > 1 && (bytes + len > MSG_DATA || b->offs[i] != b->offs[i - 1] + b->lens[i - 1]))
+			if (cnt > 1 && (bytes + len > MSG_DATA ||
+					b->offs[i] != b->offs[i - 1] + b->lens[i - 1]))
 				break;
 			if (cnt == 1)
 				put64(off8, b->offs[i]);
@@ -573,8 +580,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 		t3 = now_ns(CLOCK_MONOTONIC);
 		pr_info("final: pause %.1f ms, serialize %.1f ms, send %.1f ms "
 			"(%" PRIu64 " KiB)",
-			st.pause_ns / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6,
-			blob.pages_size >> 10);
+			st.pause_ns / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, blob.pages_size >> 10);
 	}
 	if (ret)
 		goto out;
@@ -587,7 +593,8 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 		goto out;
 	snprintf(res->dest_name, sizeof(res->dest_name), "%.*s", (int)(len < 63 ? len : 63),
 		 (const char *)buf);
-	pr_info("the destination restored it %.1f ms after the pause", (now_ns(CLOCK_MONOTONIC) - tpause) / 1e6);
+	pr_info("the destination restored it %.1f ms after the pause",
+		(now_ns(CLOCK_MONOTONIC) - tpause) / 1e6);
 	stream_set_timeout(sd.s, o->timeout_ms);
 	ret = stream_send(sd.s, MIG_COMMIT, NULL, 0);
 	if (ret)

@@ -20,7 +20,7 @@
 
 #include <sodium.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "migrate/mig.h"
 #include "rtcr/rtcr.h"
 
@@ -124,7 +124,8 @@ int rtcr_serve(const struct rtcr_serve_opts *o)
 		setsid();
 		{
 			/* nothing of the caller's terminal or pipes: log to a file */
-			int fd = o->log_file ? open(o->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
+			int fd = o->log_file ? open(o->log_file,
+						    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
 					     : open("/dev/null", O_RDWR | O_CLOEXEC);
 
 			if (fd >= 0) {

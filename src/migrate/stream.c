@@ -4,7 +4,7 @@
  * handshake, framing. The protocol is described in stream.h.
  */
 #define LOG_PREFIX "" /* its messages are for the user */
-#include "core/log.h"
+#include "base/log.h"
 
 #include "migrate/stream.h"
 

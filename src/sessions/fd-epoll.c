@@ -38,7 +38,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "sessions/fd-event.h"
 
 #define EPOLL_MAX_ENTRIES 65536

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "core/compat.h"
-#include "core/log.h"
+#include "base/log.h"
 
 bool ev_is_anon(const struct fd_info *fi, const char *name)
 {

@@ -13,7 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "sessions/fd-event.h"
 
 static bool eventfd_match(struct ckpt_ctx *c, const struct fd_info *fi)

@@ -37,7 +37,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 #define GHOST_MAX_SIZE	 (1ULL << 30) /* deleted files larger than this are refused */
 #define MEMFD_MAX_SIZE	 (1ULL << 40) /* what an image's Shmem may hold */

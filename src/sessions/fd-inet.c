@@ -47,7 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "sessions/fd-socket.h"
 
 #define ST_ESTABLISHED 1 /* TCP_ESTABLISHED: a connected UDP socket */

@@ -37,7 +37,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "core/proc.h"
 #include "sessions/fd-event.h"
 

@@ -27,8 +27,8 @@
 #include <sys/file.h>
 #include <sys/syscall.h>
 
-#include "core/ctx.h"
-#include "core/log.h"
+#include "sessions/session.h"
+#include "base/log.h"
 #include "core/proc.h"
 #include "sessions/files.h"
 

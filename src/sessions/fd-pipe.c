@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 #include "core/compat.h"
-#include "core/log.h"
+#include "base/log.h"
 
 #define PIPE_DATA_MAX (1U << 20) /* unread bytes saved per pipe */
 #define PIPE_CAP_MIN  4096U

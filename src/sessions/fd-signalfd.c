@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "sessions/fd-event.h"
 
 #define SIGBIT(s) (1ULL << ((s)-1))

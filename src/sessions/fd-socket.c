@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "core/compat.h"
-#include "core/log.h"
+#include "base/log.h"
 
 /* ---------- taking the target's socket ---------- */
 

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/ctx.h"
+#include "sessions/session.h"
 
 /* Which sockets an option applies to (struct sk_kind.mask). */
 #define SKF_UNIX 0x1u

@@ -106,7 +106,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "core/proc.h"
 #include "sessions/fd-socket.h"
 

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "core/compat.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 #define OPEN_IGNORED_FLAGS (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)

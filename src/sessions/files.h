@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "core/ctx.h"
+#include "sessions/session.h"
 
 /* What files.c read about a descriptor of the paused target. */
 struct fd_info {

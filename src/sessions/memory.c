@@ -35,10 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch/x86_64/vdso.h"
+#include "core/arch/x86_64/vdso.h"
 #include "core/compat.h"
-#include "core/ctx.h"
-#include "core/log.h"
+#include "sessions/session.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 #define PG	 4096ULL
@@ -1616,9 +1616,11 @@ static int write_private_pages(struct rst_ctx *r)
 			ret = img_run_data(r->im, i, !r->verified, &data, &len);
 			if (ret)
 				goto out;
-			if (have_uffd && uffd_covers(&u, pr->addr) != uffd_covers(&u, pr->addr + len - 1)) {
+			if (have_uffd &&
+			    uffd_covers(&u, pr->addr) != uffd_covers(&u, pr->addr + len - 1)) {
 				/* writing it directly could fault on our own registration */
-				pr_err("pid %u: page run at 0x%" PRIx64 " crosses a mapping boundary",
+				pr_err("pid %u: page run at 0x%" PRIx64
+				       " crosses a mapping boundary",
 				       r->proc->pid, pr->addr);
 				ret = -EINVAL;
 				goto out;

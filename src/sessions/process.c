@@ -16,8 +16,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/ctx.h"
-#include "core/log.h"
+#include "sessions/session.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 static const char *const rlimit_names[RLIM_NLIMITS] = {

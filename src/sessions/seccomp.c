@@ -17,8 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/ctx.h"
-#include "core/log.h"
+#include "sessions/session.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 /* glibc's <sys/ptrace.h> clashes with <linux/ptrace.h>: call ptrace directly */

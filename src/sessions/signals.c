@@ -13,8 +13,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "core/ctx.h"
-#include "core/log.h"
+#include "sessions/session.h"
+#include "base/log.h"
 
 int dump_pending(pid_t tid, bool shared, Rtcr__SigInfo ***out, size_t *n);
 

@@ -22,9 +22,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "arch/x86_64/regs.h"
-#include "core/ctx.h"
-#include "core/log.h"
+#include "core/arch/x86_64/regs.h"
+#include "sessions/session.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 #define XSAVE_MAX (64 * 1024)

@@ -34,8 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/ctx.h"
-#include "core/log.h"
+#include "sessions/session.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 #ifndef PR_TIMER_CREATE_RESTORE_IDS

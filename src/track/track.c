@@ -31,15 +31,15 @@
 #include <unistd.h>
 
 #include "core/compat.h"
-#include "core/ctx.h"
+#include "mem/mem.h"
 #include "core/inject.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "core/proc.h"
 
-#define PG		  4096ULL
-#define ARM_PERIOD_MS	  100
-#define MAX_REGION_BYTES  (16ULL << 30) /* larger (sparse reservations) stay untracked */
-#define MAX_REGIONS	  65536		/* per process */
+#define PG		 4096ULL
+#define ARM_PERIOD_MS	 100
+#define MAX_REGION_BYTES (16ULL << 30) /* larger (sparse reservations) stay untracked */
+#define MAX_REGIONS	 65536	       /* per process */
 
 struct region {
 	uint64_t start, end; /* page aligned, registered with the uffd */
@@ -609,8 +609,8 @@ static void arm_proc(struct tracker *tk, struct tproc *p, bool dirty)
 
 				if (rr == 0)
 					tk->st.regions++;
-				pr_debug("pid %u: track 0x%" PRIx64 "-0x%" PRIx64 " %s: %s", p->ns_pid,
-					 pos, gap_end, name, rr ? strerror(-rr) : "ok");
+				pr_debug("pid %u: track 0x%" PRIx64 "-0x%" PRIx64 " %s: %s",
+					 p->ns_pid, pos, gap_end, name, rr ? strerror(-rr) : "ok");
 			}
 			pos = gap_end;
 		}
@@ -698,7 +698,8 @@ static void wake(struct tracker *tk)
 
 static uint64_t wanted_features(const struct tracker *tk)
 {
-	uint64_t f = UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP;
+	uint64_t f =
+	    UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP;
 
 	if (tk->o.mode == TRACK_ASYNC)
 		f |= UFFD_FEATURE_WP_ASYNC;
@@ -726,7 +727,8 @@ int track_new(const struct track_opts *o, struct tracker **out)
 	/* what this kernel offers: ask a userfaultfd of our own */
 	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		ret = pr_perror("--track=%s: this kernel gives no userfaultfd", track_mode_name(o->mode));
+		ret = pr_perror("--track=%s: this kernel gives no userfaultfd",
+				track_mode_name(o->mode));
 		free(tk);
 		return ret;
 	}
@@ -739,8 +741,10 @@ int track_new(const struct track_opts *o, struct tracker **out)
 	close(fd);
 	missing = wanted_features(tk) & ~(uint64_t)api.features;
 	if (missing) {
-		pr_err("--track=%s: this kernel's userfaultfd lacks%s%s%s%s%s", track_mode_name(o->mode),
-		       missing & UFFD_FEATURE_WP_ASYNC ? " WP_ASYNC (Linux 6.7; use --track=fault)" : "",
+		pr_err("--track=%s: this kernel's userfaultfd lacks%s%s%s%s%s",
+		       track_mode_name(o->mode),
+		       missing & UFFD_FEATURE_WP_ASYNC ? " WP_ASYNC (Linux 6.7; use --track=fault)"
+						       : "",
 		       missing & UFFD_FEATURE_WP_UNPOPULATED ? " WP_UNPOPULATED (Linux 6.4)" : "",
 		       missing & UFFD_FEATURE_EVENT_REMOVE ? " EVENT_REMOVE" : "",
 		       missing & UFFD_FEATURE_EVENT_UNMAP ? " EVENT_UNMAP" : "",
@@ -793,8 +797,7 @@ const struct track_opts *track_get_opts(const struct tracker *tk)
 }
 
 /* Make a userfaultfd inside the stopped process and take it. */
-static int create_uffd(struct tracker *tk, struct inject *ij, pid_t pid, uint32_t ns_pid,
-		       int *out)
+static int create_uffd(struct tracker *tk, struct inject *ij, pid_t pid, uint32_t ns_pid, int *out)
 {
 	struct uffdio_api api = {.api = UFFD_API};
 	long tfd = -1;
@@ -959,8 +962,8 @@ static int scan_written(struct tproc *p, uint64_t s, uint64_t e, bool protect,
 		if (n < 0 && !protect)
 			return -errno; /* an estimate: not worth a message */
 		if (n < 0)
-			return pr_perror("pid %u: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64, p->ns_pid,
-					 pos, e);
+			return pr_perror("pid %u: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64,
+					 p->ns_pid, pos, e);
 		for (long i = 0; i < n; i++)
 			fn(arg, regs[i].start, regs[i].end);
 		if (a.walk_end <= pos)
@@ -1086,8 +1089,8 @@ static int reprotect(struct tracker *tk, struct tproc *p)
 			chunk_range(tk, r, k, &s, &e2);
 			chunk_range(tk, r, j, &s2, &e);
 			{
-				struct uffdio_writeprotect wp = {.range = {s, e - s},
-								 .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+				struct uffdio_writeprotect wp = {
+				    .range = {s, e - s}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
 
 				if (ioctl(p->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
 					int ret = -errno;
@@ -1144,7 +1147,8 @@ int track_capture_end(struct tracker *tk, bool ok, struct capture *live_cap)
 		/* nothing deferred stays pending */
 		for (size_t i = 0; i < tk->np; i++)
 			for (size_t j = 0; j < tk->p[i].nr; j++)
-				memset(tk->p[i].r[j].pending, 0, (tk->p[i].r[j].nchunks + 63) / 64 * 8);
+				memset(tk->p[i].r[j].pending, 0,
+				       (tk->p[i].r[j].nchunks + 63) / 64 * 8);
 	}
 	tk->live_cap = ok ? live_cap : NULL;
 	tk->live_err = 0;
@@ -1369,7 +1373,8 @@ void track_get_last(struct tracker *tk, struct track_last *out, char *why, size_
 	*out = tk->last;
 	if (why)
 		snprintf(why, whylen, "%s",
-			 tk->broken[0] ? tk->broken : "no checkpoint of this target was written yet");
+			 tk->broken[0] ? tk->broken
+				       : "no checkpoint of this target was written yet");
 	pthread_mutex_unlock(&tk->mu);
 }
 

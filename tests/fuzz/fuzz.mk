@@ -10,11 +10,11 @@ FUZZ_BUILD   := $(BUILD)/fuzz
 FUZZ_CFLAGS  := -g -O1 -std=gnu11 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -D_GNU_SOURCE -Iinclude -Isrc -I$(BUILD)/gen
-FUZZ_SRCS    := $(sort $(wildcard src/image/*.c)) src/core/log.c
+FUZZ_SRCS    := $(sort $(wildcard src/image/*.c)) src/base/log.c
 FUZZ_LIBS    := -lprotobuf-c -lxxhash -lpthread
 
 $(FUZZ_BUILD)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_SRCS) $(wildcard src/image/*.h) \
-                          src/core/log.h $(PROTO_C)
+                          src/base/log.h $(PROTO_C)
 	@mkdir -p $(FUZZ_BUILD)
 	for f in $(PROTO_C); do $(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-everything -c \
 	  -o $(FUZZ_BUILD)/$$(basename $$f .c).o $$f || exit 1; done

@@ -8,7 +8,7 @@
  * Build and run: make fuzz [FUZZ_SECONDS=60].
  */
 #define LOG_PREFIX "fuzz: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * `make fuzz-seeds` regenerates tests/fuzz/seeds/.
  */
 #define LOG_PREFIX "gen_seeds: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * check; exits 1 if any failed.
  */
 #define LOG_PREFIX "test: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
  * check; exits 1 if any failed.
  */
 #define LOG_PREFIX "test: "
-#include "core/log.h"
+#include "base/log.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define LOG_PREFIX "vdso: "
-#include "arch/x86_64/vdso.h"
+#include "core/arch/x86_64/vdso.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/inject.h"
-#include "core/log.h"
+#include "base/log.h"
 
 int pb_push(void ***arr, size_t *n, void *item);
 

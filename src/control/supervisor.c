@@ -10,7 +10,7 @@
  * ignored once the target runs (writes report EPIPE instead).
  */
 #define LOG_PREFIX "supervisor: "
-#include "core/supervisor.h"
+#include "control/supervisor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,11 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/control.h"
-#include "core/log.h"
+#include "control/control.h"
+#include "base/log.h"
 #include "core/proc.h"
-#include "core/rundir.h"
-#include "core/target.h"
+#include "control/rundir.h"
+#include "ckpt/ckpt.h"
 #include "image/image.h"
 #include "rtcr/rtcr.h"
 #include "track/track.h"
@@ -929,7 +929,8 @@ static void req_migrate(struct sup *s, struct client *c, int argc, char **argv)
 		char *eq = strchr(argv[i], '=');
 
 		if (!eq || strlen(eq + 1) >= sizeof(val)) {
-			reply_error(s, c, "usage: migrate to=HOST:PORT key=PATH [mode=precopy|stop] ...");
+			reply_error(s, c,
+				    "usage: migrate to=HOST:PORT key=PATH [mode=precopy|stop] ...");
 			return;
 		}
 		snprintf(val, sizeof(val), "%s", eq + 1);
@@ -1269,12 +1270,9 @@ static const struct request {
 	const char *name;
 	void (*fn)(struct sup *s, struct client *c, int argc, char **argv);
 } requests[] = {
-    {"info", req_info},
-    {"kill", req_kill},
-    {"wait", req_wait},
-    {"checkpoint", req_checkpoint},
-    {"thaw", req_thaw},
-    {"migrate", req_migrate},
+    {"info", req_info},	      {"kill", req_kill},
+    {"wait", req_wait},	      {"checkpoint", req_checkpoint},
+    {"thaw", req_thaw},	      {"migrate", req_migrate},
     {"migstat", req_migstat},
 };
 
@@ -1950,8 +1948,8 @@ struct start {
 	const char *want; /* wanted name */
 	bool explicit_name;
 	char origin[256];
-	struct img *im;	  /* restore a received image (rtcr serve), frozen */
-	char *name_out;	  /* detached: the name, instead of printing it */
+	struct img *im; /* restore a received image (rtcr serve), frozen */
+	char *name_out; /* detached: the name, instead of printing it */
 	size_t name_len;
 };
 

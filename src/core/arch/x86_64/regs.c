@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "arch/x86_64/regs.h"
+#include "core/arch/x86_64/regs.h"
 
 #include <stdlib.h>
 
@@ -10,9 +10,10 @@
 
 #define REGS_FIELDS(X)                                                                             \
 	X(r15)                                                                                     \
-	X(r14) X(r13) X(r12) X(rbp) X(rbx) X(r11) X(r10) X(r9) X(r8) X(rax) X(rcx) X(rdx) X(rsi)   \
-	    X(rdi) X(orig_rax) X(rip) X(cs) X(eflags) X(rsp) X(ss) X(fs_base) X(gs_base) X(ds)     \
-		X(es) X(fs) X(gs)
+	X(r14)                                                                                     \
+	X(r13) X(r12) X(rbp) X(rbx) X(r11) X(r10) X(r9) X(r8) X(rax) X(rcx) X(rdx) X(rsi) X(rdi)   \
+	    X(orig_rax) X(rip) X(cs) X(eflags) X(rsp) X(ss) X(fs_base) X(gs_base) X(ds) X(es)      \
+		X(fs) X(gs)
 
 Rtcr__UserRegs *regs_to_image(const struct user_regs_struct *r)
 {

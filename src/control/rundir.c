@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define LOG_PREFIX "" /* its messages are for the user */
-#include "core/rundir.h"
+#include "control/rundir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 static int mkdir_p(const char *path, mode_t mode)
 {

@@ -29,9 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch/x86_64/cpu.h"
-#include "core/ctx.h"
-#include "core/log.h"
+#include "core/arch/x86_64/cpu.h"
+#include "sessions/session.h"
+#include "ckpt/ckpt.h"
+#include "base/log.h"
 #include "core/proc.h"
 #include "sessions/files.h"
 
@@ -589,7 +590,8 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	r.fd_state = sh.fd_state;
 	if (!img->n_processes || img->processes[0]->pid != img->inventory->root_pid ||
 	    img->processes[0]->zombie) {
-		pr_err("image %s: the first process is not the target's main process", rq->dir ? rq->dir : "(received)");
+		pr_err("image %s: the first process is not the target's main process",
+		       rq->dir ? rq->dir : "(received)");
 		ret = -EINVAL;
 		goto out;
 	}

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Internal state of one checkpoint and one restore, and the table of
- * resource kinds ("sessions"). Each kind lives in one file of
- * src/sessions/ with its checkpoint side (dump: read the state while the
- * target is paused, into the image metadata) and its restore side next to
- * each other, and registers one struct session_ops in sessions_table[].
+ * The kit that resource kinds ("sessions") use: the state of one
+ * checkpoint (ckpt_ctx) and one restore (rst_ctx) of a process, the
+ * session_ops each kind exports, and the helpers kinds call (refuse a
+ * resource, push a record, put bytes into the target's scratch area, pass
+ * a descriptor in). Each kind lives in one file of src/sessions/ with its
+ * checkpoint side (dump: read the state while the target is paused, into
+ * the image metadata) and its restore side next to each other; the
+ * drivers in src/ckpt/ walk the kinds in session_kinds[] (registry.c).
  */
 #ifndef RTCR_CTX_H
 #define RTCR_CTX_H
@@ -18,46 +21,8 @@
 #include "track/track.h"
 #include "core/target.h"
 #include "image/image.h"
+#include "mem/mem.h"
 #include "proto/rtcr.pb-c.h"
-
-#define PAGE_SIZE_4K 4096ULL
-
-/* Parent memory that holds captured page contents. */
-struct pagebuf {
-	char *base;
-	size_t cap, used;
-};
-
-struct cproc;
-struct capture {
-	Rtcr__Image *img;
-	struct img_page_src *runs;
-	size_t nruns, runs_cap;
-	struct pagebuf bufs[16];
-	int nbufs;
-	uint64_t mem_bytes;
-	/* Memory snapshot: a copy-on-write child of the target made in the
-	 * pause (see memory.c); its pages are copied after the target runs on. */
-	struct snapshot {
-		pid_t pid;		/* host pid of the snapshot child */
-		uint32_t ns_pid;	/* the process whose memory it holds */
-		struct scan_req *dscan; /* VMAs whose pages are found and copied from it */
-		size_t ndscan;
-	} snaps[64];
-	int nsnaps;
-	struct tracker *live_tk; /* live checkpoint: chunks still to copy (track_live_copy) */
-	struct cproc *paused;	 /* keep_paused: the stopped processes (ckpt_release) */
-	int npaused;
-};
-struct scan_req {
-	uint64_t start, end;
-	bool file_backed; /* save only pages that are no longer the file's */
-	bool force;	  /* not readable: read through /proc/PID/mem */
-	bool now;	  /* fork does not pass it on as is: copy in the pause */
-	Rtcr__Vma *vma;
-};
-/* Copy what the snapshots hold into the capture buffers, then end them. */
-int capture_finish_snapshot(struct capture *cap);
 
 /* What the memory session read before the pause (smaps VmFlags, sizes). */
 struct premap {
@@ -76,12 +41,12 @@ struct ckpt_ctx {
 	Rtcr__Process *proc;
 	struct capture *cap;
 	bool dry_run;
-	bool kill;    /* the target is killed after the capture (no snapshot then) */
+	bool kill;	    /* the target is killed after the capture (no snapshot then) */
 	struct tracker *tk; /* dirty tracking, or NULL */
 	bool incremental;   /* store only what changed since the last image */
 	bool live;	    /* tracked memory is copied after the resume */
 	const struct track_last *parent; /* incremental: the image it builds on */
-	char *report; /* dry run: what would be refused, one per line */
+	char *report;			 /* dry run: what would be refused, one per line */
 	size_t report_len;
 	int refusals;
 	struct premap *pre; /* memory: smaps read before the pause */
@@ -194,14 +159,6 @@ int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...) __attribute__((format(
  */
 int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, const char *name,
 		       uint32_t *shmem_id);
-/* Reserve len bytes of capture buffer. */
-void *capture_reserve(struct capture *cap, size_t len);
-/* Save the pages of [start, end) of process pid worth saving (present,
- * not the zero page; for a private file mapping only those that are no
- * longer the file's) into cap. pmfd: its /proc/PID/pagemap. memory.c */
-int mem_copy_range(struct capture *cap, pid_t pid, uint32_t ns_pid, int pmfd, uint64_t start,
-		   uint64_t end, bool file_backed);
-
 /* Register the membarrier commands (process.c), before threads exist. */
 void proc_register_membarrier(struct rst_ctx *r);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define LOG_PREFIX "cpu: "
-#include "arch/x86_64/cpu.h"
+#include "core/arch/x86_64/cpu.h"
 
 #include <cpuid.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "base/log.h"
 
 /* Indexes into the recorded words (see CPU_NR_WORDS). */
 enum { W_1_ECX, W_1_EDX, W_7_EBX, W_7_ECX, W_7_EDX, W_D1_EAX, W_X1_ECX, W_X1_EDX };

@@ -44,7 +44,7 @@
  * every `wait`, and closes all connections.
  */
 #define LOG_PREFIX ""
-#include "core/control.h"
+#include "control/control.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -61,8 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/rundir.h"
+#include "base/log.h"
+#include "control/rundir.h"
 #include "rtcr/rtcr.h"
 
 /* ---- protocol helpers ---- */
@@ -431,7 +431,8 @@ int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res)
 		ctl_get_u64(reply, "depth", &depth);
 		res->chain_depth = (unsigned)depth;
 		ctl_get_field(reply, "image_id", res->image_id, sizeof(res->image_id));
-		if (ctl_get_field(reply, "parent_id", res->parent_id, sizeof(res->parent_id)) == 0 &&
+		if (ctl_get_field(reply, "parent_id", res->parent_id, sizeof(res->parent_id)) ==
+			0 &&
 		    res->parent_id[0])
 			res->incremental = true;
 	}

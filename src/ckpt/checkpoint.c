@@ -26,9 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch/x86_64/cpu.h"
-#include "core/ctx.h"
-#include "core/log.h"
+#include "core/arch/x86_64/cpu.h"
+#include "sessions/session.h"
+#include "ckpt/ckpt.h"
+#include "base/log.h"
 #include "core/proc.h"
 
 /* Dump order: threads first (their registers as stopped), memory last
