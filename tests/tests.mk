@@ -20,9 +20,9 @@ $(BUILD)/tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(TARGET_CFLAGS) -o $@ $< -pthread
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/librtcr.a $(PROTO_C)
+$(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/librtcr.a $(PROTO_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librtcr.a -lprotobuf-c -lxxhash -lsodium \
+	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $@ $< $(BUILD)/librtcr.a -lprotobuf-c -lxxhash -lsodium \
 	  -lpthread
 
 test-targets: $(TEST_TARGETS)

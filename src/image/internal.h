@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/le.h"
 #include "image/image.h"
 
 /* rtcr.img header: all fields little-endian. */
@@ -58,36 +59,6 @@
 #define IMG_MAX_REPEATED (1u << 20) /* elements of one repeated field in one message */
 #define IMG_MAX_MESSAGES (1u << 22) /* sub-messages, strings, unknown fields: whole payload */
 #define IMG_MAX_DEPTH	 16
-
-static inline void img_put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void img_put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t img_get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline uint64_t img_get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* An open image (read.c, chain.c). */
 struct img {

@@ -235,19 +235,19 @@ int img_parse_named(const void *buf, size_t len, uint64_t pages_size, const char
 		pr_err("%s: rtcr.img: bad magic (not an rtcr image)", name);
 		goto out;
 	}
-	version = img_get_le32(b + IMG_HDR_OFF_VER);
+	version = le_get32(b + IMG_HDR_OFF_VER);
 	if (version < IMG_FORMAT_MIN || version > IMG_FORMAT_VERSION) {
 		pr_err("%s: format version %" PRIu32 ", this rtcr reads versions %d to %d", name,
 		       version, IMG_FORMAT_MIN, IMG_FORMAT_VERSION);
 		goto out;
 	}
-	hsize = img_get_le32(b + IMG_HDR_OFF_HSIZE);
+	hsize = le_get32(b + IMG_HDR_OFF_HSIZE);
 	if (hsize != IMG_HDR_SIZE) {
 		pr_err("%s: rtcr.img: header size %" PRIu32 " (version %d headers are %d bytes)",
 		       name, hsize, IMG_FORMAT_VERSION, IMG_HDR_SIZE);
 		goto out;
 	}
-	plen = img_get_le64(b + IMG_HDR_OFF_LEN);
+	plen = le_get64(b + IMG_HDR_OFF_LEN);
 	if (plen > IMG_MAX_META_BYTES) {
 		pr_err("%s: rtcr.img: payload of %" PRIu64 " bytes (at most %llu)", name, plen,
 		       IMG_MAX_META_BYTES);
@@ -260,7 +260,7 @@ int img_parse_named(const void *buf, size_t len, uint64_t pages_size, const char
 		       len - IMG_HDR_SIZE);
 		goto out;
 	}
-	sum = img_get_le64(b + IMG_HDR_OFF_SUM);
+	sum = le_get64(b + IMG_HDR_OFF_SUM);
 	if (XXH3_64bits(b + IMG_HDR_SIZE, plen) != sum) {
 		pr_err("%s: rtcr.img: metadata checksum mismatch (the file is corrupt)", name);
 		ret = -EBADMSG;
@@ -381,9 +381,9 @@ static int check_pages_header(struct img *im)
 		pr_err("%s: pages.img: bad magic (not an rtcr pages file)", im->path);
 		goto out;
 	}
-	if (img_get_le32(hdr + IMG_PAGES_OFF_VER) != im->meta->inventory->format_version) {
+	if (le_get32(hdr + IMG_PAGES_OFF_VER) != im->meta->inventory->format_version) {
 		pr_err("%s: pages.img: format version %" PRIu32 ", rtcr.img says %" PRIu32,
-		       im->path, img_get_le32(hdr + IMG_PAGES_OFF_VER),
+		       im->path, le_get32(hdr + IMG_PAGES_OFF_VER),
 		       im->meta->inventory->format_version);
 		goto out;
 	}
@@ -456,7 +456,7 @@ int img_open(const char *path, struct img **out)
 	ret = img_parse_named(buf, mst.st_size, im->pages_size, path, &im->meta);
 	if (ret)
 		goto out;
-	im->meta_sum = img_get_le64(buf + IMG_HDR_OFF_SUM);
+	im->meta_sum = le_get64(buf + IMG_HDR_OFF_SUM);
 	free(buf);
 	buf = NULL;
 	ret = check_pages_header(im);
@@ -559,7 +559,7 @@ int img_peek(const char *dir, char *id, size_t idlen, uint64_t *meta_sum)
 		return ret;
 	memcpy(id, hdr + IMG_PAGES_OFF_ID, IMG_ID_LEN);
 	id[IMG_ID_LEN] = '\0';
-	*meta_sum = img_get_le64(mh + IMG_HDR_OFF_SUM);
+	*meta_sum = le_get64(mh + IMG_HDR_OFF_SUM);
 	return 0;
 }
 

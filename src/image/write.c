@@ -162,7 +162,7 @@ static int write_pages(int dirfd, const char *image_id, uint32_t version,
 		goto out;
 	}
 	memcpy(hdr, IMG_PAGES_MAGIC, 8);
-	img_put_le32(hdr + IMG_PAGES_OFF_VER, version);
+	le_put32(hdr + IMG_PAGES_OFF_VER, version);
 	memcpy(hdr + IMG_PAGES_OFF_ID, image_id, IMG_ID_LEN);
 	iov[niov++] = (struct iovec){hdr, IMG_PAGES_HDR_SIZE};
 	for (size_t i = 0; i < nruns; i++)
@@ -255,11 +255,11 @@ static int write_meta(int dirfd, const Rtcr__Image *meta, uint64_t *bytes, uint6
 	if (ret)
 		return ret;
 	memcpy(buf + IMG_HDR_OFF_MAGIC, IMG_MAGIC, IMG_MAGIC_LEN);
-	img_put_le32(buf + IMG_HDR_OFF_VER, IMG_VERSION_OF(meta));
-	img_put_le32(buf + IMG_HDR_OFF_HSIZE, IMG_HDR_SIZE);
-	img_put_le64(buf + IMG_HDR_OFF_LEN, plen);
+	le_put32(buf + IMG_HDR_OFF_VER, IMG_VERSION_OF(meta));
+	le_put32(buf + IMG_HDR_OFF_HSIZE, IMG_HDR_SIZE);
+	le_put64(buf + IMG_HDR_OFF_LEN, plen);
 	*sum = XXH3_64bits(buf + IMG_HDR_SIZE, plen);
-	img_put_le64(buf + IMG_HDR_OFF_SUM, *sum);
+	le_put64(buf + IMG_HDR_OFF_SUM, *sum);
 	fd = open_tmp(dirfd, META_TMP);
 	if (fd < 0) {
 		ret = fd;

@@ -10,7 +10,7 @@ FUZZ_BUILD   := $(BUILD)/fuzz
 FUZZ_CFLAGS  := -g -O1 -std=gnu11 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -D_GNU_SOURCE -Iinclude -Isrc -I$(BUILD)/gen
-FUZZ_SRCS    := $(sort $(wildcard src/image/*.c)) src/base/log.c
+FUZZ_SRCS    := $(sort $(wildcard src/image/*.c)) $(wildcard src/base/*.c)
 FUZZ_LIBS    := -lprotobuf-c -lxxhash -lpthread
 
 $(FUZZ_BUILD)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_SRCS) $(wildcard src/image/*.h) \

@@ -58,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!copy)
 		return 0;
 	memcpy(copy, data, size);
-	img_put_le64(copy + IMG_HDR_OFF_LEN, size - IMG_HDR_SIZE);
-	img_put_le64(copy + IMG_HDR_OFF_SUM, XXH3_64bits(copy + IMG_HDR_SIZE, size - IMG_HDR_SIZE));
+	le_put64(copy + IMG_HDR_OFF_LEN, size - IMG_HDR_SIZE);
+	le_put64(copy + IMG_HDR_OFF_SUM, XXH3_64bits(copy + IMG_HDR_SIZE, size - IMG_HDR_SIZE));
 	parse_and_show(copy, size);
 	free(copy);
 	return 0;

@@ -7,6 +7,7 @@
  */
 #define LOG_PREFIX "test: "
 #include "base/log.h"
+#include "tests/unit/tap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,26 +24,7 @@
 #include "image/image.h"
 #include "rtcr/rtcr.h"
 
-static int failures, checks;
 static char tmproot[] = "/tmp/rtcr-test-image-XXXXXX";
-
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	checks++;
-	if (!ok)
-		failures++;
-	printf("%s - ", ok ? "ok" : "not ok");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	if (*log_last_error())
-		printf(" [%s]", log_last_error());
-	putchar('\n');
-	fflush(stdout);
-	log_clear_error();
-}
 
 static void *xmalloc(size_t n)
 {
@@ -834,6 +816,5 @@ int main(void)
 	free(heap_data);
 	free(stack_data);
 	free(shm_data);
-	printf("# %d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return tap_done();
 }

@@ -10,6 +10,7 @@
  */
 #define LOG_PREFIX "test: "
 #include "base/log.h"
+#include "tests/unit/tap.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -29,30 +30,11 @@
 
 #include "migrate/stream.h"
 
-static int failures, checks;
 static char tmproot[] = "/tmp/rtcr-test-stream-XXXXXX";
 static uint8_t key1[STREAM_KEY_BYTES], key2[STREAM_KEY_BYTES];
 
 #define T_BYE 0xb1e /* echo peer: stop */
 #define TMO   5000  /* ms: bounds every step that should succeed */
-
-static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	checks++;
-	if (!ok)
-		failures++;
-	printf("%s - ", ok ? "ok" : "not ok");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	if (*log_last_error())
-		printf(" [%s]", log_last_error());
-	putchar('\n');
-	fflush(stdout);
-	log_clear_error();
-}
 
 static int64_t now_ms(void)
 {
@@ -1013,6 +995,6 @@ int main(void)
 			free(cmd);
 		}
 	}
-	printf("# %d checks, %d failed, %lld ms\n", checks, failures, (long long)(now_ms() - t0));
-	return failures ? 1 : 0;
+	printf("# %lld ms\n", (long long)(now_ms() - t0));
+	return tap_done();
 }

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The unit tests' reporting: one "ok - ..." / "not ok - ..." line per
+ * check (with the library's last error, if one was logged), a plan line
+ * at the end, exit status 0 when every check passed, 1 otherwise, 77 for a
+ * skip (tests/integration/check.sh reads these). Include once per test
+ * program, after base/log.h.
+ */
+#ifndef RTCR_TEST_TAP_H
+#define RTCR_TEST_TAP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/log.h"
+
+static int tap_failures, tap_checks;
+
+__attribute__((unused, format(printf, 2, 3))) static void check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	tap_checks++;
+	if (!ok)
+		tap_failures++;
+	printf("%s - ", ok ? "ok" : "not ok");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (*log_last_error())
+		printf(" [%s]", log_last_error());
+	putchar('\n');
+	fflush(stdout);
+	log_clear_error();
+}
+
+/* Skip the whole program with a reason (exit 77). */
+__attribute__((noreturn, unused, format(printf, 1, 2))) static void tap_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("SKIP: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	exit(77);
+}
+
+/* The plan line and the exit status. */
+__attribute__((unused)) static int tap_done(void)
+{
+	printf("1..%d\n", tap_checks);
+	if (tap_failures)
+		printf("# %d of %d checks failed\n", tap_failures, tap_checks);
+	return tap_failures ? 1 : 0;
+}
+
+#endif
