@@ -527,7 +527,7 @@ static int process_restore(struct rst_ctx *r)
  * than one thread: with one user of the mm the kernel needs no
  * synchronize_rcu() (measured: 29 ms with two threads, 0.1 ms with one).
  */
-void proc_register_membarrier(struct rst_ctx *r)
+void process_register_membarrier(struct rst_ctx *r)
 {
 	long mask = 0;
 

@@ -363,7 +363,7 @@ static int tasks_restore(struct rst_ctx *r)
 	const Rtcr__Process *p = r->proc;
 	int ret;
 
-	proc_register_membarrier(r); /* while it has one thread: cheap */
+	process_register_membarrier(r); /* while it has one thread: cheap */
 	r->thr = calloc(p->n_threads ? p->n_threads : 1, sizeof(*r->thr));
 	if (!r->thr)
 		return -ENOMEM;
