@@ -16,8 +16,6 @@
 #include "control/sup-internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,9 +26,7 @@
 #include <sys/eventfd.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,7 +34,6 @@
 #include "base/log.h"
 #include "core/proc.h"
 #include "control/rundir.h"
-#include "control/supervisor.h"
 
 uint64_t sup_mono_ns(void)
 {
