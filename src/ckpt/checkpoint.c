@@ -207,7 +207,7 @@ static void random_id(char *out)
 		sprintf(out + 2 * i, "%02x", r[i]);
 }
 
-static int fill_inventory(struct ckpt_ctx *c)
+static int fill_inventory(struct ckpt_ctx *c, const char *parent_dir)
 {
 	Rtcr__Inventory *inv = calloc(1, sizeof(*inv));
 	Rtcr__CpuInfo *cpu = calloc(1, sizeof(*cpu));
@@ -275,7 +275,7 @@ static int fill_inventory(struct ckpt_ctx *c)
 	inv->chain_depth = 0;
 	if (c->incremental && c->parent) {
 		inv->parent_id = xstrdup(c->parent->id);
-		inv->parent_path = xstrdup(c->parent->dir);
+		inv->parent_path = xstrdup(parent_dir ? parent_dir : "");
 		inv->has_parent_meta_sum = 1;
 		inv->parent_meta_sum = c->parent->meta_sum;
 		inv->chain_depth = c->parent->depth + 1;
@@ -676,7 +676,7 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 	rtcr__image__init(c.img);
 	cap->img = c.img;
 	c.cap = cap;
-	ret = fill_inventory(&c);
+	ret = fill_inventory(&c, o->parent_dir);
 	if (ret)
 		goto out;
 	/* 0. prepare before the pause: smaps of every process, the buffer */

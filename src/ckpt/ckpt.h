@@ -26,6 +26,7 @@ struct ckpt_opts {
 	bool incremental;   /* only what changed since the image tk refers to (needs tk) */
 	bool live;	    /* copy tracked memory after the resume (needs fault tracking) */
 	const struct track_last *parent; /* incremental: the image it builds on */
+	const char *parent_dir; /* incremental: where that image is (recorded in the new one) */
 	bool keep_paused; /* leave the target stopped after the capture: ckpt_release() */
 };
 struct ckpt_stats {

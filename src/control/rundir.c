@@ -16,31 +16,9 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/str.h"
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(tmp)) {
-		pr_err("bad run directory path '%s'", path);
-		return -ENAMETOOLONG;
-	}
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return pr_perror("cannot create %s", tmp);
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) && errno != EEXIST)
-		return pr_perror("cannot create %s", tmp);
-	return 0;
-}
-
-int rtcr_rundir(char *buf, size_t len)
+int rundir_locate(char *buf, size_t len)
 {
 	const char *env = getenv("RTCR_RUNDIR");
 	struct stat st;

@@ -33,6 +33,10 @@
 #define RUNDIR_INFO   ".info"
 #define RUNDIR_STATUS ".status"
 
+/* rtcr_rundir(): $RTCR_RUNDIR, else /run/rtcr (root) or
+ * $XDG_RUNTIME_DIR/rtcr, created 0700, into buf. */
+int rundir_locate(char *buf, size_t len);
+
 /* 0 if name is a valid target name, else -EINVAL (logged). */
 int rundir_check_name(const char *name);
 bool rundir_name_ok(const char *name);

@@ -13,6 +13,7 @@
 #define RTCR_FEATURES_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 enum feat_id {
@@ -50,6 +51,9 @@ const char *feat_enables(enum feat_id id);
 const char *feat_detail(enum feat_id id);
 /* Run every probe now. */
 void feat_probe_all(void);
+/* Print each feature rtcr uses, present or not (rtcr check); 0 when the
+ * basics are there. */
+int feat_check(FILE *out, bool json);
 
 /* The UFFD_FEATURE_* mask UFFDIO_API reported (0 without userfaultfd). */
 uint64_t feat_uffd_features(void);

@@ -511,13 +511,6 @@ out:
 	return ret;
 }
 
-int rtcr_image_merge(const char *const *dirs, int n, const char *out_dir)
-{
-	struct img_write_stats st;
-
-	return img_merge(dirs, n, out_dir, &st);
-}
-
 int img_chain_attach(struct img *top, struct img **links, size_t n)
 {
 	top->links = calloc(n ? n : 1, sizeof(*top->links));

@@ -1006,8 +1006,3 @@ int img_show(const char *path, FILE *out, bool json)
 	img_close(im);
 	return ret;
 }
-
-int rtcr_show(const char *dir, FILE *out, bool json)
-{
-	return img_show(dir, out, json);
-}

@@ -33,6 +33,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "migrate/stream.h"
@@ -61,10 +62,10 @@ enum mig_msg {
  *   message (sorted, disjoint): pages of them in no run are zero;
  *   nruns x { u64 addr, u32 npages, u32 zero }: sorted, each inside one
  *   range; then the pages of the runs, in order. */
-#define MIG_PAGES_HDR	16
-#define MIG_RANGE_SIZE	16
-#define MIG_RUN_SIZE	16
-#define MIG_MAX_RANGES	8192
+#define MIG_PAGES_HDR  16
+#define MIG_RANGE_SIZE 16
+#define MIG_RUN_SIZE   16
+#define MIG_MAX_RANGES 8192
 /* MIG_FINAL_PAGES payload: u64 offset in pages.img, then the bytes. */
 
 struct mig_opts {
@@ -92,10 +93,10 @@ struct mig_progress {
 	pthread_mutex_t mu;
 	enum mig_phase phase;
 	unsigned round;
-	uint64_t bytes_sent;	/* on the wire */
-	uint64_t round_bytes;	/* memory sent in the current/last round */
-	uint64_t dirty_bytes;	/* left for the next round */
-	uint64_t rate_bps;	/* measured link rate, bytes/s */
+	uint64_t bytes_sent;	 /* on the wire */
+	uint64_t round_bytes;	 /* memory sent in the current/last round */
+	uint64_t dirty_bytes;	 /* left for the next round */
+	uint64_t rate_bps;	 /* measured link rate, bytes/s */
 	uint64_t dirty_rate_bps; /* how fast the target dirties memory */
 };
 
@@ -131,14 +132,34 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 int mig_file_list(struct target *t, char **out, size_t *len);
 
 /* ---- rtcr serve ---- */
+struct img;
+/* What a session needs of the targets' parents on this node (filled by
+ * the API: migrate/ knows nothing of the control side). */
+struct mig_recv_hooks {
+	/* 0 if name is a valid target name, else -EINVAL (logged) */
+	int (*check_name)(const char *name);
+	/* Restore im (taken) under a detached parent, its threads stopped
+	 * until thaw; the name is want, or want-2... (into name_out) */
+	int (*restore)(struct img *im, const char *want, char *name_out, size_t len);
+	/* let the restored target run */
+	int (*thaw)(const char *name);
+	/* end a restored target that never ran */
+	int (*discard)(const char *name);
+};
+
 struct serve_opts {
 	char listen[256];
 	char key_path[PATH_MAX];
 	uint8_t key[STREAM_KEY_BYTES];
 	int timeout_ms;
 	uint64_t max_bytes; /* memory one migration may send */
+	const struct mig_recv_hooks *hooks;
 };
 /* One accepted connection (a child process of the daemon). */
 int mig_recv_session(struct stream *s, const struct serve_opts *so);
+
+struct rtcr_serve_opts;
+/* rtcr_serve(): accept migrations until killed, each in a session process. */
+int mig_serve(const struct rtcr_serve_opts *o, const struct mig_recv_hooks *h);
 
 #endif

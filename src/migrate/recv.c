@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +22,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "base/le.h"
 #include "base/log.h"
-#include "control/rundir.h"
-#include "control/supervisor.h"
 #include "image/image.h"
 #include "rtcr/rtcr.h"
 
@@ -33,16 +31,6 @@
 #define TASK_TOP   0x800000000000ULL
 #define MAX_ROUNDS 100000
 #define MAX_PIDS   65536
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 /* A growing anonymous mapping (munmap'd by img_close once it is an image). */
 struct buf {
@@ -353,7 +341,7 @@ static int hello(struct session *ss, const char *p, size_t len)
 	fclose(m);
 	if (!ret && ver != MIG_VERSION)
 		ret = refuse(ss, "protocol version %d, this rtcr speaks %d", ver, MIG_VERSION);
-	if (!ret && (rundir_check_name(ss->name) || strlen(ss->id) != 32 ||
+	if (!ret && (ss->so->hooks->check_name(ss->name) || strlen(ss->id) != 32 ||
 		     (strcmp(ss->mode, "stop") && strcmp(ss->mode, "precopy"))))
 		ret = refuse(ss, "bad hello (name, session or mode)");
 	if (!ret && nbad)
@@ -379,9 +367,9 @@ static int pages(struct session *ss, const uint8_t *p, size_t len)
 		return refuse(ss, "pages outside a pre-copy round");
 	if (len < MIG_PAGES_HDR)
 		return refuse(ss, "short pages message");
-	pid = get32(p);
-	nranges = get32(p + 4);
-	nruns = get32(p + 8);
+	pid = le_get32(p);
+	nranges = le_get32(p + 4);
+	nruns = le_get32(p + 8);
 	if (!pid || pid > (1u << 22) || !nranges || nranges > MIG_MAX_RANGES ||
 	    nruns > (len / PG) + 1)
 		return refuse(ss, "bad pages message (pid %u, %u ranges, %u runs)", pid, nranges,
@@ -392,8 +380,8 @@ static int pages(struct session *ss, const uint8_t *p, size_t len)
 	rg = p + MIG_PAGES_HDR;
 	ru = rg + (size_t)nranges * MIG_RANGE_SIZE;
 	for (uint32_t i = 0; i < nranges; i++) {
-		uint64_t s = get64(rg + (size_t)i * MIG_RANGE_SIZE);
-		uint64_t e = get64(rg + (size_t)i * MIG_RANGE_SIZE + 8);
+		uint64_t s = le_get64(rg + (size_t)i * MIG_RANGE_SIZE);
+		uint64_t e = le_get64(rg + (size_t)i * MIG_RANGE_SIZE + 8);
 
 		if (s >= e || ((s | e) & (PG - 1)) || e > TASK_TOP || s < prev)
 			return refuse(
@@ -404,13 +392,13 @@ static int pages(struct session *ss, const uint8_t *p, size_t len)
 	prev = 0;
 	for (uint32_t i = 0; i < nruns; i++) {
 		const uint8_t *q = ru + (size_t)i * MIG_RUN_SIZE;
-		uint64_t a = get64(q), n = get32(q + 8);
+		uint64_t a = le_get64(q), n = le_get32(q + 8);
 
-		while (j < nranges && get64(rg + (size_t)j * MIG_RANGE_SIZE + 8) <= a)
+		while (j < nranges && le_get64(rg + (size_t)j * MIG_RANGE_SIZE + 8) <= a)
 			j++;
 		if (!n || (a & (PG - 1)) || a < prev || j == nranges ||
-		    a < get64(rg + (size_t)j * MIG_RANGE_SIZE) ||
-		    n > (get64(rg + (size_t)j * MIG_RANGE_SIZE + 8) - a) / PG)
+		    a < le_get64(rg + (size_t)j * MIG_RANGE_SIZE) ||
+		    n > (le_get64(rg + (size_t)j * MIG_RANGE_SIZE + 8) - a) / PG)
 			return refuse(ss, "bad page run in a pages message");
 		prev = a + n * PG;
 		data += n * PG;
@@ -426,12 +414,12 @@ static int pages(struct session *ss, const uint8_t *p, size_t len)
 		return ret;
 	/* the ranges are defined anew: pages not sent are zero now */
 	for (uint32_t i = 0; i < nranges; i++)
-		store_drop(&ss->store, pid, get64(rg + (size_t)i * MIG_RANGE_SIZE),
-			   get64(rg + (size_t)i * MIG_RANGE_SIZE + 8));
+		store_drop(&ss->store, pid, le_get64(rg + (size_t)i * MIG_RANGE_SIZE),
+			   le_get64(rg + (size_t)i * MIG_RANGE_SIZE + 8));
 	d = p + hdr;
 	for (uint32_t i = 0; i < nruns; i++) {
 		const uint8_t *q = ru + (size_t)i * MIG_RUN_SIZE;
-		uint64_t a = get64(q), n = get32(q + 8);
+		uint64_t a = le_get64(q), n = le_get32(q + 8);
 
 		for (uint64_t k = 0; k < n; k++, d += PG) {
 			ret = store_put(&ss->store, pid, a + k * PG, d);
@@ -523,7 +511,7 @@ static int final_pages(struct session *ss, const uint8_t *p, size_t len)
 
 	if (len < 8 || (len - 8) % PG)
 		return refuse(ss, "malformed final pages message");
-	off = get64(p);
+	off = le_get64(p);
 	if (off < PG || (off & (PG - 1)) || off > ss->so->max_bytes ||
 	    len - 8 > ss->so->max_bytes - off)
 		return refuse(ss, "final pages at offset 0x%" PRIx64 " out of bounds", off);
@@ -585,108 +573,107 @@ static int build(struct session *ss, uint64_t pages_size, struct img **out)
 	return 0;
 }
 
-int mig_recv_session(struct stream *s, const struct serve_opts *so)
+/* MIG_FINAL_META: keep a copy of the final image's metadata. */
+static int final_meta(struct session *ss, const void *buf, size_t len)
 {
-	struct session ss = {.s = s, .so = so};
-	struct img *im = NULL;
-	char name[RTCR_NAME_MAX + 1] = "";
-	bool restored = false;
+	if (ss->meta || len > (256u << 20))
+		return refuse(ss, "unexpected final metadata");
+	ss->meta = malloc(len ? len : 1);
+	if (!ss->meta)
+		return -ENOMEM;
+	memcpy(ss->meta, buf, len);
+	ss->meta_len = len;
+	return 0;
+}
+
+/* One message of the transfer. Returns 0 to go on, 1 when the image is
+ * complete (*im), or -errno. */
+static int recv_one(struct session *ss, uint32_t type, const void *buf, size_t len, struct img **im)
+{
+	int ret = 0;
+
+	if (type == MIG_PAGES) {
+		ret = pages(ss, buf, len);
+	} else if (type == MIG_ROUND_END) {
+		if (!ss->precopy || ++ss->rounds > MAX_ROUNDS)
+			return refuse(ss, "unexpected end of round");
+		/* between rounds: drop the replaced copies if they are most of it */
+		if (ss->store.garbage > ss->store.live * PG)
+			ret = store_compact(&ss->store);
+	} else if (type == MIG_FINAL_META) {
+		ret = final_meta(ss, buf, len);
+	} else if (type == MIG_FINAL_SIZE) {
+		/* a hint: how big the final pages will be (bounded) */
+		uint64_t sz = len == 8 ? le_get64(buf) : 0;
+
+		if (sz > PG && sz <= ss->so->max_bytes && !ss->fpages.p &&
+		    buf_reserve(&ss->fpages, sz) == 0)
+			buf_populate(&ss->fpages, sz);
+	} else if (type == MIG_FINAL_PAGES) {
+		ret = ss->meta ? final_pages(ss, buf, len)
+			       : refuse(ss, "final pages before the metadata");
+	} else if (type == MIG_FINAL_END) {
+		if (!ss->meta || len != 8)
+			return refuse(ss, "unexpected end of the final image");
+		ret = build(ss, le_get64(buf), im);
+		return ret ? ret : 1;
+	} else if (type == MIG_ABORT) {
+		pr_info("%s: the source gave up the migration of %s", stream_peer(ss->s), ss->name);
+		ret = -ECONNABORTED;
+	} else {
+		ret = refuse(ss, "unexpected message %u", type);
+	}
+	return ret;
+}
+
+/* HELLO, then the rounds and the final image, until it is complete. */
+static int recv_image(struct session *ss, struct img **im)
+{
+	struct stream *s = ss->s;
 	uint32_t type;
 	const void *buf;
 	size_t len;
 	int ret;
 
-	stream_set_timeout(s, so->timeout_ms);
 	ret = stream_recv(s, &type, &buf, &len);
 	if (ret)
-		goto out;
-	if (type != MIG_HELLO) {
-		ret = refuse(&ss, "expected a hello, got message %u", type);
-		goto out;
-	}
-	ret = hello(&ss, buf, len);
+		return ret;
+	if (type != MIG_HELLO)
+		return refuse(ss, "expected a hello, got message %u", type);
+	ret = hello(ss, buf, len);
 	if (ret)
-		goto out;
-	pr_info("%s: migration of %s (%s) begins", stream_peer(s), ss.name, ss.mode);
+		return ret;
+	pr_info("%s: migration of %s (%s) begins", stream_peer(s), ss->name, ss->mode);
 	ret = stream_send(s, MIG_HELLO_OK, NULL, 0);
-	if (ret)
-		goto out;
-	for (;;) {
+	while (!ret) {
 		ret = stream_recv(s, &type, &buf, &len);
-		if (ret)
-			goto out;
-		if (type == MIG_PAGES) {
-			ret = pages(&ss, buf, len);
-		} else if (type == MIG_ROUND_END) {
-			if (!ss.precopy || ++ss.rounds > MAX_ROUNDS) {
-				ret = refuse(&ss, "unexpected end of round");
-				goto out;
-			}
-			/* between rounds: drop the replaced copies if they are most of it */
-			if (ss.store.garbage > ss.store.live * PG)
-				ret = store_compact(&ss.store);
-		} else if (type == MIG_FINAL_META) {
-			if (ss.meta || len > (256u << 20)) {
-				ret = refuse(&ss, "unexpected final metadata");
-				goto out;
-			}
-			ss.meta = malloc(len ? len : 1);
-			if (!ss.meta) {
-				ret = -ENOMEM;
-				goto out;
-			}
-			memcpy(ss.meta, buf, len);
-			ss.meta_len = len;
-		} else if (type == MIG_FINAL_SIZE) {
-			/* a hint: how big the final pages will be (bounded) */
-			uint64_t sz = len == 8 ? get64(buf) : 0;
-
-			if (sz > PG && sz <= ss.so->max_bytes && !ss.fpages.p &&
-			    buf_reserve(&ss.fpages, sz) == 0)
-				buf_populate(&ss.fpages, sz);
-		} else if (type == MIG_FINAL_PAGES) {
-			ret = ss.meta ? final_pages(&ss, buf, len)
-				      : refuse(&ss, "final pages before the metadata");
-		} else if (type == MIG_FINAL_END) {
-			if (!ss.meta || len != 8) {
-				ret = refuse(&ss, "unexpected end of the final image");
-				goto out;
-			}
-			ret = build(&ss, get64(buf), &im);
-			break;
-		} else if (type == MIG_ABORT) {
-			pr_info("%s: the source gave up the migration of %s", stream_peer(s),
-				ss.name);
-			ret = -ECONNABORTED;
-			goto out;
-		} else {
-			ret = refuse(&ss, "unexpected message %u", type);
-		}
-		if (ret)
-			goto out;
+		if (!ret)
+			ret = recv_one(ss, type, buf, len, im);
 	}
-	if (ret)
-		goto out;
-	if (getenv("RTCR_MIG_DUMP")) {
-		/* for debugging: the image as received, written out (and no restore) */
-		struct img_write_stats ws;
+	return ret < 0 ? ret : 0;
+}
 
-		ret = img_write_resolved(im, getenv("RTCR_MIG_DUMP"), &ws);
-		im = NULL;
-		stream_send(s, MIG_ERROR, "dumped", 6);
-		goto out;
-	}
+/* Restored and stopped: READY, then it runs on COMMIT. *restored: the
+ * target exists (to discard if this fails before the commit). Takes im. */
+static int hand_over(struct session *ss, struct img *im, char *name, size_t len, bool *restored)
+{
+	struct stream *s = ss->s;
+	const struct mig_recv_hooks *h = ss->so->hooks;
+	uint32_t type;
+	const void *buf;
+	size_t blen;
+	int ret;
+
 	/* restore, stopped: it runs once the source let it go */
-	ret = sup_restore_received(im, ss.name, name, sizeof(name));
-	im = NULL;
+	ret = h->restore(im, ss->name, name, len);
 	if (ret) {
 		char msg[1024];
 
 		snprintf(msg, sizeof(msg), "restore failed: %s", log_last_error());
 		stream_send(s, MIG_ERROR, msg, strlen(msg));
-		goto out;
+		return ret;
 	}
-	restored = true;
+	*restored = true;
 	if (getenv("RTCR_TEST_READY_DELAY_MS")) {
 		/* tests only: a slow restore, to cut the link inside it */
 		struct timespec ts;
@@ -698,27 +685,51 @@ int mig_recv_session(struct stream *s, const struct serve_opts *so)
 	}
 	ret = stream_send(s, MIG_READY, name, strlen(name));
 	if (ret)
-		goto out;
-	ret = stream_recv(s, &type, &buf, &len);
+		return ret;
+	ret = stream_recv(s, &type, &buf, &blen);
+	if (ret)
+		return ret;
+	if (type != MIG_COMMIT) {
+		pr_err("%s: no commit for %s (message %u)", stream_peer(s), name, type);
+		return -ECONNABORTED;
+	}
+	ret = h->thaw(name);
+	if (ret)
+		return ret;
+	*restored = false; /* it is the target now */
+	stream_send(s, MIG_COMMITTED, NULL, 0);
+	pr_info("%s: %s migrated here as %s", stream_peer(s), ss->name, name);
+	return 0;
+}
+
+int mig_recv_session(struct stream *s, const struct serve_opts *so)
+{
+	struct session ss = {.s = s, .so = so};
+	struct img *im = NULL;
+	char name[RTCR_NAME_MAX + 1] = "";
+	bool restored = false;
+	int ret;
+
+	stream_set_timeout(s, so->timeout_ms);
+	ret = recv_image(&ss, &im);
 	if (ret)
 		goto out;
-	if (type != MIG_COMMIT) {
-		ret = -ECONNABORTED;
-		pr_err("%s: no commit for %s (message %u)", stream_peer(s), name, type);
+	if (getenv("RTCR_MIG_DUMP")) {
+		/* for debugging: the image as received, written out (and no restore) */
+		struct img_write_stats ws;
+
+		ret = img_write_resolved(im, getenv("RTCR_MIG_DUMP"), &ws);
+		im = NULL;
+		stream_send(s, MIG_ERROR, "dumped", 6);
 		goto out;
 	}
-	ret = rtcr_thaw(name);
-	if (ret)
-		goto out;
-	restored = false; /* it is the target now */
-	stream_send(s, MIG_COMMITTED, NULL, 0);
-	pr_info("%s: %s migrated here as %s", stream_peer(s), ss.name, name);
-	ret = 0;
+	ret = hand_over(&ss, im, name, sizeof(name), &restored);
+	im = NULL;
 out:
 	if (restored) {
 		/* never ran: discard it */
 		pr_info("discarding %s: the migration did not complete", name);
-		rtcr_kill(name, SIGKILL);
+		so->hooks->discard(name);
 	}
 	img_close(im);
 	if (ss.store.pages.p)

@@ -75,7 +75,7 @@ static int serve_loop(int lfd, const struct serve_opts *so)
 	return 0;
 }
 
-int rtcr_serve(const struct rtcr_serve_opts *o)
+int mig_serve(const struct rtcr_serve_opts *o, const struct mig_recv_hooks *h)
 {
 	struct serve_opts so;
 	struct sigaction sa;
@@ -94,6 +94,7 @@ int rtcr_serve(const struct rtcr_serve_opts *o)
 	snprintf(so.key_path, sizeof(so.key_path), "%s", o->key_file);
 	so.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
 	so.max_bytes = 1ULL << 40;
+	so.hooks = h;
 	ret = stream_key_load(o->key_file, so.key);
 	if (ret)
 		return ret;

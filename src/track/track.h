@@ -125,8 +125,7 @@ uint64_t track_dirty_bytes(struct tracker *tk);
 /* ---- the chain of images the dirty state refers to ---- */
 struct track_last {
 	bool valid;
-	char dir[PATH_MAX];
-	char id[40];
+	char id[40]; /* where the image is, the caller keeps: the tracker knows no paths */
 	uint64_t meta_sum;
 	unsigned depth; /* 0: a full image */
 };
