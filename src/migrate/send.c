@@ -24,6 +24,7 @@
 
 #include "core/compat.h"
 #include "mem/mem.h"
+#include "base/le.h"
 #include "base/log.h"
 #include "core/proc.h"
 #include "ckpt/ckpt.h"
@@ -32,18 +33,6 @@
 
 #define PG	 4096ULL
 #define MSG_DATA (4ULL << 20) /* page bytes per PAGES / FINAL_PAGES message */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void set_phase(struct mig_progress *pg, enum mig_phase ph)
 {
@@ -210,10 +199,10 @@ static int flush(struct sender *sd)
 
 	if (!sd->nranges)
 		return 0;
-	put32(hdr, sd->pid);
-	put32(hdr + 4, (uint32_t)sd->nranges);
-	put32(hdr + 8, (uint32_t)sd->nruns);
-	put32(hdr + 12, 0);
+	le_put32(hdr, sd->pid);
+	le_put32(hdr + 4, (uint32_t)sd->nranges);
+	le_put32(hdr + 8, (uint32_t)sd->nruns);
+	le_put32(hdr + 12, 0);
 	iov[0] = (struct iovec){hdr, sizeof(hdr)};
 	iov[1] = (struct iovec){sd->ranges, sd->nranges * MIG_RANGE_SIZE};
 	iov[2] = (struct iovec){sd->runs, sd->nruns * MIG_RUN_SIZE};
@@ -233,78 +222,65 @@ static void add_run(struct sender *sd, uint64_t a, uint64_t len)
 {
 	uint8_t *r = sd->runs + sd->nruns * MIG_RUN_SIZE;
 
-	put64(r, a);
-	put32(r + 8, (uint32_t)(len / PG));
-	put32(r + 12, 0);
+	le_put64(r, a);
+	le_put32(r + 8, (uint32_t)(len / PG));
+	le_put32(r + 12, 0);
 	sd->nruns++;
 }
 
-/* Add [s, e) of a process (e - s <= MSG_DATA) to the message: its present
- * pages, read now. */
-static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+struct present_arg {
+	struct sender *sd;
+	bool file_backed;
+};
+
+static int add_present(void *arg, const struct page_region *regs, long n)
 {
-	size_t nruns0, ndata0 = sd->ndata;
+	struct present_arg *pa = arg;
+
+	for (long i = 0; i < n; i++) {
+		uint64_t cat = regs[i].categories;
+
+		if (cat & PAGE_IS_PFNZERO)
+			continue;
+		if (pa->file_backed && (cat & PAGE_IS_FILE) && !(cat & PAGE_IS_SWAPPED))
+			continue;
+		add_run(pa->sd, regs[i].start, regs[i].end - regs[i].start);
+	}
+	return 0;
+}
+
+/* The runs of the present pages of [s, e) of a process. -ESRCH (gone)
+ * is not logged. */
+static int scan_present(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+{
+	struct present_arg pa = {sd, ch->file_backed};
+	struct mem_scan sc = {
+	    .pmfd = sd->pmfd,
+	    .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	    .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO,
+	    .regs = sd->regs,
+	    .nregs = 512,
+	};
+	int ret = mem_scan_walk(&sc, s, e, add_present, &pa);
+
+	if (ret && ret != -ESRCH)
+		pr_err("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64 ": %s", ch->ns_pid, sc.pos, e,
+		       strerror(-ret));
+	return ret;
+}
+
+/* Read the bytes of runs nruns0.. of the message. An unmapped or gone
+ * range leaves them out of the message (*left_out). */
+static int read_runs(struct sender *sd, const struct track_chunk *ch, size_t nruns0, size_t ndata0,
+		     bool *left_out)
+{
 	struct iovec liov[512], riov[512];
-	int cnt = 0, ret;
+	int cnt = 0;
 
-	if (sd->nranges && (sd->pid != ch->ns_pid || sd->nranges == MIG_MAX_RANGES ||
-			    sd->ndata + (e - s) > MSG_DATA)) {
-		ret = flush(sd);
-		if (ret)
-			return ret;
-		ndata0 = 0;
-	}
-	sd->pid = ch->ns_pid;
-	nruns0 = sd->nruns;
-	if (sd->async) {
-		add_run(sd, s, e - s);
-	} else {
-		uint64_t pos = s;
-
-		while (pos < e) {
-			struct pm_scan_arg a;
-			long n;
-
-			memset(&a, 0, sizeof(a));
-			a.size = sizeof(a);
-			a.start = pos;
-			a.end = e;
-			a.vec = (uint64_t)(uintptr_t)sd->regs;
-			a.vec_len = 512;
-			a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-			a.return_mask =
-			    PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
-			n = ioctl(sd->pmfd, PAGEMAP_SCAN, &a);
-			if (n < 0) {
-				sd->nruns = nruns0;
-				if (errno == ESRCH)
-					return 0; /* gone: the final capture knows */
-				return pr_perror("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64,
-						 ch->ns_pid, pos, e);
-			}
-			for (long i = 0; i < n; i++) {
-				uint64_t cat = sd->regs[i].categories;
-
-				if (cat & PAGE_IS_PFNZERO)
-					continue;
-				if (ch->file_backed && (cat & PAGE_IS_FILE) &&
-				    !(cat & PAGE_IS_SWAPPED))
-					continue;
-				add_run(sd, sd->regs[i].start, sd->regs[i].end - sd->regs[i].start);
-			}
-			if (a.walk_end <= pos)
-				break;
-			pos = a.walk_end;
-		}
-	}
-	/* the bytes */
 	for (size_t i = nruns0; i < sd->nruns; i++) {
 		const uint8_t *r = sd->runs + i * MIG_RUN_SIZE;
-		uint64_t addr = 0, len;
+		uint64_t addr = le_get64(r), len = (uint64_t)le_get32(r + 8) * PG;
 
-		for (int k = 7; k >= 0; k--)
-			addr = (addr << 8) | r[k];
-		len = (uint64_t)(r[8] | r[9] << 8 | r[10] << 16 | (uint32_t)r[11] << 24) * PG;
 		liov[cnt] = (struct iovec){sd->data + sd->ndata, len};
 		riov[cnt] = (struct iovec){(void *)(uintptr_t)addr, len};
 		sd->ndata += len;
@@ -322,6 +298,7 @@ static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s
 				 * final capture has what is there; leave it out */
 				sd->nruns = nruns0;
 				sd->ndata = ndata0;
+				*left_out = true;
 				if (got < 0 && errno != EFAULT && errno != ESRCH)
 					return pr_perror("pid %u: read 0x%" PRIx64, ch->ns_pid,
 							 addr);
@@ -330,8 +307,40 @@ static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s
 			cnt = 0;
 		}
 	}
-	put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE, s);
-	put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE + 8, e);
+	return 0;
+}
+
+/* Add [s, e) of a process (e - s <= MSG_DATA) to the message: its present
+ * pages, read now. */
+static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+{
+	size_t nruns0, ndata0 = sd->ndata;
+	bool left_out = false;
+	int ret;
+
+	if (sd->nranges && (sd->pid != ch->ns_pid || sd->nranges == MIG_MAX_RANGES ||
+			    sd->ndata + (e - s) > MSG_DATA)) {
+		ret = flush(sd);
+		if (ret)
+			return ret;
+		ndata0 = 0;
+	}
+	sd->pid = ch->ns_pid;
+	nruns0 = sd->nruns;
+	if (sd->async) {
+		add_run(sd, s, e - s);
+	} else {
+		ret = scan_present(sd, ch, s, e);
+		if (ret) {
+			sd->nruns = nruns0;
+			return ret == -ESRCH ? 0 : ret; /* gone: the final capture knows */
+		}
+	}
+	ret = read_runs(sd, ch, nruns0, ndata0, &left_out);
+	if (ret || left_out)
+		return ret;
+	le_put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE, s);
+	le_put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE + 8, e);
 	sd->nranges++;
 	return 0;
 }
@@ -382,7 +391,7 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 		free(v);
 		if (ret)
 			return ret;
-		put32(r4, round);
+		le_put32(r4, round);
 		ret = stream_send(sd->s, MIG_ROUND_END, r4, 4);
 		if (ret)
 			return ret;
@@ -452,7 +461,7 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 	size_t i = 0;
 	int ret;
 
-	put64(e8, b->pages_size);
+	le_put64(e8, b->pages_size);
 	ret = stream_send(sd->s, MIG_FINAL_SIZE, e8, 8);
 	if (!ret)
 		ret = stream_send(sd->s, MIG_FINAL_META, b->meta, b->meta_len);
@@ -464,7 +473,7 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 		uint8_t off8[8];
 		size_t cnt = 0, bytes = 0;
 
-		put64(off8, 0);
+		le_put64(off8, 0);
 		iov[cnt++] = (struct iovec){off8, 8};
 		for (; i < b->nblocks && cnt < 65; i++) {
 			size_t len = b->lens[i];
@@ -473,7 +482,7 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 					b->offs[i] != b->offs[i - 1] + b->lens[i - 1]))
 				break;
 			if (cnt == 1)
-				put64(off8, b->offs[i]);
+				le_put64(off8, b->offs[i]);
 			iov[cnt++] = (struct iovec){(void *)b->blocks[i], len};
 			bytes += len;
 		}
@@ -481,7 +490,7 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 		if (ret)
 			return ret;
 	}
-	put64(e8, b->pages_size);
+	le_put64(e8, b->pages_size);
 	return stream_send(sd->s, MIG_FINAL_END, e8, 8);
 }
 

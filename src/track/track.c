@@ -934,6 +934,20 @@ int track_capture_proc(struct tracker *tk, struct inject *ij, pid_t pid, uint32_
 	return arm_locked(tk, ij, pid, ns_pid);
 }
 
+struct written_arg {
+	void (*fn)(void *arg, uint64_t s, uint64_t e);
+	void *arg;
+};
+
+static int each_written(void *arg, const struct page_region *regs, long n)
+{
+	const struct written_arg *w = arg;
+
+	for (long i = 0; i < n; i++)
+		w->fn(w->arg, regs[i].start, regs[i].end);
+	return 0;
+}
+
 /*
  * The pages written in [s, e) of p (async mode), region by region of the
  * result: with protect, they are protected again in the same walk
@@ -943,34 +957,23 @@ static int scan_written(struct tproc *p, uint64_t s, uint64_t e, bool protect,
 			void (*fn)(void *arg, uint64_t s, uint64_t e), void *arg)
 {
 	struct page_region regs[256];
-	struct pm_scan_arg a;
-	uint64_t pos = s;
+	struct written_arg w = {fn, arg};
+	struct mem_scan sc = {
+	    .pmfd = p->pmfd,
+	    .flags = protect ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC : 0,
+	    .category_mask = PAGE_IS_WRITTEN,
+	    .return_mask = PAGE_IS_WRITTEN,
+	    .regs = regs,
+	    .nregs = 256,
+	};
+	int ret = mem_scan_walk(&sc, s, e, each_written, &w);
 
-	while (pos < e) {
-		long n;
-
-		memset(&a, 0, sizeof(a));
-		a.size = sizeof(a);
-		a.flags = protect ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC : 0;
-		a.start = pos;
-		a.end = e;
-		a.vec = (uint64_t)(uintptr_t)regs;
-		a.vec_len = 256;
-		a.category_mask = PAGE_IS_WRITTEN;
-		a.return_mask = PAGE_IS_WRITTEN;
-		n = ioctl(p->pmfd, PAGEMAP_SCAN, &a);
-		if (n < 0 && !protect)
-			return -errno; /* an estimate: not worth a message */
-		if (n < 0)
-			return pr_perror("pid %u: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64,
-					 p->ns_pid, pos, e);
-		for (long i = 0; i < n; i++)
-			fn(arg, regs[i].start, regs[i].end);
-		if (a.walk_end <= pos)
-			break;
-		pos = a.walk_end;
-	}
-	return 0;
+	if (ret && !protect)
+		return ret; /* an estimate: not worth a message */
+	if (ret)
+		pr_err("pid %u: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64 ": %s", p->ns_pid, sc.pos,
+		       e, strerror(-ret));
+	return ret;
 }
 
 struct mark_arg {
