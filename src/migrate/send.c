@@ -433,16 +433,17 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 		if (round + 1 >= o->max_rounds || stalled >= 2) {
 			*converged = false;
 			if (o->abort_on_no_converge) {
-				pr_err(
-				    "pre-copy does not converge: after %u rounds %" PRIu64
-				    " KiB are dirty again each round (%" PRIu64
-				    " KiB/s written, link %" PRIu64
-				    " KiB/s), a pause of %.0f ms, more than --max-downtime %u ms; "
-				    "the target runs on here (--on-no-converge=stop would migrate "
-				    "anyway)",
-				    round + 1, dirty >> 10,
-				    (uint64_t)(dirty * 1000000000ULL / dt) >> 10, rate >> 10,
-				    predicted / 1e6, o->max_downtime_ms);
+				pr_err("pre-copy does not converge: after %u rounds %" PRIu64
+				       " KiB are dirty again each round (%" PRIu64
+				       " KiB/s written, link %" PRIu64
+				       " KiB/s), a pause of %.0f ms, more than the maximum "
+				       "downtime of "
+				       "%u ms; the target runs on here (stopping it when pre-copy "
+				       "does "
+				       "not converge would migrate anyway)",
+				       round + 1, dirty >> 10,
+				       (uint64_t)(dirty * 1000000000ULL / dt) >> 10, rate >> 10,
+				       predicted / 1e6, o->max_downtime_ms);
 				return -ETIME;
 			}
 			pr_warn("pre-copy does not converge after %u rounds (%" PRIu64
@@ -505,6 +506,61 @@ static void random_hex(char *out, size_t n)
 	out[n - 1] = '\0';
 }
 
+/* HELLO: who we are (name, mode, session) and the files the target needs
+ * at the destination; the destination answers when it has them. */
+static int send_hello(struct sender *sd, struct target *t, const char *mode, const char *session)
+{
+	char *files = NULL, *hello = NULL;
+	size_t flen = 0, hlen = 0, len;
+	const void *buf;
+	FILE *m;
+	int ret;
+
+	ret = mig_file_list(t, &files, &flen);
+	if (ret)
+		goto out;
+	m = open_memstream(&hello, &hlen);
+	if (!m) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fprintf(m, "rtcr-migrate %d\nname %s\nmode %s\nsession %s\nfiles\n%s", MIG_VERSION, t->name,
+		mode, session, files ? files : "");
+	if (fclose(m)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = stream_send(sd->s, MIG_HELLO, hello, hlen);
+	if (!ret)
+		ret = expect(sd->s, MIG_HELLO_OK, &buf, &len, "the migration");
+out:
+	free(files);
+	free(hello);
+	return ret;
+}
+
+/* In the pause: the capture (cap, st) serialized into *blob and sent.
+ * *tpause moves back to where the pause began inside the capture. */
+static int send_rest(struct sender *sd, struct capture *cap, const struct ckpt_stats *st,
+		     struct img_blob *blob, uint64_t *tpause)
+{
+	uint64_t t1 = now_ns(CLOCK_MONOTONIC), t2, t3;
+	int ret;
+
+	/* the pause began inside the capture (after its preparation) */
+	if (st->pause_ns && st->pause_ns < t1 - *tpause)
+		*tpause = t1 - st->pause_ns;
+	ret = ckpt_serialize(cap, blob, false);
+	t2 = now_ns(CLOCK_MONOTONIC);
+	if (!ret)
+		ret = send_final(sd, blob);
+	t3 = now_ns(CLOCK_MONOTONIC);
+	pr_info("final: pause %.1f ms, serialize %.1f ms, send %.1f ms "
+		"(%" PRIu64 " KiB)",
+		st->pause_ns / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, blob->pages_size >> 10);
+	return ret;
+}
+
 int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	     const struct mig_hooks *h, struct mig_progress *pg, struct mig_result *res)
 {
@@ -513,14 +569,12 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	struct capture *cap = NULL;
 	struct ckpt_stats st;
 	struct img_blob blob = {0};
-	char session[33], *files = NULL, *hello = NULL;
-	size_t flen = 0, hlen = 0;
+	char session[33];
 	const void *buf;
 	size_t len;
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), tpause = 0;
 	bool converged = true, committed = false;
 	int ret;
-	FILE *m;
 
 	memset(res, 0, sizeof(*res));
 	snprintf(res->mode, sizeof(res->mode), "%s", o->precopy ? "precopy" : "stop");
@@ -544,23 +598,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	/* 1. who we are, and the files the target needs there */
 	set_phase(pg, MIG_CHECKING);
 	random_hex(session, sizeof(session));
-	ret = mig_file_list(t, &files, &flen);
-	if (ret)
-		goto out;
-	m = open_memstream(&hello, &hlen);
-	if (!m) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	fprintf(m, "rtcr-migrate %d\nname %s\nmode %s\nsession %s\nfiles\n%s", MIG_VERSION, t->name,
-		res->mode, session, files ? files : "");
-	if (fclose(m)) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = stream_send(sd.s, MIG_HELLO, hello, hlen);
-	if (!ret)
-		ret = expect(sd.s, MIG_HELLO_OK, &buf, &len, "the migration");
+	ret = send_hello(&sd, t, res->mode, session);
 	if (ret)
 		goto out;
 	/* 2. pre-copy */
@@ -576,21 +614,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	ret = h->capture(h->arg, o->precopy ? session : NULL, &cap, &st);
 	if (ret)
 		goto out;
-	{
-		uint64_t t1 = now_ns(CLOCK_MONOTONIC), t2, t3;
-
-		/* the pause began inside the capture (after its preparation) */
-		if (!ret && st.pause_ns && st.pause_ns < t1 - tpause)
-			tpause = t1 - st.pause_ns;
-		ret = ckpt_serialize(cap, &blob, false);
-		t2 = now_ns(CLOCK_MONOTONIC);
-		if (!ret)
-			ret = send_final(&sd, &blob);
-		t3 = now_ns(CLOCK_MONOTONIC);
-		pr_info("final: pause %.1f ms, serialize %.1f ms, send %.1f ms "
-			"(%" PRIu64 " KiB)",
-			st.pause_ns / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, blob.pages_size >> 10);
-	}
+	ret = send_rest(&sd, cap, &st, &blob, &tpause);
 	if (ret)
 		goto out;
 	res->memory_bytes = blob.pages_size;
@@ -644,8 +668,6 @@ out:
 	free(sd.ranges);
 	free(sd.runs);
 	free(sd.data);
-	free(files);
-	free(hello);
 	stream_close(sd.s);
 	return ret;
 }
