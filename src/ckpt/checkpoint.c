@@ -93,32 +93,6 @@ int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...)
 	return 0;
 }
 
-void *capture_reserve(struct capture *cap, size_t len)
-{
-	struct pagebuf *b = cap->nbufs ? &cap->bufs[cap->nbufs - 1] : NULL;
-	void *p;
-
-	if (!b || b->cap - b->used < len) {
-		size_t sz = len > (64UL << 20) ? len : (64UL << 20);
-
-		if (cap->nbufs == (int)(sizeof(cap->bufs) / sizeof(cap->bufs[0])))
-			return NULL;
-		/* rounded to 2 MiB so that it can be backed by huge pages */
-		sz = (sz + (2UL << 20) - 1) & ~((2UL << 20) - 1);
-		p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return NULL;
-		madvise(p, sz, MADV_HUGEPAGE);
-		b = &cap->bufs[cap->nbufs++];
-		b->base = p;
-		b->cap = sz;
-		b->used = 0;
-	}
-	p = b->base + b->used;
-	b->used += len;
-	return p;
-}
-
 static void resume_all(struct cproc *ps, int n, bool kill_them);
 static void cprocs_free(struct cproc *ps, int n);
 

@@ -24,6 +24,7 @@
 
 #include "core/compat.h"
 #include "mem/mem.h"
+#include "base/le.h"
 #include "base/log.h"
 #include "core/proc.h"
 #include "ckpt/ckpt.h"
@@ -32,18 +33,6 @@
 
 #define PG	 4096ULL
 #define MSG_DATA (4ULL << 20) /* page bytes per PAGES / FINAL_PAGES message */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void set_phase(struct mig_progress *pg, enum mig_phase ph)
 {
@@ -210,10 +199,10 @@ static int flush(struct sender *sd)
 
 	if (!sd->nranges)
 		return 0;
-	put32(hdr, sd->pid);
-	put32(hdr + 4, (uint32_t)sd->nranges);
-	put32(hdr + 8, (uint32_t)sd->nruns);
-	put32(hdr + 12, 0);
+	le_put32(hdr, sd->pid);
+	le_put32(hdr + 4, (uint32_t)sd->nranges);
+	le_put32(hdr + 8, (uint32_t)sd->nruns);
+	le_put32(hdr + 12, 0);
 	iov[0] = (struct iovec){hdr, sizeof(hdr)};
 	iov[1] = (struct iovec){sd->ranges, sd->nranges * MIG_RANGE_SIZE};
 	iov[2] = (struct iovec){sd->runs, sd->nruns * MIG_RUN_SIZE};
@@ -233,78 +222,65 @@ static void add_run(struct sender *sd, uint64_t a, uint64_t len)
 {
 	uint8_t *r = sd->runs + sd->nruns * MIG_RUN_SIZE;
 
-	put64(r, a);
-	put32(r + 8, (uint32_t)(len / PG));
-	put32(r + 12, 0);
+	le_put64(r, a);
+	le_put32(r + 8, (uint32_t)(len / PG));
+	le_put32(r + 12, 0);
 	sd->nruns++;
 }
 
-/* Add [s, e) of a process (e - s <= MSG_DATA) to the message: its present
- * pages, read now. */
-static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+struct present_arg {
+	struct sender *sd;
+	bool file_backed;
+};
+
+static int add_present(void *arg, const struct page_region *regs, long n)
 {
-	size_t nruns0, ndata0 = sd->ndata;
+	struct present_arg *pa = arg;
+
+	for (long i = 0; i < n; i++) {
+		uint64_t cat = regs[i].categories;
+
+		if (cat & PAGE_IS_PFNZERO)
+			continue;
+		if (pa->file_backed && (cat & PAGE_IS_FILE) && !(cat & PAGE_IS_SWAPPED))
+			continue;
+		add_run(pa->sd, regs[i].start, regs[i].end - regs[i].start);
+	}
+	return 0;
+}
+
+/* The runs of the present pages of [s, e) of a process. -ESRCH (gone)
+ * is not logged. */
+static int scan_present(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+{
+	struct present_arg pa = {sd, ch->file_backed};
+	struct mem_scan sc = {
+	    .pmfd = sd->pmfd,
+	    .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	    .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO,
+	    .regs = sd->regs,
+	    .nregs = 512,
+	};
+	int ret = mem_scan_walk(&sc, s, e, add_present, &pa);
+
+	if (ret && ret != -ESRCH)
+		pr_err("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64 ": %s", ch->ns_pid, sc.pos, e,
+		       strerror(-ret));
+	return ret;
+}
+
+/* Read the bytes of runs nruns0.. of the message. An unmapped or gone
+ * range leaves them out of the message (*left_out). */
+static int read_runs(struct sender *sd, const struct track_chunk *ch, size_t nruns0, size_t ndata0,
+		     bool *left_out)
+{
 	struct iovec liov[512], riov[512];
-	int cnt = 0, ret;
+	int cnt = 0;
 
-	if (sd->nranges && (sd->pid != ch->ns_pid || sd->nranges == MIG_MAX_RANGES ||
-			    sd->ndata + (e - s) > MSG_DATA)) {
-		ret = flush(sd);
-		if (ret)
-			return ret;
-		ndata0 = 0;
-	}
-	sd->pid = ch->ns_pid;
-	nruns0 = sd->nruns;
-	if (sd->async) {
-		add_run(sd, s, e - s);
-	} else {
-		uint64_t pos = s;
-
-		while (pos < e) {
-			struct pm_scan_arg a;
-			long n;
-
-			memset(&a, 0, sizeof(a));
-			a.size = sizeof(a);
-			a.start = pos;
-			a.end = e;
-			a.vec = (uint64_t)(uintptr_t)sd->regs;
-			a.vec_len = 512;
-			a.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-			a.return_mask =
-			    PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
-			n = ioctl(sd->pmfd, PAGEMAP_SCAN, &a);
-			if (n < 0) {
-				sd->nruns = nruns0;
-				if (errno == ESRCH)
-					return 0; /* gone: the final capture knows */
-				return pr_perror("pid %u: scan 0x%" PRIx64 "-0x%" PRIx64,
-						 ch->ns_pid, pos, e);
-			}
-			for (long i = 0; i < n; i++) {
-				uint64_t cat = sd->regs[i].categories;
-
-				if (cat & PAGE_IS_PFNZERO)
-					continue;
-				if (ch->file_backed && (cat & PAGE_IS_FILE) &&
-				    !(cat & PAGE_IS_SWAPPED))
-					continue;
-				add_run(sd, sd->regs[i].start, sd->regs[i].end - sd->regs[i].start);
-			}
-			if (a.walk_end <= pos)
-				break;
-			pos = a.walk_end;
-		}
-	}
-	/* the bytes */
 	for (size_t i = nruns0; i < sd->nruns; i++) {
 		const uint8_t *r = sd->runs + i * MIG_RUN_SIZE;
-		uint64_t addr = 0, len;
+		uint64_t addr = le_get64(r), len = (uint64_t)le_get32(r + 8) * PG;
 
-		for (int k = 7; k >= 0; k--)
-			addr = (addr << 8) | r[k];
-		len = (uint64_t)(r[8] | r[9] << 8 | r[10] << 16 | (uint32_t)r[11] << 24) * PG;
 		liov[cnt] = (struct iovec){sd->data + sd->ndata, len};
 		riov[cnt] = (struct iovec){(void *)(uintptr_t)addr, len};
 		sd->ndata += len;
@@ -322,6 +298,7 @@ static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s
 				 * final capture has what is there; leave it out */
 				sd->nruns = nruns0;
 				sd->ndata = ndata0;
+				*left_out = true;
 				if (got < 0 && errno != EFAULT && errno != ESRCH)
 					return pr_perror("pid %u: read 0x%" PRIx64, ch->ns_pid,
 							 addr);
@@ -330,8 +307,40 @@ static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s
 			cnt = 0;
 		}
 	}
-	put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE, s);
-	put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE + 8, e);
+	return 0;
+}
+
+/* Add [s, e) of a process (e - s <= MSG_DATA) to the message: its present
+ * pages, read now. */
+static int add_range(struct sender *sd, const struct track_chunk *ch, uint64_t s, uint64_t e)
+{
+	size_t nruns0, ndata0 = sd->ndata;
+	bool left_out = false;
+	int ret;
+
+	if (sd->nranges && (sd->pid != ch->ns_pid || sd->nranges == MIG_MAX_RANGES ||
+			    sd->ndata + (e - s) > MSG_DATA)) {
+		ret = flush(sd);
+		if (ret)
+			return ret;
+		ndata0 = 0;
+	}
+	sd->pid = ch->ns_pid;
+	nruns0 = sd->nruns;
+	if (sd->async) {
+		add_run(sd, s, e - s);
+	} else {
+		ret = scan_present(sd, ch, s, e);
+		if (ret) {
+			sd->nruns = nruns0;
+			return ret == -ESRCH ? 0 : ret; /* gone: the final capture knows */
+		}
+	}
+	ret = read_runs(sd, ch, nruns0, ndata0, &left_out);
+	if (ret || left_out)
+		return ret;
+	le_put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE, s);
+	le_put64(sd->ranges + sd->nranges * MIG_RANGE_SIZE + 8, e);
 	sd->nranges++;
 	return 0;
 }
@@ -382,7 +391,7 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 		free(v);
 		if (ret)
 			return ret;
-		put32(r4, round);
+		le_put32(r4, round);
 		ret = stream_send(sd->s, MIG_ROUND_END, r4, 4);
 		if (ret)
 			return ret;
@@ -424,16 +433,17 @@ static int precopy(const struct mig_opts *o, struct sender *sd, struct tracker *
 		if (round + 1 >= o->max_rounds || stalled >= 2) {
 			*converged = false;
 			if (o->abort_on_no_converge) {
-				pr_err(
-				    "pre-copy does not converge: after %u rounds %" PRIu64
-				    " KiB are dirty again each round (%" PRIu64
-				    " KiB/s written, link %" PRIu64
-				    " KiB/s), a pause of %.0f ms, more than --max-downtime %u ms; "
-				    "the target runs on here (--on-no-converge=stop would migrate "
-				    "anyway)",
-				    round + 1, dirty >> 10,
-				    (uint64_t)(dirty * 1000000000ULL / dt) >> 10, rate >> 10,
-				    predicted / 1e6, o->max_downtime_ms);
+				pr_err("pre-copy does not converge: after %u rounds %" PRIu64
+				       " KiB are dirty again each round (%" PRIu64
+				       " KiB/s written, link %" PRIu64
+				       " KiB/s), a pause of %.0f ms, more than the maximum "
+				       "downtime of "
+				       "%u ms; the target runs on here (stopping it when pre-copy "
+				       "does "
+				       "not converge would migrate anyway)",
+				       round + 1, dirty >> 10,
+				       (uint64_t)(dirty * 1000000000ULL / dt) >> 10, rate >> 10,
+				       predicted / 1e6, o->max_downtime_ms);
 				return -ETIME;
 			}
 			pr_warn("pre-copy does not converge after %u rounds (%" PRIu64
@@ -452,7 +462,7 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 	size_t i = 0;
 	int ret;
 
-	put64(e8, b->pages_size);
+	le_put64(e8, b->pages_size);
 	ret = stream_send(sd->s, MIG_FINAL_SIZE, e8, 8);
 	if (!ret)
 		ret = stream_send(sd->s, MIG_FINAL_META, b->meta, b->meta_len);
@@ -464,7 +474,7 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 		uint8_t off8[8];
 		size_t cnt = 0, bytes = 0;
 
-		put64(off8, 0);
+		le_put64(off8, 0);
 		iov[cnt++] = (struct iovec){off8, 8};
 		for (; i < b->nblocks && cnt < 65; i++) {
 			size_t len = b->lens[i];
@@ -473,7 +483,7 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 					b->offs[i] != b->offs[i - 1] + b->lens[i - 1]))
 				break;
 			if (cnt == 1)
-				put64(off8, b->offs[i]);
+				le_put64(off8, b->offs[i]);
 			iov[cnt++] = (struct iovec){(void *)b->blocks[i], len};
 			bytes += len;
 		}
@@ -481,7 +491,7 @@ static int send_final(struct sender *sd, const struct img_blob *b)
 		if (ret)
 			return ret;
 	}
-	put64(e8, b->pages_size);
+	le_put64(e8, b->pages_size);
 	return stream_send(sd->s, MIG_FINAL_END, e8, 8);
 }
 
@@ -496,6 +506,61 @@ static void random_hex(char *out, size_t n)
 	out[n - 1] = '\0';
 }
 
+/* HELLO: who we are (name, mode, session) and the files the target needs
+ * at the destination; the destination answers when it has them. */
+static int send_hello(struct sender *sd, struct target *t, const char *mode, const char *session)
+{
+	char *files = NULL, *hello = NULL;
+	size_t flen = 0, hlen = 0, len;
+	const void *buf;
+	FILE *m;
+	int ret;
+
+	ret = mig_file_list(t, &files, &flen);
+	if (ret)
+		goto out;
+	m = open_memstream(&hello, &hlen);
+	if (!m) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fprintf(m, "rtcr-migrate %d\nname %s\nmode %s\nsession %s\nfiles\n%s", MIG_VERSION, t->name,
+		mode, session, files ? files : "");
+	if (fclose(m)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = stream_send(sd->s, MIG_HELLO, hello, hlen);
+	if (!ret)
+		ret = expect(sd->s, MIG_HELLO_OK, &buf, &len, "the migration");
+out:
+	free(files);
+	free(hello);
+	return ret;
+}
+
+/* In the pause: the capture (cap, st) serialized into *blob and sent.
+ * *tpause moves back to where the pause began inside the capture. */
+static int send_rest(struct sender *sd, struct capture *cap, const struct ckpt_stats *st,
+		     struct img_blob *blob, uint64_t *tpause)
+{
+	uint64_t t1 = now_ns(CLOCK_MONOTONIC), t2, t3;
+	int ret;
+
+	/* the pause began inside the capture (after its preparation) */
+	if (st->pause_ns && st->pause_ns < t1 - *tpause)
+		*tpause = t1 - st->pause_ns;
+	ret = ckpt_serialize(cap, blob, false);
+	t2 = now_ns(CLOCK_MONOTONIC);
+	if (!ret)
+		ret = send_final(sd, blob);
+	t3 = now_ns(CLOCK_MONOTONIC);
+	pr_info("final: pause %.1f ms, serialize %.1f ms, send %.1f ms "
+		"(%" PRIu64 " KiB)",
+		st->pause_ns / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, blob->pages_size >> 10);
+	return ret;
+}
+
 int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	     const struct mig_hooks *h, struct mig_progress *pg, struct mig_result *res)
 {
@@ -504,14 +569,12 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	struct capture *cap = NULL;
 	struct ckpt_stats st;
 	struct img_blob blob = {0};
-	char session[33], *files = NULL, *hello = NULL;
-	size_t flen = 0, hlen = 0;
+	char session[33];
 	const void *buf;
 	size_t len;
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), tpause = 0;
 	bool converged = true, committed = false;
 	int ret;
-	FILE *m;
 
 	memset(res, 0, sizeof(*res));
 	snprintf(res->mode, sizeof(res->mode), "%s", o->precopy ? "precopy" : "stop");
@@ -535,23 +598,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	/* 1. who we are, and the files the target needs there */
 	set_phase(pg, MIG_CHECKING);
 	random_hex(session, sizeof(session));
-	ret = mig_file_list(t, &files, &flen);
-	if (ret)
-		goto out;
-	m = open_memstream(&hello, &hlen);
-	if (!m) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	fprintf(m, "rtcr-migrate %d\nname %s\nmode %s\nsession %s\nfiles\n%s", MIG_VERSION, t->name,
-		res->mode, session, files ? files : "");
-	if (fclose(m)) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = stream_send(sd.s, MIG_HELLO, hello, hlen);
-	if (!ret)
-		ret = expect(sd.s, MIG_HELLO_OK, &buf, &len, "the migration");
+	ret = send_hello(&sd, t, res->mode, session);
 	if (ret)
 		goto out;
 	/* 2. pre-copy */
@@ -567,21 +614,7 @@ int mig_send(const struct mig_opts *o, struct target *t, struct tracker *tk,
 	ret = h->capture(h->arg, o->precopy ? session : NULL, &cap, &st);
 	if (ret)
 		goto out;
-	{
-		uint64_t t1 = now_ns(CLOCK_MONOTONIC), t2, t3;
-
-		/* the pause began inside the capture (after its preparation) */
-		if (!ret && st.pause_ns && st.pause_ns < t1 - tpause)
-			tpause = t1 - st.pause_ns;
-		ret = ckpt_serialize(cap, &blob, false);
-		t2 = now_ns(CLOCK_MONOTONIC);
-		if (!ret)
-			ret = send_final(&sd, &blob);
-		t3 = now_ns(CLOCK_MONOTONIC);
-		pr_info("final: pause %.1f ms, serialize %.1f ms, send %.1f ms "
-			"(%" PRIu64 " KiB)",
-			st.pause_ns / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, blob.pages_size >> 10);
-	}
+	ret = send_rest(&sd, cap, &st, &blob, &tpause);
 	if (ret)
 		goto out;
 	res->memory_bytes = blob.pages_size;
@@ -635,8 +668,6 @@ out:
 	free(sd.ranges);
 	free(sd.runs);
 	free(sd.data);
-	free(files);
-	free(hello);
 	stream_close(sd.s);
 	return ret;
 }

@@ -14,6 +14,7 @@
  */
 #define LOG_PREFIX "track: "
 #include "track/track.h"
+#include "track/chunks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,22 +35,13 @@
 #include "mem/mem.h"
 #include "core/inject.h"
 #include "base/log.h"
+#include "base/str.h"
 #include "core/proc.h"
 
 #define PG		 4096ULL
 #define ARM_PERIOD_MS	 100
 #define MAX_REGION_BYTES (16ULL << 30) /* larger (sparse reservations) stay untracked */
 #define MAX_REGIONS	 65536	       /* per process */
-
-struct region {
-	uint64_t start, end; /* page aligned, registered with the uffd */
-	uint64_t c0;	     /* chunk index of start */
-	size_t nchunks;
-	uint64_t *dirty;   /* to be saved by the next checkpoint */
-	uint64_t *unprot;  /* write protection lifted (fault mode) or unknown */
-	uint64_t *pending; /* live checkpoint: not copied yet (and protected) */
-	bool file_backed;  /* private file mapping (async mode only) */
-};
 
 struct tproc {
 	pid_t pid;
@@ -98,16 +90,6 @@ const char *track_mode_name(enum track_mode m)
 	}
 }
 
-static void fmt_size(uint64_t v, char *buf, size_t len)
-{
-	if (v >= (1ULL << 20) && !(v & ((1ULL << 20) - 1)))
-		snprintf(buf, len, "%" PRIu64 "M", v >> 20);
-	else if (v >= 1024 && !(v & 1023))
-		snprintf(buf, len, "%" PRIu64 "K", v >> 10);
-	else
-		snprintf(buf, len, "%" PRIu64, v);
-}
-
 void track_describe(const struct track_opts *o, char *buf, size_t len)
 {
 	char g[32];
@@ -116,7 +98,7 @@ void track_describe(const struct track_opts *o, char *buf, size_t len)
 		snprintf(buf, len, "%s", track_mode_name(o->mode));
 		return;
 	}
-	fmt_size(o->gran, g, sizeof(g));
+	fmt_size_suffix(o->gran, g, sizeof(g));
 	snprintf(buf, len, "fault:%s", g);
 }
 
@@ -165,76 +147,7 @@ int track_parse(const char *s, struct track_opts *o)
 	return 0;
 }
 
-/* ---- bitmaps and regions ---- */
-
-static inline bool bit_get(const uint64_t *b, size_t i)
-{
-	return b[i / 64] & (1ULL << (i % 64));
-}
-
-static inline void bit_set(uint64_t *b, size_t i)
-{
-	b[i / 64] |= 1ULL << (i % 64);
-}
-
-static inline void bit_clr(uint64_t *b, size_t i)
-{
-	b[i / 64] &= ~(1ULL << (i % 64));
-}
-
-static void region_free(struct region *r)
-{
-	free(r->dirty);
-	free(r->unprot);
-	free(r->pending);
-	r->dirty = r->unprot = r->pending = NULL;
-}
-
-static int region_init(struct region *r, uint64_t gran, uint64_t start, uint64_t end, bool dirty)
-{
-	size_t words;
-
-	memset(r, 0, sizeof(*r));
-	r->start = start;
-	r->end = end;
-	r->c0 = start / gran;
-	r->nchunks = (size_t)((end - 1) / gran - r->c0 + 1);
-	words = (r->nchunks + 63) / 64;
-	r->dirty = calloc(words, 8);
-	r->unprot = calloc(words, 8);
-	r->pending = calloc(words, 8);
-	if (!r->dirty || !r->unprot || !r->pending) {
-		region_free(r);
-		return -ENOMEM;
-	}
-	if (dirty)
-		memset(r->dirty, 0xff, words * 8);
-	return 0;
-}
-
-/* The chunks of region r that [s, e) touches: indexes [*a, *b). */
-static void chunk_span(const struct tracker *tk, const struct region *r, uint64_t s, uint64_t e,
-		       size_t *a, size_t *b)
-{
-	if (s < r->start)
-		s = r->start;
-	if (e > r->end)
-		e = r->end;
-	*a = (size_t)(s / tk->gran - r->c0);
-	*b = (size_t)((e - 1) / tk->gran - r->c0 + 1);
-}
-
-/* Bytes of chunk i of r, clipped to the region. */
-static void chunk_range(const struct tracker *tk, const struct region *r, size_t i, uint64_t *s,
-			uint64_t *e)
-{
-	*s = (r->c0 + i) * tk->gran;
-	*e = *s + tk->gran;
-	if (*s < r->start)
-		*s = r->start;
-	if (*e > r->end)
-		*e = r->end;
-}
+/* ---- regions ---- */
 
 static struct region *region_find(struct tproc *p, uint64_t addr)
 {
@@ -276,28 +189,6 @@ static int region_insert(struct tproc *p, const struct region *nr)
 	return 0;
 }
 
-/* A copy of [s, e) of region r (bits included). */
-static int region_sub(const struct tracker *tk, const struct region *r, uint64_t s, uint64_t e,
-		      struct region *out)
-{
-	int ret = region_init(out, tk->gran, s, e, false);
-
-	if (ret)
-		return ret;
-	out->file_backed = r->file_backed;
-	for (size_t i = 0; i < out->nchunks; i++) {
-		size_t j = (size_t)(out->c0 + i - r->c0);
-
-		if (bit_get(r->dirty, j))
-			bit_set(out->dirty, i);
-		if (bit_get(r->unprot, j))
-			bit_set(out->unprot, i);
-		if (bit_get(r->pending, j))
-			bit_set(out->pending, i);
-	}
-	return 0;
-}
-
 /* [s, e) is no longer a tracked region of p (unmapped, moved away). */
 static int region_cut(struct tracker *tk, struct tproc *p, uint64_t s, uint64_t e)
 {
@@ -312,19 +203,19 @@ static int region_cut(struct tracker *tk, struct tproc *p, uint64_t s, uint64_t 
 		}
 		has_left = r->start < s;
 		has_right = r->end > e;
-		if (has_left && (ret = region_sub(tk, r, r->start, s, &left)))
+		if (has_left && (ret = trk_region_sub(tk->gran, r, r->start, s, &left)))
 			return ret;
-		if (has_right && (ret = region_sub(tk, r, e, r->end, &right))) {
-			region_free(&left);
+		if (has_right && (ret = trk_region_sub(tk->gran, r, e, r->end, &right))) {
+			trk_region_free(&left);
 			return ret;
 		}
-		region_free(r);
+		trk_region_free(r);
 		memmove(&p->r[i], &p->r[i + 1], (p->nr - i - 1) * sizeof(*p->r));
 		p->nr--;
 		if (has_left && region_insert(p, &left))
-			region_free(&left);
+			trk_region_free(&left);
 		if (has_right && region_insert(p, &right))
-			region_free(&right);
+			trk_region_free(&right);
 		/* the parts (if any) were put back in order: look again from i */
 		i += has_left;
 		i += has_right;
@@ -341,19 +232,19 @@ static void mark_range(struct tracker *tk, struct tproc *p, uint64_t s, uint64_t
 
 		if (r->end <= s || r->start >= e)
 			continue;
-		chunk_span(tk, r, s, e, &a, &b);
+		trk_chunk_span(tk->gran, r, s, e, &a, &b);
 		for (size_t k = a; k < b; k++) {
-			bit_set(r->dirty, k);
+			trk_bit_set(r->dirty, k);
 			if (unprot)
-				bit_set(r->unprot, k);
-			if (bit_get(r->pending, k) && !tk->live_err) {
+				trk_bit_set(r->unprot, k);
+			if (trk_bit_get(r->pending, k) && !tk->live_err) {
 				tk->live_err = -EBUSY;
 				snprintf(tk->live_msg, sizeof(tk->live_msg),
 					 "pid %u %s 0x%" PRIx64 "-0x%" PRIx64
 					 " during the live copy, before it was copied",
 					 p->ns_pid, why, s, e);
 			}
-			bit_clr(r->pending, k);
+			trk_bit_clr(r->pending, k);
 		}
 	}
 }
@@ -361,7 +252,7 @@ static void mark_range(struct tracker *tk, struct tproc *p, uint64_t s, uint64_t
 static void proc_drop(struct tproc *p)
 {
 	for (size_t i = 0; i < p->nr; i++)
-		region_free(&p->r[i]);
+		trk_region_free(&p->r[i]);
 	free(p->r);
 	p->r = NULL;
 	p->nr = p->cap = 0;
@@ -433,9 +324,9 @@ static int live_copy_chunk(struct tracker *tk, struct tproc *p, struct region *r
 	uint64_t s, e;
 	int ret;
 
-	chunk_range(tk, r, k, &s, &e);
+	trk_chunk_range(tk->gran, r, k, &s, &e);
 	ret = mem_copy_range(tk->live_cap, p->pid, p->ns_pid, p->pmfd, s, e, r->file_backed);
-	bit_clr(r->pending, k);
+	trk_bit_clr(r->pending, k);
 	tk->st.chunks_copied_live++;
 	if (ret && !tk->live_err) {
 		tk->live_err = ret;
@@ -459,12 +350,12 @@ static void on_fault(struct tracker *tk, struct tproc *p, uint64_t addr)
 		unprotect(tk, p, addr, addr + PG);
 		return;
 	}
-	k = (size_t)(addr / tk->gran - r->c0);
-	if (bit_get(r->pending, k))
+	k = trk_chunk_index(tk->gran, r, addr);
+	if (trk_bit_get(r->pending, k))
 		live_copy_chunk(tk, p, r, k);
-	bit_set(r->dirty, k);
-	bit_set(r->unprot, k);
-	chunk_range(tk, r, k, &s, &e);
+	trk_bit_set(r->dirty, k);
+	trk_bit_set(r->unprot, k);
+	trk_chunk_range(tk->gran, r, k, &s, &e);
 	unprotect(tk, p, s, e);
 }
 
@@ -547,18 +438,18 @@ static int register_range(struct tracker *tk, struct tproc *p, uint64_t s, uint6
 		return -errno;
 	/* dirty from the start (what it held before the protection is unknown),
 	 * unless the target is stopped and it was just saved whole */
-	ret = region_init(&nr, tk->gran, s, e, dirty);
+	ret = trk_region_init(&nr, tk->gran, s, e, dirty);
 	if (ret)
 		return ret;
 	nr.file_backed = file_backed;
 	if (ioctl(p->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
 		ret = -errno;
-		region_free(&nr);
+		trk_region_free(&nr);
 		return ret;
 	}
 	ret = region_insert(p, &nr);
 	if (ret)
-		region_free(&nr);
+		trk_region_free(&nr);
 	return ret;
 }
 
@@ -727,13 +618,13 @@ int track_new(const struct track_opts *o, struct tracker **out)
 	/* what this kernel offers: ask a userfaultfd of our own */
 	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		ret = pr_perror("--track=%s: this kernel gives no userfaultfd",
+		ret = pr_perror("%s tracking: this kernel gives no userfaultfd",
 				track_mode_name(o->mode));
 		free(tk);
 		return ret;
 	}
 	if (ioctl(fd, UFFDIO_API, &api) < 0) {
-		ret = pr_perror("--track=%s: UFFDIO_API", track_mode_name(o->mode));
+		ret = pr_perror("%s tracking: UFFDIO_API", track_mode_name(o->mode));
 		close(fd);
 		free(tk);
 		return ret;
@@ -741,10 +632,11 @@ int track_new(const struct track_opts *o, struct tracker **out)
 	close(fd);
 	missing = wanted_features(tk) & ~(uint64_t)api.features;
 	if (missing) {
-		pr_err("--track=%s: this kernel's userfaultfd lacks%s%s%s%s%s",
+		pr_err("%s tracking: this kernel's userfaultfd lacks%s%s%s%s%s",
 		       track_mode_name(o->mode),
-		       missing & UFFD_FEATURE_WP_ASYNC ? " WP_ASYNC (Linux 6.7; use --track=fault)"
-						       : "",
+		       missing & UFFD_FEATURE_WP_ASYNC
+			   ? " WP_ASYNC (Linux 6.7; fault tracking does without)"
+			   : "",
 		       missing & UFFD_FEATURE_WP_UNPOPULATED ? " WP_UNPOPULATED (Linux 6.4)" : "",
 		       missing & UFFD_FEATURE_EVENT_REMOVE ? " EVENT_REMOVE" : "",
 		       missing & UFFD_FEATURE_EVENT_UNMAP ? " EVENT_UNMAP" : "",
@@ -934,6 +826,20 @@ int track_capture_proc(struct tracker *tk, struct inject *ij, pid_t pid, uint32_
 	return arm_locked(tk, ij, pid, ns_pid);
 }
 
+struct written_arg {
+	void (*fn)(void *arg, uint64_t s, uint64_t e);
+	void *arg;
+};
+
+static int each_written(void *arg, const struct page_region *regs, long n)
+{
+	const struct written_arg *w = arg;
+
+	for (long i = 0; i < n; i++)
+		w->fn(w->arg, regs[i].start, regs[i].end);
+	return 0;
+}
+
 /*
  * The pages written in [s, e) of p (async mode), region by region of the
  * result: with protect, they are protected again in the same walk
@@ -943,34 +849,23 @@ static int scan_written(struct tproc *p, uint64_t s, uint64_t e, bool protect,
 			void (*fn)(void *arg, uint64_t s, uint64_t e), void *arg)
 {
 	struct page_region regs[256];
-	struct pm_scan_arg a;
-	uint64_t pos = s;
+	struct written_arg w = {fn, arg};
+	struct mem_scan sc = {
+	    .pmfd = p->pmfd,
+	    .flags = protect ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC : 0,
+	    .category_mask = PAGE_IS_WRITTEN,
+	    .return_mask = PAGE_IS_WRITTEN,
+	    .regs = regs,
+	    .nregs = 256,
+	};
+	int ret = mem_scan_walk(&sc, s, e, each_written, &w);
 
-	while (pos < e) {
-		long n;
-
-		memset(&a, 0, sizeof(a));
-		a.size = sizeof(a);
-		a.flags = protect ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC : 0;
-		a.start = pos;
-		a.end = e;
-		a.vec = (uint64_t)(uintptr_t)regs;
-		a.vec_len = 256;
-		a.category_mask = PAGE_IS_WRITTEN;
-		a.return_mask = PAGE_IS_WRITTEN;
-		n = ioctl(p->pmfd, PAGEMAP_SCAN, &a);
-		if (n < 0 && !protect)
-			return -errno; /* an estimate: not worth a message */
-		if (n < 0)
-			return pr_perror("pid %u: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64,
-					 p->ns_pid, pos, e);
-		for (long i = 0; i < n; i++)
-			fn(arg, regs[i].start, regs[i].end);
-		if (a.walk_end <= pos)
-			break;
-		pos = a.walk_end;
-	}
-	return 0;
+	if (ret && !protect)
+		return ret; /* an estimate: not worth a message */
+	if (ret)
+		pr_err("pid %u: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64 ": %s", p->ns_pid, sc.pos,
+		       e, strerror(-ret));
+	return ret;
 }
 
 struct mark_arg {
@@ -983,9 +878,9 @@ static void mark_written(void *arg, uint64_t s, uint64_t e)
 	struct mark_arg *m = arg;
 	size_t ca, cb;
 
-	chunk_span(m->tk, m->r, s, e, &ca, &cb);
+	trk_chunk_span(m->tk->gran, m->r, s, e, &ca, &cb);
 	for (size_t k = ca; k < cb; k++)
-		bit_set(m->r->dirty, k);
+		trk_bit_set(m->r->dirty, k);
 }
 
 /* async mode: collect the pages written in [s, e) of r and protect them again */
@@ -1028,20 +923,9 @@ int track_pieces(struct tracker *tk, pid_t pid, uint64_t start, uint64_t end, tr
 		}
 		/* runs of chunks in the same state */
 		while (pos < stop) {
-			size_t k = (size_t)(pos / tk->gran - r->c0);
-			bool d = bit_get(r->dirty, k);
-			uint64_t run_end;
+			bool d;
+			uint64_t run_end = trk_dirty_run(tk->gran, r, pos, stop, &d);
 
-			while (true) {
-				uint64_t ce = (r->c0 + k + 1) * tk->gran;
-
-				run_end = ce < stop ? ce : stop;
-				if (run_end >= stop)
-					break;
-				if (bit_get(r->dirty, k + 1) != d)
-					break;
-				k++;
-			}
 			ret = fn(arg, pos, run_end, d ? TRK_DIRTY : TRK_CLEAN, r->file_backed);
 			if (ret)
 				return ret;
@@ -1063,9 +947,9 @@ int track_defer(struct tracker *tk, pid_t pid, uint64_t start, uint64_t end)
 
 		if (r->end <= start || r->start >= end)
 			continue;
-		chunk_span(tk, r, start, end, &a, &b);
+		trk_chunk_span(tk->gran, r, start, end, &a, &b);
 		for (size_t k = a; k < b; k++)
-			bit_set(r->pending, k);
+			trk_bit_set(r->pending, k);
 	}
 	return 0;
 }
@@ -1078,16 +962,15 @@ static int reprotect(struct tracker *tk, struct tproc *p)
 
 		for (size_t k = 0; k < r->nchunks;) {
 			uint64_t s, e, s2, e2;
-			size_t j = k;
+			size_t j;
 
-			if (!bit_get(r->unprot, k)) {
+			if (!trk_bit_get(r->unprot, k)) {
 				k++;
 				continue;
 			}
-			while (j + 1 < r->nchunks && bit_get(r->unprot, j + 1))
-				j++;
-			chunk_range(tk, r, k, &s, &e2);
-			chunk_range(tk, r, j, &s2, &e);
+			j = trk_bits_run_last(r->unprot, k, r->nchunks);
+			trk_chunk_range(tk->gran, r, k, &s, &e2);
+			trk_chunk_range(tk->gran, r, j, &s2, &e);
 			{
 				struct uffdio_writeprotect wp = {
 				    .range = {s, e - s}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
@@ -1102,7 +985,7 @@ static int reprotect(struct tracker *tk, struct tproc *p)
 				}
 			}
 			for (size_t x = k; x <= j; x++)
-				bit_clr(r->unprot, x);
+				trk_bit_clr(r->unprot, x);
 			k = j + 1;
 		}
 	}
@@ -1126,11 +1009,9 @@ int track_capture_end(struct tracker *tk, bool ok, struct capture *live_cap)
 			if (!ret && p->uffd >= 0)
 				arm_proc(tk, p, false);
 			for (size_t j = 0; j < p->nr; j++) {
-				size_t words = (p->r[j].nchunks + 63) / 64;
-
-				memset(p->r[j].dirty, 0, words * 8);
+				trk_bits_clear(p->r[j].dirty, p->r[j].nchunks);
 				if (tk->o.mode == TRACK_ASYNC)
-					memset(p->r[j].unprot, 0, words * 8);
+					trk_bits_clear(p->r[j].unprot, p->r[j].nchunks);
 			}
 		}
 		/* processes gone since */
@@ -1147,8 +1028,7 @@ int track_capture_end(struct tracker *tk, bool ok, struct capture *live_cap)
 		/* nothing deferred stays pending */
 		for (size_t i = 0; i < tk->np; i++)
 			for (size_t j = 0; j < tk->p[i].nr; j++)
-				memset(tk->p[i].r[j].pending, 0,
-				       (tk->p[i].r[j].nchunks + 63) / 64 * 8);
+				trk_bits_clear(tk->p[i].r[j].pending, tk->p[i].r[j].nchunks);
 	}
 	tk->live_cap = ok ? live_cap : NULL;
 	tk->live_err = 0;
@@ -1180,7 +1060,7 @@ int track_live_copy(struct tracker *tk)
 				struct region *r = &p->r[j];
 
 				for (size_t k = 0; k < r->nchunks && !tk->live_err; k++) {
-					if (!bit_get(r->pending, k))
+					if (!trk_bit_get(r->pending, k))
 						continue;
 					if (!budget) {
 						more = true;
@@ -1202,7 +1082,7 @@ int track_live_copy(struct tracker *tk)
 	for (size_t i = 0; i < tk->np && !tk->live_err; i++)
 		for (size_t j = 0; j < tk->p[i].nr && !tk->live_err; j++)
 			for (size_t k = 0; k < tk->p[i].r[j].nchunks; k++)
-				if (bit_get(tk->p[i].r[j].pending, k)) {
+				if (trk_bit_get(tk->p[i].r[j].pending, k)) {
 					tk->live_err = -EIO;
 					snprintf(tk->live_msg, sizeof(tk->live_msg),
 						 "pid %u: a chunk at 0x%" PRIx64 " was not copied",
@@ -1213,12 +1093,12 @@ int track_live_copy(struct tracker *tk)
 	ret = tk->live_err;
 	if (ret)
 		pr_err("live checkpoint: %s: the image would not be the memory of one instant; "
-		       "try again, or checkpoint without --live",
+		       "try again, or checkpoint without the live copy",
 		       tk->live_msg);
 	tk->live_cap = NULL;
 	for (size_t i = 0; i < tk->np; i++)
 		for (size_t j = 0; j < tk->p[i].nr; j++)
-			memset(tk->p[i].r[j].pending, 0, (tk->p[i].r[j].nchunks + 63) / 64 * 8);
+			trk_bits_clear(tk->p[i].r[j].pending, tk->p[i].r[j].nchunks);
 	tk->live_err = 0;
 	pthread_mutex_unlock(&tk->mu);
 	return ret;
@@ -1230,7 +1110,7 @@ void track_live_cancel(struct tracker *tk)
 	tk->live_cap = NULL;
 	for (size_t i = 0; i < tk->np; i++)
 		for (size_t j = 0; j < tk->p[i].nr; j++)
-			memset(tk->p[i].r[j].pending, 0, (tk->p[i].r[j].nchunks + 63) / 64 * 8);
+			trk_bits_clear(tk->p[i].r[j].pending, tk->p[i].r[j].nchunks);
 	tk->live_err = 0;
 	/* what the capture held is lost: the next checkpoint saves everything */
 	set_broken_locked(tk, "the last live checkpoint was not written");
@@ -1293,12 +1173,12 @@ int track_take_dirty(struct tracker *tk, struct track_chunk **out, size_t *n, ui
 			for (size_t k = 0; k < r->nchunks && !ret; k++) {
 				uint64_t cs, ce;
 
-				if (!bit_get(r->dirty, k))
+				if (!trk_bit_get(r->dirty, k))
 					continue;
-				chunk_range(tk, r, k, &cs, &ce);
+				trk_chunk_range(tk->gran, r, k, &cs, &ce);
 				ret = push_chunk(&v, &nv, &cap, p, cs, ce, r->file_backed);
 				total += ce - cs;
-				bit_clr(r->dirty, k);
+				trk_bit_clr(r->dirty, k);
 			}
 		}
 		/* protected again before anything is read */
@@ -1338,14 +1218,7 @@ uint64_t track_dirty_bytes(struct tracker *tk)
 			 * scan only makes the estimate smaller) */
 			if (tk->o.mode == TRACK_ASYNC)
 				scan_written(p, r->start, r->end, false, add_bytes, &total);
-			for (size_t k = 0; k < r->nchunks; k++) {
-				if (bit_get(r->dirty, k)) {
-					uint64_t cs, ce;
-
-					chunk_range(tk, r, k, &cs, &ce);
-					total += ce - cs;
-				}
-			}
+			total += trk_dirty_bytes(tk->gran, r);
 		}
 	}
 	pthread_mutex_unlock(&tk->mu);
