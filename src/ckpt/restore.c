@@ -36,111 +36,13 @@
 #include "core/proc.h"
 #include "sessions/files.h"
 
-#define SCRATCH_LEN (1ULL << 20)
-
 static const struct session_ops *const sessions[] = {
     &session_memory, &session_tasks,   &session_files,	 &session_process, &session_locks,
     &session_timers, &session_signals, &session_threads, &session_seccomp,
 };
 #define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
 
-int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len, uint64_t *raddr)
-{
-	if (!r->ij.scratch || off > SCRATCH_LEN || len > SCRATCH_LEN - off) {
-		pr_err("%zu bytes do not fit the scratch area", len);
-		return -E2BIG;
-	}
-	if (raddr)
-		*raddr = r->ij.scratch + off;
-	if (!len)
-		return 0;
-	return remote_write(r->pid, r->ij.scratch + off, buf, len);
-}
-
 int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
-
-int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec)
-{
-	int newfd = -1, ret;
-
-	ret = rst_pass_fd(r, ourfd, &newfd);
-	if (ret)
-		return ret;
-	if (newfd == fd) {
-		if (!cloexec)
-			return inject_call(&r->ij, NULL, "fcntl F_SETFD", __NR_fcntl, (uint64_t)fd,
-					   F_SETFD, 0, 0, 0, 0);
-		return 0;
-	}
-	ret = inject_call(&r->ij, NULL, "dup3", __NR_dup3, (uint64_t)newfd, (uint64_t)fd,
-			  cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-	if (ret)
-		return ret;
-	return inject_call(&r->ij, NULL, "close", __NR_close, (uint64_t)newfd, 0, 0, 0, 0, 0);
-}
-
-/* Pass an open file of ours into the target; *tfd is its number there
- * (the lowest free one, close-on-exec). */
-int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd)
-{
-	struct {
-		struct msghdr mh;
-		struct iovec iov;
-		char data[8];
-		char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8)));
-	} remote;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct msghdr mh;
-	struct iovec iov;
-	struct cmsghdr *cm;
-	char c = 'f';
-	uint64_t base = r->ij.scratch + 4096;
-	long got;
-	int newfd, ret;
-
-	/* send it */
-	memset(&mh, 0, sizeof(mh));
-	memset(cbuf, 0, sizeof(cbuf));
-	iov.iov_base = &c;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &ourfd, sizeof(int));
-	if (sendmsg(r->sock, &mh, 0) != 1)
-		return pr_perror("pass a descriptor to the target");
-	/* receive it in the target */
-	memset(&remote, 0, sizeof(remote));
-	remote.iov.iov_base = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), data));
-	remote.iov.iov_len = sizeof(remote.data);
-	remote.mh.msg_iov = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), iov));
-	remote.mh.msg_iovlen = 1;
-	remote.mh.msg_control = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), cbuf));
-	remote.mh.msg_controllen = sizeof(remote.cbuf);
-	ret = rst_scratch_put(r, 4096, &remote, sizeof(remote), NULL);
-	if (ret)
-		return ret;
-	ret = inject_call(&r->ij, &got, "receive a descriptor", __NR_recvmsg, (uint64_t)r->xfer_fd,
-			  base, MSG_CMSG_CLOEXEC, 0, 0, 0);
-	if (ret)
-		return ret;
-	ret = remote_read(r->pid, base, &remote, sizeof(remote));
-	if (ret)
-		return ret;
-	cm = (struct cmsghdr *)remote.cbuf;
-	if (remote.mh.msg_controllen < CMSG_LEN(sizeof(int)) || cm->cmsg_type != SCM_RIGHTS) {
-		pr_err("the target received no descriptor");
-		return -EIO;
-	}
-	memcpy(&newfd, CMSG_DATA(cm), sizeof(int));
-	*tfd = newfd;
-	return 0;
-}
 
 int restore_peek_name(const char *dir, char *name_out, size_t len)
 {
@@ -218,9 +120,9 @@ static int map_scratch(struct rst_ctx *r)
 	};
 
 	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-		if (overlaps(candidates[i], candidates[i] + SCRATCH_LEN, r->img))
+		if (overlaps(candidates[i], candidates[i] + RST_SCRATCH_LEN, r->img))
 			continue;
-		if (inject_scratch(&r->ij, SCRATCH_LEN, candidates[i], true) == 0)
+		if (inject_scratch(&r->ij, RST_SCRATCH_LEN, candidates[i], true) == 0)
 			return 0;
 	}
 	pr_err("no free place for the restore's scratch memory");
@@ -305,50 +207,6 @@ static void shared_free(struct rst_shared *sh)
 	free(sh->file_ours);
 	free(sh->file_tpid);
 	free(sh->file_tfd);
-}
-
-int rst_clone_stopped(struct rst_ctx *r, uint64_t flags, uint64_t exit_signal, uint32_t want,
-		      const char *what, pid_t *host)
-{
-	struct clone_args_k {
-		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-		    set_tid, set_tid_size, cgroup;
-	} ca;
-	uint64_t addr;
-	long res;
-	int st, ret;
-
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = flags;
-	ca.exit_signal = exit_signal;
-	ret = rst_scratch_put(r, 256, &want, sizeof(uint32_t), &addr);
-	if (ret)
-		return ret;
-	ca.set_tid = addr;
-	ca.set_tid_size = 1;
-	ret = rst_scratch_put(r, 0, &ca, sizeof(ca), &addr);
-	if (ret)
-		return ret;
-	r->ij.event_msg = 0;
-	ret = inject_call(&r->ij, &res, "clone3", __NR_clone3, addr, sizeof(ca), 0, 0, 0, 0);
-	if (ret) {
-		pr_err("%s %u: cannot be created with its id", what, want);
-		return ret;
-	}
-	*host = (pid_t)r->ij.event_msg;
-	if (*host <= 0) {
-		pr_err("%s %u: created but not traced", what, want);
-		return -ECHILD;
-	}
-	while (waitpid(*host, &st, __WALL) < 0) {
-		if (errno != EINTR)
-			return pr_perror("wait for new %s %d", what, *host);
-	}
-	if (!WIFSTOPPED(st)) {
-		pr_err("%s %u ended at once", what, want);
-		return -ECHILD;
-	}
-	return 0;
 }
 
 /* A process of the image that is not the first: forked by its parent's
@@ -685,7 +543,8 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	{
 		static const unsigned char insn[2] = {0x0f, 0x05};
 
-		ret = rst_scratch_put(&r, SCRATCH_LEN - 64, insn, sizeof(insn), &r.ij.syscall_ip);
+		ret =
+		    rst_scratch_put(&r, RST_SCRATCH_LEN - 64, insn, sizeof(insn), &r.ij.syscall_ip);
 		if (ret)
 			goto out;
 	}

@@ -168,7 +168,9 @@ static inline struct inject *rst_thread_ij(struct rst_ctx *r, size_t i)
 	return i == 0 ? &r->ij : &r->thr[i].ij;
 }
 
-/* Restore helpers (restore.c) */
+/* Restore helpers (session.c) */
+/* The scratch area every process of a restore has (the drivers map it). */
+#define RST_SCRATCH_LEN (1ULL << 20)
 /* Write a buffer into the target's scratch area at offset off, return its remote address. */
 int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len, uint64_t *raddr);
 /* Pass an open file of ours into the target as fd number `fd`. */
@@ -181,7 +183,7 @@ int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
 int rst_clone_stopped(struct rst_ctx *r, uint64_t flags, uint64_t exit_signal, uint32_t want,
 		      const char *what, pid_t *host);
 
-/* protobuf helpers */
+/* protobuf helpers (session.c) */
 int pb_push(void ***arr, size_t *n, void *item);
 char *xstrdup(const char *s);
 
