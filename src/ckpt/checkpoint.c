@@ -27,18 +27,11 @@
 #include <unistd.h>
 
 #include "core/arch/x86_64/cpu.h"
+#include "sessions/registry.h"
 #include "sessions/session.h"
 #include "ckpt/ckpt.h"
 #include "base/log.h"
 #include "core/proc.h"
-
-/* Dump order: threads first (their registers as stopped), memory last
- * (it must see the address space after our own scratch mapping is gone
- * from consideration). */
-static const struct session_ops *const dump_order[] = {
-    &session_threads, &session_process, &session_signals, &session_timers,
-    &session_files,   &session_locks,	&session_seccomp, &session_memory,
-};
 
 int mem_read_smaps(struct ckpt_ctx *c);
 int proc_dump_ids(struct ckpt_ctx *c, const char *status);
@@ -442,6 +435,7 @@ static void resume_all(struct cproc *ps, int n, bool kill_them)
 /* Dump one paused process into a new Process of c->img. */
 static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 {
+	const struct session_kind *sk;
 	uint64_t sysip;
 	bool injecting = false;
 	int ret, i;
@@ -500,17 +494,15 @@ static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 	ret = inject_scratch(&c->ij, 16 * PAGE_SIZE_4K, 0, true);
 	if (ret)
 		goto out;
-	for (i = 0; i < (int)(sizeof(dump_order) / sizeof(dump_order[0])); i++) {
+	for (size_t k = 0; (sk = session_dump_kind(k)); k++) {
 		uint64_t ts = now_ns(CLOCK_MONOTONIC);
 
-		if (!dump_order[i])
-			continue;
-		if (dump_order[i] == &session_files && p->fdtable_of)
+		if (sk->per_fdtable && p->fdtable_of)
 			continue; /* the parent's table, dumped with the parent */
-		ret = dump_order[i]->dump(c);
+		ret = sk->ops->dump(c);
 		if (ret)
 			goto out;
-		pr_debug("pid %d: %s: %.3f ms", c->ns_pid, dump_order[i]->name,
+		pr_debug("pid %d: %s: %.3f ms", c->ns_pid, sk->ops->name,
 			 (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
 	}
 out:

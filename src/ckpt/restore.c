@@ -30,17 +30,11 @@
 #include <unistd.h>
 
 #include "core/arch/x86_64/cpu.h"
+#include "sessions/registry.h"
 #include "sessions/session.h"
 #include "ckpt/ckpt.h"
 #include "base/log.h"
 #include "core/proc.h"
-#include "sessions/files.h"
-
-static const struct session_ops *const sessions[] = {
-    &session_memory, &session_tasks,   &session_files,	 &session_process, &session_locks,
-    &session_timers, &session_signals, &session_threads, &session_seccomp,
-};
-#define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
 
 int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
 
@@ -179,6 +173,9 @@ static int shared_init(struct rst_shared *sh, const Rtcr__Image *img)
 		if (img->files[i]->id >= nf)
 			nf = img->files[i]->id + 1;
 	sh->nfiles = nf;
+	sh->fd_state = calloc(fd_nkinds, sizeof(void *));
+	if (!sh->fd_state)
+		return -ENOMEM;
 	if (alloc_ints(&sh->shmem_owner, img->n_shmem, -1) ||
 	    alloc_ints(&sh->shmem_owner_tfd, img->n_shmem, -1) ||
 	    alloc_ints(&sh->file_ours, nf, -1) || alloc_ints(&sh->file_tfd, nf, -1))
@@ -207,6 +204,7 @@ static void shared_free(struct rst_shared *sh)
 	free(sh->file_ours);
 	free(sh->file_tpid);
 	free(sh->file_tfd);
+	free(sh->fd_state);
 }
 
 /* A process of the image that is not the first: forked by its parent's
@@ -445,7 +443,6 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	r.t = t;
 	r.ignore_cpu = rq->ignore_cpu;
 	r.shared = &sh;
-	r.fd_state = sh.fd_state;
 	if (!img->n_processes || img->processes[0]->pid != img->inventory->root_pid ||
 	    img->processes[0]->zombie) {
 		pr_err("image %s: the first process is not the target's main process",
@@ -460,13 +457,14 @@ int restore_target(const struct restore_req *rq, struct target *t)
 	ret = shared_init(&sh, img);
 	if (ret)
 		goto out;
+	r.fd_state = sh.fd_state;
 	for (size_t k = 0; k < img->n_processes; k++) {
 		r.proc = img->processes[k];
 		if (r.proc->zombie)
 			continue;
-		for (size_t i = 0; i < NSESSIONS; i++) {
-			if (sessions[i] && sessions[i]->prepare) {
-				ret = sessions[i]->prepare(&r);
+		for (size_t i = 0; i < session_nkinds; i++) {
+			if (session_kinds[i].ops->prepare) {
+				ret = session_kinds[i].ops->prepare(&r);
 				if (ret)
 					goto out;
 			}
@@ -608,22 +606,22 @@ int restore_target(const struct restore_req *rq, struct target *t)
 
 			if (pr->proc->zombie)
 				continue;
-			for (size_t i = 0; i < NSESSIONS; i++) {
+			for (size_t i = 0; i < session_nkinds; i++) {
+				const struct session_kind *sk = &session_kinds[i];
 				uint64_t ts;
 
-				if (!sessions[i] || (int)sessions[i]->phase != phase ||
-				    !sessions[i]->restore)
+				if ((int)sk->ops->phase != phase || !sk->ops->restore)
 					continue;
-				if (sessions[i] == &session_files && pr->proc->fdtable_of)
+				if (sk->per_fdtable && pr->proc->fdtable_of)
 					continue; /* the parent's table (CLONE_FILES) */
 				ts = now_ns(CLOCK_MONOTONIC);
-				ret = sessions[i]->restore(pr);
-				pr_debug("pid %u: %s: %.3f ms", pr->proc->pid, sessions[i]->name,
+				ret = sk->ops->restore(pr);
+				pr_debug("pid %u: %s: %.3f ms", pr->proc->pid, sk->ops->name,
 					 (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
 				if (ret) {
 					if (!log_last_error()[0])
 						pr_err("pid %u: %s: %s", pr->proc->pid,
-						       sessions[i]->name, strerror(-ret));
+						       sk->ops->name, strerror(-ret));
 					goto out;
 				}
 			}
@@ -688,7 +686,7 @@ int restore_target(const struct restore_req *rq, struct target *t)
 			sh.file_ours[i] = -1;
 		}
 	}
-	files_cleanup(&r);
+	session_kinds_cleanup(&r);
 	/* registers and masks of every thread, then let them all run: the
 	 * other processes and threads first, the main thread last */
 	for (size_t k = 0; k < sh.nprocs; k++) {
@@ -770,7 +768,7 @@ out:
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
-	files_cleanup(&r);
+	session_kinds_cleanup(&r);
 	shared_free(&sh);
 	img_close(r.im);
 	return ret;

@@ -1722,20 +1722,6 @@ static int sndbuf_raise(int sk, const Rtcr__UnixSocketFile *u, int *saved)
 	return sk_set_buf(sk, SO_SNDBUF, (uint32_t)want);
 }
 
-static const struct fd_ops *ops_of(Rtcr__FileKind kind)
-{
-	const struct fd_ops *const all[] = {
-	    &fd_reg,	  &fd_dir,   &fd_chr,	  &fd_log,     &fd_pipe,
-	    &fd_fifo,	  &fd_unix,  &fd_inet,	  &fd_eventfd, &fd_timerfd,
-	    &fd_signalfd, &fd_epoll, &fd_inotify, &fd_memfd,   &fd_ghost,
-	};
-
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (all[i] && all[i]->kind == kind)
-			return all[i];
-	return NULL;
-}
-
 /*
  * A descriptor of the parent's on File id, to send in flight: the one the
  * parent keeps for the processes that hold it (files.c: shared->file_ours),
@@ -1749,7 +1735,7 @@ static int parent_fd(struct rst_ctx *r, uint32_t id, int *fd, bool *own)
 {
 	struct rst_shared *S = r->shared;
 	const Rtcr__File *f = files_by_id(r->img, id);
-	const struct fd_ops *ops = f ? ops_of(f->kind) : NULL;
+	const struct fd_ops *ops = f ? fd_kind_ops(f->kind) : NULL;
 	int ours = -1, tfd = -1, pidfd, ret = -EINVAL;
 
 	*own = false;

@@ -3,7 +3,7 @@
  * The capability space: the descriptor table. Each descriptor names an
  * open file description (File, shared between dup'd descriptors, found
  * with kcmp). What a File is depends on its kind: one struct fd_ops per
- * kind (files.h), listed in fd_kinds[] below. The basic kinds live here:
+ * kind (files.h), listed in fd_kinds[] (registry.c). The basic kinds live here:
  * regular files (path, status flags, offset, and the file's identity,
  * checked again at restore), directories, character devices of the memory
  * class (/dev/null, zero, full, random, urandom), and the LOG pipes to the
@@ -35,37 +35,26 @@
 
 #define OPEN_IGNORED_FLAGS (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
 
-/* Checked in this order; the first kind whose match() says yes takes the fd. */
-static const struct fd_ops *const *fd_kinds(size_t *n)
+/* Restore done or failed: every descriptor kind's cleanup. */
+static void files_cleanup(struct rst_ctx *r)
 {
-	static const struct fd_ops *const all[] = {
-	    &fd_log,	 &fd_pipe,    &fd_fifo,	    &fd_unix,  &fd_inet,
-	    &fd_eventfd, &fd_timerfd, &fd_signalfd, &fd_epoll, &fd_inotify,
-	    &fd_memfd,	 &fd_ghost,   &fd_reg,	    &fd_dir,   &fd_chr,
-	};
-	*n = sizeof(all) / sizeof(all[0]);
-	return all;
+	if (!r->fd_state)
+		return; /* the restore stopped before its shared state existed */
+	for (size_t i = 0; i < fd_nkinds; i++)
+		if (fd_kinds[i].ops && fd_kinds[i].ops->cleanup)
+			fd_kinds[i].ops->cleanup(r);
 }
 
-static const struct fd_ops *kind_ops(Rtcr__FileKind kind)
+/* The kind that takes a descriptor: the first whose match() says yes, the
+ * generic kinds last (registry.c). */
+static const struct fd_ops *match_kind(struct ckpt_ctx *c, const struct fd_info *fi)
 {
-	size_t n;
-	const struct fd_ops *const *k = fd_kinds(&n);
-
-	for (size_t i = 0; i < n; i++)
-		if (k[i] && k[i]->kind == kind)
-			return k[i];
+	for (int generic = 0; generic < 2; generic++)
+		for (size_t i = 0; i < fd_nkinds; i++)
+			if (fd_kinds[i].ops && fd_kinds[i].generic == generic &&
+			    fd_kinds[i].ops->match(c, fi))
+				return fd_kinds[i].ops;
 	return NULL;
-}
-
-void files_cleanup(struct rst_ctx *r)
-{
-	size_t n;
-	const struct fd_ops *const *k = fd_kinds(&n);
-
-	for (size_t i = 0; i < n; i++)
-		if (k[i] && k[i]->cleanup)
-			k[i]->cleanup(r);
 }
 
 const Rtcr__File *files_by_id(const Rtcr__Image *img, uint32_t id)
@@ -404,12 +393,10 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 {
 	char path[64], link[4096];
 	char *fdinfo = NULL, *p;
-	const struct fd_ops *const *kinds;
 	const struct fd_ops *ops = NULL;
 	struct fd_info fi;
 	Rtcr__File *f;
 	Rtcr__Fd *e;
-	size_t nk;
 	ssize_t n;
 	long pos;
 	bool cloexec;
@@ -438,10 +425,7 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 
 	f = find_shared(c, fd, &pos);
 	if (!f) {
-		kinds = fd_kinds(&nk);
-		for (size_t i = 0; i < nk && !ops; i++)
-			if (kinds[i] && kinds[i]->match(c, &fi))
-				ops = kinds[i];
+		ops = match_kind(c, &fi);
 		if (!ops) {
 			ret = ckpt_refuse(c, "pid %d: fd %d: %s not supported yet (%s)", c->ns_pid,
 					  fd, describe(&fi), link);
@@ -535,7 +519,7 @@ static int files_prepare(struct rst_ctx *r)
 
 	for (size_t i = 0; i < r->img->n_files; i++) {
 		const Rtcr__File *f = r->img->files[i];
-		const struct fd_ops *ops = kind_ops(f->kind);
+		const struct fd_ops *ops = fd_kind_ops(f->kind);
 
 		if (!ops) {
 			pr_err("file %u: this rtcr cannot restore %s descriptors", f->id,
@@ -573,7 +557,7 @@ static int files_restore(struct rst_ctx *r)
 
 	for (size_t i = 0; i < r->img->n_files; i++) {
 		const Rtcr__File *f = r->img->files[i];
-		const struct fd_ops *ops = kind_ops(f->kind);
+		const struct fd_ops *ops = fd_kind_ops(f->kind);
 		int ours = -1, tfd = -1;
 		size_t users = 0, done = 0;
 
@@ -634,7 +618,7 @@ static int files_restore(struct rst_ctx *r)
 	}
 	for (size_t i = 0; i < r->img->n_files; i++) {
 		const Rtcr__File *f = r->img->files[i];
-		const struct fd_ops *ops = kind_ops(f->kind);
+		const struct fd_ops *ops = fd_kind_ops(f->kind);
 
 		if (ops && ops->post && files_target_fd(r, f->id) >= 0) {
 			ret = ops->post(r, f);
@@ -651,4 +635,5 @@ const struct session_ops session_files = {
     .prepare = files_prepare,
     .restore = files_restore,
     .phase = RST_FILES,
+    .cleanup = files_cleanup,
 };

@@ -101,7 +101,7 @@ struct rst_ctx {
 
 /* State of one restore that all its processes share. */
 struct rst_shared {
-	void *fd_state[16];
+	void **fd_state;       /* fd_nkinds (registry.h) entries, by FileKind */
 	struct rst_ctx *procs; /* one per process of the image, parents first */
 	size_t nprocs;
 	/* Shmem objects: the process that created it (index, -1: none yet), its
@@ -140,12 +140,12 @@ struct session_ops {
 	/* Recreate the state in the stub. */
 	int (*restore)(struct rst_ctx *r);
 	enum rst_phase phase;
+	/* Restore done or failed: free what the kind keeps in the parent
+	 * (the target is running or gone). Optional. */
+	void (*cleanup)(struct rst_ctx *r);
 };
 
-extern const struct session_ops session_memory, session_files, session_process, session_signals,
-    session_threads, session_seccomp, session_tasks;
-extern const struct session_ops session_timers __attribute__((weak));
-extern const struct session_ops session_locks __attribute__((weak));
+/* Every kind is one line of session_kinds[] (registry.c, registry.h). */
 
 /* Record that a resource cannot be checkpointed: logs an error (or, in a
  * dry run, appends a line to the report) and returns -ENOTSUP. */
