@@ -159,6 +159,12 @@ int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...) __attribute__((format(
  */
 int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, const char *name,
 		       uint32_t *shmem_id);
+/* Before the pause: read c->pid's smaps into c->pre (memory.c), and
+ * prepare the capture's buffers for bytes of pages. */
+int mem_read_smaps(struct ckpt_ctx *c);
+int mem_prealloc(struct ckpt_ctx *c, uint64_t bytes);
+/* A zombie's ids, from its status text (process.c). */
+int proc_dump_ids(struct ckpt_ctx *c, const char *status);
 /* Register the membarrier commands (process.c), before threads exist. */
 void process_register_membarrier(struct rst_ctx *r);
 
