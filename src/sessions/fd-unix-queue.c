@@ -295,6 +295,40 @@ static int record_fds(struct ckpt_ctx *c, int sockfd, const char *desc, Rtcr__Un
 	return ret;
 }
 
+/* The control messages of one peeked message: the files in flight (got[],
+ * installed here by the peek), the sender's credentials (*cr: true). */
+static bool peek_cmsgs(struct ckpt_ctx *c, struct msghdr *mh, int *got, size_t *ngot,
+		       struct peeked *pk, struct ucred *cr, const pid_t *pids, size_t npids)
+{
+	bool has_cr = false;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cm->cmsg_type == SCM_RIGHTS) {
+			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < nfd; i++) {
+				int x;
+
+				memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (*ngot < PASS_MAX) {
+					got[(*ngot)++] = x;
+				} else {
+					close(x);
+					pk->ctrunc = true;
+				}
+			}
+		} else if (cm->cmsg_type == SCM_CREDENTIALS &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(*cr))) {
+			memcpy(cr, CMSG_DATA(cm), sizeof(*cr));
+			cr->pid = unix_target_view(c, pids, npids, cr->pid);
+			has_cr = true;
+		}
+	}
+	return has_cr;
+}
+
 /*
  * Read the receive queue of sk without consuming it (see the top). The
  * credentials' pid is mapped to the target's namespace: the target itself
@@ -329,7 +363,6 @@ int unix_peek_queue(struct ckpt_ctx *c, int fd, const char *desc, int sk, uint32
 		struct ucred cr, *crp = NULL;
 		struct msghdr mh;
 		struct iovec iov = {buf, cap};
-		struct cmsghdr *cm;
 		ssize_t n;
 
 		if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) < 0) {
@@ -357,31 +390,8 @@ int unix_peek_queue(struct ckpt_ctx *c, int fd, const char *desc, int sk, uint32
 			ret = pr_perror("pid %d: fd %d: read the receive queue", c->ns_pid, fd);
 			goto out;
 		}
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET)
-				continue;
-			if (cm->cmsg_type == SCM_RIGHTS) {
-				/* installed here by the peek: the files in flight */
-				size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-				for (size_t i = 0; i < nfd; i++) {
-					int x;
-
-					memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-					if (ngot < PASS_MAX) {
-						got[ngot++] = x;
-					} else {
-						close(x);
-						pk->ctrunc = true;
-					}
-				}
-			} else if (cm->cmsg_type == SCM_CREDENTIALS &&
-				   cm->cmsg_len >= CMSG_LEN(sizeof(cr))) {
-				memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
-				cr.pid = unix_target_view(c, pids, npids, cr.pid);
-				crp = &cr;
-			}
-		}
+		if (peek_cmsgs(c, &mh, got, &ngot, pk, &cr, pids, npids))
+			crp = &cr;
 		if (mh.msg_flags & MSG_CTRUNC)
 			pk->ctrunc = true;
 		if (pk->ctrunc || (type == SOCK_STREAM && n == 0) ||

@@ -549,20 +549,167 @@ static int dump_name(struct ckpt_ctx *c, const struct fd_info *fi, const struct 
 	return unix_set_bytes(&u->name, &u->has_name, path, strlen(path));
 }
 
+/* The state of a socket: connected, listening or neither; refuses
+ * connections not accept()ed yet. */
+static int dump_state(struct ckpt_ctx *c, const struct fd_info *fi, int sk, const struct udiag *d,
+		      Rtcr__UnixSocketFile *u, const char *desc, const char *own)
+{
+	char peer[SUN_PATH_LEN * 4 + 8];
+	struct sockaddr_un pa;
+	socklen_t len;
+
+	switch (d->state) {
+	case ST_CONNECTED:
+		/* a datagram socket others connected to is "established" too,
+		 * without a peer of its own */
+		u->state = d->type == SOCK_DGRAM && !d->has_peer ? ST_CLOSE : ST_CONNECTED;
+		break;
+	case ST_LISTEN:
+	case ST_CLOSE:
+		u->state = d->state;
+		break;
+	default:
+		return ckpt_refuse(c, "pid %d: fd %d: %s in state %u not supported", c->ns_pid,
+				   fi->fd, desc, d->state);
+	}
+	if (u->state == ST_LISTEN && (d->nicons || (d->has_rqlen && d->rqueue)))
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: unix %s socket listening on %s has %u "
+				   "connection(s) not accept()ed yet: not supported yet",
+				   c->ns_pid, fi->fd, unix_type_name(d->type), own,
+				   d->nicons ? d->nicons : d->rqueue);
+	if (u->state == ST_LISTEN) {
+		u->has_backlog = 1;
+		u->backlog = d->has_rqlen ? d->wqueue : 0;
+	}
+	if (u->state == ST_CONNECTED) {
+		u->has_peer_ino = 1;
+		u->peer_ino = d->has_peer ? d->peer : 0;
+	}
+	if (u->state == ST_CONNECTED && !u->peer_ino && d->type != SOCK_DGRAM &&
+	    u->shutdown != SHUT_BITS) {
+		/* the peer has no inode and was not closed (closing shuts this
+		 * end down): a connection waiting in a listener's backlog */
+		len = sizeof(pa);
+		memset(&pa, 0, sizeof(pa));
+		if (getpeername(sk, (struct sockaddr *)&pa, &len) < 0)
+			len = 0;
+		len = len > offsetof(struct sockaddr_un, sun_path)
+			  ? len - (socklen_t)offsetof(struct sockaddr_un, sun_path)
+			  : 0;
+		addr_str((const uint8_t *)pa.sun_path, len, peer, sizeof(peer));
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s connected to %s, which has not accept()ed "
+				   "the connection yet: not supported yet",
+				   c->ns_pid, fi->fd, desc, peer);
+	}
+	return 0;
+}
+
+/* The peer of a connected socket (pd): in the target, and connected back
+ * (or a named datagram socket). */
+static int dump_peer(struct ckpt_ctx *c, const struct fd_info *fi, int nl, const struct udiag *d,
+		     struct udiag *pd, Rtcr__UnixSocketFile *u, const char *desc, const pid_t *pids,
+		     size_t npids)
+{
+	char peer[SUN_PATH_LEN * 4 + 8];
+	int ret;
+
+	ret = diag_get(nl, (uint32_t)u->peer_ino, pd);
+	if (ret == -ENOENT)
+		return ckpt_refuse(
+		    c, "pid %d: fd %d: %s: its peer socket:[%" PRIu64 "] cannot be found",
+		    c->ns_pid, fi->fd, desc, u->peer_ino);
+	if (ret)
+		return ret;
+	addr_str(pd->name, pd->namelen, peer, sizeof(peer));
+	if (pd->namelen) {
+		ret = unix_set_bytes(&u->peer_name, &u->has_peer_name, pd->name, pd->namelen);
+		if (ret)
+			return ret;
+	}
+	if (!target_holds(pids, npids, (uint32_t)u->peer_ino))
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s connected to %s (socket:[%" PRIu64
+				   "]) outside the target: not supported yet",
+				   c->ns_pid, fi->fd, desc, peer, u->peer_ino);
+	/* not connected back: only a datagram socket connected to a named one
+	 * that is not connected itself (connected in any order at restore) */
+	if (!(pd->has_peer && pd->peer == d->ino) &&
+	    (d->type != SOCK_DGRAM || pd->namelen < 2 || pd->has_peer))
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s connected to %s (socket:[%" PRIu64 "]), "
+				   "which is connected elsewhere: not supported",
+				   c->ns_pid, fi->fd, desc, peer, u->peer_ino);
+	return 0;
+}
+
+/* The receive queue, and what makes it impossible to restore. */
+static int dump_queue(struct ckpt_ctx *c, const struct fd_info *fi, int sk, const struct udiag *d,
+		      const struct udiag *pd, Rtcr__UnixSocketFile *u, const char *desc,
+		      const pid_t *pids, size_t npids)
+{
+	struct peeked pk;
+	int ret;
+
+	memset(&pk, 0, sizeof(pk));
+	ret = unix_peek_queue(c, fi->fd, desc, sk, d->type, u, &pk, pids, npids);
+	if (ret == -EFBIG)
+		return ckpt_refuse(c, "pid %d: fd %d: %s: more than %u MiB or %u messages queued",
+				   c->ns_pid, fi->fd, desc, UNIX_QUEUE_MAX >> 20, UNIX_QUEUE_MSGS);
+	if (ret)
+		return ret;
+	if (pk.ctrunc)
+		return ckpt_refuse(
+		    c,
+		    "pid %d: fd %d: %s: a message of its receive queue carries more "
+		    "descriptors in flight (SCM_RIGHTS) than can be read: not supported",
+		    c->ns_pid, fi->fd, desc);
+	if (d->type != SOCK_DGRAM && d->has_rqlen && pk.bytes != d->rqueue)
+		return ckpt_refuse(
+		    c,
+		    "pid %d: fd %d: %s: only %" PRIu64 " of the %u bytes of its "
+		    "receive queue can be read (out-of-band data?): not supported yet",
+		    c->ns_pid, fi->fd, desc, pk.bytes, d->rqueue);
+	if (u->n_queue && u->state == ST_CLOSE && d->type != SOCK_DGRAM)
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s: unconnected, with data queued: not "
+				   "supported",
+				   c->ns_pid, fi->fd, desc);
+	if (u->n_queue && !u->peer_ino && u->state == ST_CONNECTED)
+		return 0; /* the peer was closed: refilled from a new pair */
+	if (u->n_queue && (!u->peer_ino || !(pd->has_peer && pd->peer == d->ino))) {
+		/* refilled from an unnamed socket, to its address */
+		if (!u->has_name)
+			return ckpt_refuse(c,
+					   "pid %d: fd %d: %s: %zu datagram(s) queued on an "
+					   "unnamed socket without a peer to send them: not "
+					   "supported",
+					   c->ns_pid, fi->fd, desc, u->n_queue);
+		if (pk.named)
+			pr_warn("pid %d: fd %d: %s: the sender addresses of %zu queued datagram(s) "
+				"are not restored (they come from an unnamed socket after a "
+				"restore)",
+				c->ns_pid, fi->fd, desc, pk.named);
+	}
+	return 0;
+}
+
+/* Each step may refuse (in a dry run: ret 0, one more refusal): the
+ * socket's other steps are skipped then. */
+#define REFUSED(c, before) ((c)->refusals != (before))
+
 static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
 {
 	Rtcr__UnixSocketFile *u;
 	struct udiag d, pd;
 	struct sk_kind k;
-	struct peeked pk;
 	struct ucred pc;
 	socklen_t len;
-	char own[SUN_PATH_LEN * 4 + 8], peer[SUN_PATH_LEN * 4 + 8], desc[SUN_PATH_LEN * 4 + 40];
-	struct sockaddr_un pa;
-	const char *tn;
+	char own[SUN_PATH_LEN * 4 + 8], desc[SUN_PATH_LEN * 4 + 40];
 	pid_t *pids = NULL;
 	size_t npids = 0;
-	int sk = -1, nl = -1, ret;
+	int sk = -1, nl = -1, before = c->refusals, ret;
 
 	u = calloc(1, sizeof(*u));
 	if (!u)
@@ -587,7 +734,6 @@ static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 			       fi->fd, (unsigned long)fi->st.st_ino);
 		goto out;
 	}
-	tn = unix_type_name(d.type);
 	if (!sk_kind_init(&k, AF_UNIX, d.type, 0)) {
 		ret = ckpt_refuse(c, "pid %d: fd %d: unix socket of type %u not supported",
 				  c->ns_pid, fi->fd, d.type);
@@ -599,101 +745,17 @@ static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	u->shutdown = d.shutdown & SHUT_BITS;
 	addr_str(d.name, d.namelen, own, sizeof(own));
 	/* "unix stream socket", "unix dgram socket /run/x.sock" */
-	snprintf(desc, sizeof(desc), "unix %s socket%s%s", tn, d.namelen ? " " : "",
-		 d.namelen ? own : "");
-	switch (d.state) {
-	case ST_CONNECTED:
-		/* a datagram socket others connected to is "established" too,
-		 * without a peer of its own */
-		u->state = d.type == SOCK_DGRAM && !d.has_peer ? ST_CLOSE : ST_CONNECTED;
-		break;
-	case ST_LISTEN:
-	case ST_CLOSE:
-		u->state = d.state;
-		break;
-	default:
-		ret = ckpt_refuse(c, "pid %d: fd %d: %s in state %u not supported", c->ns_pid,
-				  fi->fd, desc, d.state);
-		goto out;
-	}
-	if (u->state == ST_LISTEN && (d.nicons || (d.has_rqlen && d.rqueue))) {
-		ret = ckpt_refuse(c,
-				  "pid %d: fd %d: unix %s socket listening on %s has %u "
-				  "connection(s) not accept()ed yet: not supported yet",
-				  c->ns_pid, fi->fd, tn, own, d.nicons ? d.nicons : d.rqueue);
-		goto out;
-	}
-	if (u->state == ST_LISTEN) {
-		u->has_backlog = 1;
-		u->backlog = d.has_rqlen ? d.wqueue : 0;
-	}
-	if (u->state == ST_CONNECTED) {
-		u->has_peer_ino = 1;
-		u->peer_ino = d.has_peer ? d.peer : 0;
-	}
-	if (u->state == ST_CONNECTED && !u->peer_ino && d.type != SOCK_DGRAM &&
-	    u->shutdown != SHUT_BITS) {
-		/* the peer has no inode and was not closed (closing shuts this
-		 * end down): a connection waiting in a listener's backlog */
-		len = sizeof(pa);
-		memset(&pa, 0, sizeof(pa));
-		if (getpeername(sk, (struct sockaddr *)&pa, &len) < 0)
-			len = 0;
-		len = len > offsetof(struct sockaddr_un, sun_path)
-			  ? len - (socklen_t)offsetof(struct sockaddr_un, sun_path)
-			  : 0;
-		addr_str((const uint8_t *)pa.sun_path, len, peer, sizeof(peer));
-		ret = ckpt_refuse(c,
-				  "pid %d: fd %d: %s connected to %s, which has not accept()ed "
-				  "the connection yet: not supported yet",
-				  c->ns_pid, fi->fd, desc, peer);
-		goto out;
-	}
-	if (u->peer_ino) {
-		ret = diag_get(nl, (uint32_t)u->peer_ino, &pd);
-		if (ret == -ENOENT) {
-			ret = ckpt_refuse(
-			    c, "pid %d: fd %d: %s: its peer socket:[%" PRIu64 "] cannot be found",
-			    c->ns_pid, fi->fd, desc, u->peer_ino);
-			goto out;
-		}
-		if (ret)
-			goto out;
-		addr_str(pd.name, pd.namelen, peer, sizeof(peer));
-		if (pd.namelen) {
-			ret = unix_set_bytes(&u->peer_name, &u->has_peer_name, pd.name, pd.namelen);
-			if (ret)
-				goto out;
-		}
-		if (!target_holds(pids, npids, (uint32_t)u->peer_ino)) {
-			ret = ckpt_refuse(c,
-					  "pid %d: fd %d: %s connected to %s (socket:[%" PRIu64
-					  "]) outside the target: not supported yet",
-					  c->ns_pid, fi->fd, desc, peer, u->peer_ino);
-			goto out;
-		}
-		/* not connected back: only a datagram socket connected to a
-		 * named one that is not connected itself (connected in any
-		 * order at restore) */
-		if (!(pd.has_peer && pd.peer == d.ino) &&
-		    (d.type != SOCK_DGRAM || pd.namelen < 2 || pd.has_peer)) {
-			ret =
-			    ckpt_refuse(c,
-					"pid %d: fd %d: %s connected to %s (socket:[%" PRIu64 "]), "
-					"which is connected elsewhere: not supported",
-					c->ns_pid, fi->fd, desc, peer, u->peer_ino);
-			goto out;
-		}
-	}
+	snprintf(desc, sizeof(desc), "unix %s socket%s%s", unix_type_name(d.type),
+		 d.namelen ? " " : "", d.namelen ? own : "");
+	ret = dump_state(c, fi, sk, &d, u, desc, own);
+	if (!ret && !REFUSED(c, before) && u->peer_ino)
+		ret = dump_peer(c, fi, nl, &d, &pd, u, desc, pids, npids);
 	/* own address: bound again, unless the socket is a connected stream
 	 * (an accept()ed socket shares its listener's) */
-	if (u->state != ST_CONNECTED || d.type == SOCK_DGRAM) {
-		int before = c->refusals;
-
+	if (!ret && !REFUSED(c, before) && (u->state != ST_CONNECTED || d.type == SOCK_DGRAM))
 		ret = dump_name(c, fi, &d, u);
-		if (ret || c->refusals != before)
-			goto out;
-	}
+	if (ret || REFUSED(c, before))
+		goto out;
 	len = sizeof(pc);
 	if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &pc, &len) == 0 && pc.pid > 0) {
 		u->has_peercred_pid = u->has_peercred_uid = u->has_peercred_gid = 1;
@@ -702,59 +764,8 @@ static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 		u->peercred_gid = pc.gid;
 	}
 	ret = sk_opts_dump(sk, &k, &u->opts);
-	if (ret)
-		goto out;
-	if (u->state == ST_LISTEN)
-		goto out;
-	memset(&pk, 0, sizeof(pk));
-	ret = unix_peek_queue(c, fi->fd, desc, sk, d.type, u, &pk, pids, npids);
-	if (ret == -EFBIG) {
-		ret = ckpt_refuse(c, "pid %d: fd %d: %s: more than %u MiB or %u messages queued",
-				  c->ns_pid, fi->fd, desc, UNIX_QUEUE_MAX >> 20, UNIX_QUEUE_MSGS);
-		goto out;
-	}
-	if (ret)
-		goto out;
-	if (pk.ctrunc) {
-		ret = ckpt_refuse(
-		    c,
-		    "pid %d: fd %d: %s: a message of its receive queue carries more "
-		    "descriptors in flight (SCM_RIGHTS) than can be read: not supported",
-		    c->ns_pid, fi->fd, desc);
-		goto out;
-	}
-	if (d.type != SOCK_DGRAM && d.has_rqlen && pk.bytes != d.rqueue) {
-		ret =
-		    ckpt_refuse(c,
-				"pid %d: fd %d: %s: only %" PRIu64 " of the %u bytes of its "
-				"receive queue can be read (out-of-band data?): not supported yet",
-				c->ns_pid, fi->fd, desc, pk.bytes, d.rqueue);
-		goto out;
-	}
-	if (u->n_queue && u->state == ST_CLOSE && d.type != SOCK_DGRAM) {
-		ret = ckpt_refuse(c,
-				  "pid %d: fd %d: %s: unconnected, with data queued: not "
-				  "supported",
-				  c->ns_pid, fi->fd, desc);
-		goto out;
-	}
-	if (u->n_queue && !u->peer_ino && u->state == ST_CONNECTED)
-		goto out; /* the peer was closed: refilled from a new pair */
-	if (u->n_queue && (!u->peer_ino || !(pd.has_peer && pd.peer == d.ino))) {
-		/* refilled from an unnamed socket, to its address */
-		if (!u->has_name) {
-			ret = ckpt_refuse(c,
-					  "pid %d: fd %d: %s: %zu datagram(s) queued on an unnamed "
-					  "socket without a peer to send them: not supported",
-					  c->ns_pid, fi->fd, desc, u->n_queue);
-			goto out;
-		}
-		if (pk.named)
-			pr_warn("pid %d: fd %d: %s: the sender addresses of %zu queued datagram(s) "
-				"are not restored (they come from an unnamed socket after a "
-				"restore)",
-				c->ns_pid, fi->fd, desc, pk.named);
-	}
+	if (!ret && u->state != ST_LISTEN)
+		ret = dump_queue(c, fi, sk, &d, &pd, u, desc, pids, npids);
 out:
 	if (nl >= 0)
 		close(nl);
