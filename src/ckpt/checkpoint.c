@@ -72,28 +72,16 @@ void capture_free(struct capture *cap)
 static int list_tasks(pid_t pid, pid_t **tids, int *n)
 {
 	char path[64];
-	struct dirent *de;
-	DIR *d;
-	pid_t *arr = NULL, *na;
-	int cnt = 0;
+	pid_t *arr = NULL;
+	int cnt = 0, ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return pr_perror("open %s", path);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		na = realloc(arr, sizeof(pid_t) * (size_t)(cnt + 1));
-		if (!na) {
-			free(arr);
-			closedir(d);
-			return -ENOMEM;
-		}
-		arr = na;
-		arr[cnt++] = atoi(de->d_name);
+	ret = dir_numbers(path, &arr, &cnt);
+	if (ret) {
+		if (ret != -ENOMEM)
+			pr_err("open %s: %s", path, strerror(-ret));
+		return ret;
 	}
-	closedir(d);
 	/* main thread first */
 	for (int i = 0; i < cnt; i++) {
 		if (arr[i] == pid) {

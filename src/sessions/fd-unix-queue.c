@@ -130,6 +130,7 @@ static int flight_file(struct ckpt_ctx *c, int sockfd, const char *desc, int x,
 	struct flight *nv;
 	struct stat now;
 	Rtcr__File *f;
+	uint32_t flags;
 	ssize_t n;
 	int ret;
 
@@ -160,39 +161,18 @@ static int flight_file(struct ckpt_ctx *c, int sockfd, const char *desc, int x,
 	if (read_file(path, &fdinfo) < 0)
 		return pr_perror("read %s", path);
 	nv = realloc(fl->v, sizeof(*nv) * (fl->n + 1));
-	f = calloc(1, sizeof(*f));
-	if (nv)
-		fl->v = nv;
-	if (!nv || !f) {
-		free(f);
+	if (!nv) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	rtcr__file__init(f);
-	ret = pb_push((void ***)&c->img->files, &c->img->n_files, f);
-	if (ret) {
-		free(f);
-		goto out;
-	}
-	f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
-	f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode = f->has_rdev = 1;
-	f->id = (uint32_t)c->img->n_files;
-	f->kind = RTCR__FILE_KIND__FILE_REG;
-	f->path = xstrdup(link);
+	fl->v = nv;
 	p = strstr(fdinfo, "flags:");
-	f->flags = (p ? (uint32_t)strtoul(p + 6, NULL, 8) : 0) & ~(uint32_t)O_CLOEXEC;
+	flags = (p ? (uint32_t)strtoul(p + 6, NULL, 8) : 0) & ~(uint32_t)O_CLOEXEC;
 	p = strstr(fdinfo, "pos:");
-	f->pos = p ? strtoull(p + 4, NULL, 10) : 0;
-	f->dev = st->st_dev;
-	f->ino = st->st_ino;
-	f->size = (uint64_t)st->st_size;
-	f->mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
-	f->mode = st->st_mode;
-	f->rdev = st->st_rdev;
-	if (!f->path) {
-		ret = -ENOMEM;
+	ret = files_add(c, RTCR__FILE_KIND__FILE_REG, link, flags,
+			p ? strtoull(p + 4, NULL, 10) : 0, st, &f);
+	if (ret)
 		goto out;
-	}
 	fl->v[fl->n].fd = x;
 	fl->v[fl->n].file_id = f->id;
 	fl->n++;

@@ -226,6 +226,8 @@ static void diag_parse(const struct nlmsghdr *h, struct udiag *d)
 		size_t pl = RTA_PAYLOAD(a);
 		const void *p = RTA_DATA(a);
 
+		/* the cases look alike, but each attribute has its own layout and
+		 * fields: one copy per attribute is the plainest */
 		switch (a->rta_type) {
 		case UNIX_DIAG_NAME:
 			d->namelen = pl < (size_t)SUN_PATH_LEN ? pl : (size_t)SUN_PATH_LEN;

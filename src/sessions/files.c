@@ -17,7 +17,6 @@
 #define LOG_PREFIX "files: "
 #include "sessions/files.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/kcmp.h>
@@ -374,6 +373,37 @@ static int add_fdref(struct ckpt_ctx *c, uint32_t file_id, int fd, long pos)
 	return 0;
 }
 
+int files_add(struct ckpt_ctx *c, Rtcr__FileKind kind, const char *path, uint32_t flags,
+	      uint64_t pos, const struct stat *st, Rtcr__File **out)
+{
+	Rtcr__File *f = calloc(1, sizeof(*f));
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	rtcr__file__init(f);
+	ret = pb_push((void ***)&c->img->files, &c->img->n_files, f);
+	if (ret) {
+		free(f);
+		return ret;
+	}
+	f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
+	f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode = f->has_rdev = 1;
+	f->id = (uint32_t)c->img->n_files;
+	f->kind = kind;
+	f->path = xstrdup(path);
+	f->flags = flags;
+	f->pos = pos;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = (uint64_t)st->st_size;
+	f->mtime_ns = mtime_ns(st);
+	f->mode = st->st_mode;
+	f->rdev = st->st_rdev;
+	*out = f;
+	return f->path ? 0 : -ENOMEM;
+}
+
 static const char *describe(const struct fd_info *fi)
 {
 	if (!strncmp(fi->link, "socket:", 7) || S_ISSOCK(fi->st.st_mode))
@@ -431,32 +461,9 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 					  fd, describe(&fi), link);
 			goto out;
 		}
-		f = calloc(1, sizeof(*f));
-		if (!f) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		rtcr__file__init(f);
-		ret = pb_push((void ***)&c->img->files, &c->img->n_files, f);
-		if (ret) {
-			free(f);
-			goto out;
-		}
-		f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
-		f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode =
-		    f->has_rdev = 1;
-		f->id = (uint32_t)c->img->n_files;
-		f->kind = ops->kind;
-		f->path = xstrdup(link);
-		f->flags = fi.flags;
-		f->pos = fi.pos;
-		f->dev = fi.st.st_dev;
-		f->ino = fi.st.st_ino;
-		f->size = (uint64_t)fi.st.st_size;
-		f->mtime_ns = mtime_ns(&fi.st);
-		f->mode = fi.st.st_mode;
-		f->rdev = fi.st.st_rdev;
-		ret = ops->dump ? ops->dump(c, &fi, f) : 0;
+		ret = files_add(c, ops->kind, link, fi.flags, fi.pos, &fi.st, &f);
+		if (!ret && ops->dump)
+			ret = ops->dump(c, &fi, f);
 		if (ret)
 			goto out;
 	}
@@ -481,34 +488,19 @@ out:
 static int files_dump(struct ckpt_ctx *c)
 {
 	char path[64];
-	struct dirent *de;
-	int *fds = NULL, *nf, n = 0, ret = 0;
-	DIR *d;
+	int *fds = NULL, n = 0, ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
-	d = opendir(path);
-	if (!d)
-		return pr_perror("open %s", path);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		nf = realloc(fds, sizeof(int) * (size_t)(n + 1));
-		if (!nf) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		fds = nf;
-		fds[n++] = atoi(de->d_name);
+	ret = dir_numbers(path, &fds, &n);
+	if (ret) {
+		if (ret != -ENOMEM)
+			pr_err("open %s: %s", path, strerror(-ret));
+		return ret;
 	}
 	if (n)
 		qsort(fds, (size_t)n, sizeof(int), cmp_int);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && !ret; i++)
 		ret = dump_one(c, fds[i]);
-		if (ret)
-			goto out;
-	}
-out:
-	closedir(d);
 	free(fds);
 	return ret;
 }

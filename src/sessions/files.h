@@ -50,6 +50,10 @@ struct fd_ops {
 	void (*cleanup)(struct rst_ctx *r);
 };
 
+/* Checkpoint: a new File of the image (id: its index + 1) with what every
+ * kind has (kind, path, status flags, offset, the object's identity st). */
+int files_add(struct ckpt_ctx *c, Rtcr__FileKind kind, const char *path, uint32_t flags,
+	      uint64_t pos, const struct stat *st, Rtcr__File **out);
 /* The File of the image with this id (NULL if none). */
 const Rtcr__File *files_by_id(const Rtcr__Image *img, uint32_t id);
 /* The fd number a File has in the target after restore (its first Fd), or -1. */

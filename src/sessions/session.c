@@ -7,6 +7,7 @@
  * make the target clone a stopped process or thread.
  */
 #define LOG_PREFIX "checkpoint: "
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +71,36 @@ int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...)
 	c->report_len += l;
 	c->report[c->report_len++] = '\n';
 	c->report[c->report_len] = '\0';
+	return 0;
+}
+
+int dir_numbers(const char *path, int **out, int *n)
+{
+	struct dirent *de;
+	int *arr = NULL, *na, cnt = 0, ret = 0;
+	DIR *d = opendir(path);
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		na = realloc(arr, sizeof(int) * (size_t)(cnt + 1));
+		if (!na) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		arr = na;
+		arr[cnt++] = atoi(de->d_name);
+	}
+out:
+	closedir(d);
+	if (ret) {
+		free(arr);
+		return ret;
+	}
+	*out = arr;
+	*n = cnt;
 	return 0;
 }
 
