@@ -27,71 +27,11 @@
 #include <unistd.h>
 
 #include "core/arch/x86_64/cpu.h"
+#include "sessions/registry.h"
 #include "sessions/session.h"
 #include "ckpt/ckpt.h"
 #include "base/log.h"
 #include "core/proc.h"
-
-/* Dump order: threads first (their registers as stopped), memory last
- * (it must see the address space after our own scratch mapping is gone
- * from consideration). */
-static const struct session_ops *const dump_order[] = {
-    &session_threads, &session_process, &session_signals, &session_timers,
-    &session_files,   &session_locks,	&session_seccomp, &session_memory,
-};
-
-int mem_read_smaps(struct ckpt_ctx *c);
-int proc_dump_ids(struct ckpt_ctx *c, const char *status);
-int mem_prealloc(struct ckpt_ctx *c, uint64_t bytes);
-
-int pb_push(void ***arr, size_t *n, void *item)
-{
-	void **na;
-
-	if (!item)
-		return -ENOMEM;
-	/* grow at powers of two */
-	if ((*n & (*n - 1)) == 0) {
-		na = realloc(*arr, sizeof(void *) * (*n ? *n * 2 : 1));
-		if (!na)
-			return -ENOMEM;
-		*arr = na;
-	}
-	(*arr)[(*n)++] = item;
-	return 0;
-}
-
-char *xstrdup(const char *s)
-{
-	return strdup(s ? s : "");
-}
-
-int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	size_t l;
-	char *nr;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	c->refusals++;
-	if (!c->dry_run) {
-		pr_err("%s", line);
-		return -ENOTSUP;
-	}
-	l = strlen(line);
-	nr = realloc(c->report, c->report_len + l + 2);
-	if (!nr)
-		return -ENOMEM;
-	c->report = nr;
-	memcpy(c->report + c->report_len, line, l);
-	c->report_len += l;
-	c->report[c->report_len++] = '\n';
-	c->report[c->report_len] = '\0';
-	return 0;
-}
 
 static void resume_all(struct cproc *ps, int n, bool kill_them);
 static void cprocs_free(struct cproc *ps, int n);
@@ -132,28 +72,16 @@ void capture_free(struct capture *cap)
 static int list_tasks(pid_t pid, pid_t **tids, int *n)
 {
 	char path[64];
-	struct dirent *de;
-	DIR *d;
-	pid_t *arr = NULL, *na;
-	int cnt = 0;
+	pid_t *arr = NULL;
+	int cnt = 0, ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return pr_perror("open %s", path);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		na = realloc(arr, sizeof(pid_t) * (size_t)(cnt + 1));
-		if (!na) {
-			free(arr);
-			closedir(d);
-			return -ENOMEM;
-		}
-		arr = na;
-		arr[cnt++] = atoi(de->d_name);
+	ret = dir_numbers(path, &arr, &cnt);
+	if (ret) {
+		if (ret != -ENOMEM)
+			pr_err("open %s: %s", path, strerror(-ret));
+		return ret;
 	}
-	closedir(d);
 	/* main thread first */
 	for (int i = 0; i < cnt; i++) {
 		if (arr[i] == pid) {
@@ -491,6 +419,7 @@ static void resume_all(struct cproc *ps, int n, bool kill_them)
 /* Dump one paused process into a new Process of c->img. */
 static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 {
+	const struct session_kind *sk;
 	uint64_t sysip;
 	bool injecting = false;
 	int ret, i;
@@ -549,17 +478,15 @@ static int dump_process(struct ckpt_ctx *c, struct cproc *p)
 	ret = inject_scratch(&c->ij, 16 * PAGE_SIZE_4K, 0, true);
 	if (ret)
 		goto out;
-	for (i = 0; i < (int)(sizeof(dump_order) / sizeof(dump_order[0])); i++) {
+	for (size_t k = 0; (sk = session_dump_kind(k)); k++) {
 		uint64_t ts = now_ns(CLOCK_MONOTONIC);
 
-		if (!dump_order[i])
-			continue;
-		if (dump_order[i] == &session_files && p->fdtable_of)
+		if (sk->per_fdtable && p->fdtable_of)
 			continue; /* the parent's table, dumped with the parent */
-		ret = dump_order[i]->dump(c);
+		ret = sk->ops->dump(c);
 		if (ret)
 			goto out;
-		pr_debug("pid %d: %s: %.3f ms", c->ns_pid, dump_order[i]->name,
+		pr_debug("pid %d: %s: %.3f ms", c->ns_pid, sk->ops->name,
 			 (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
 	}
 out:
@@ -606,33 +533,20 @@ int ckpt_capture(struct target *t, const struct ckpt_opts *o, struct capture **o
 	return ret;
 }
 
-static int capture_once(struct target *t, const struct ckpt_opts *o, struct capture **out,
-			char **report, struct ckpt_stats *st)
+/* Set up c and its (empty) capture for one attempt. */
+static int capture_init(struct ckpt_ctx *c, struct target *t, const struct ckpt_opts *o)
 {
-	struct ckpt_ctx c;
-	struct capture *cap = NULL;
-	struct cproc *ps = NULL;
-	pid_t *pids = NULL;
-	int nps = 0, npids = 0, ret, i;
-	uint64_t t0, tp = 0, tr, est = 0;
-	bool paused = false, tracking = false;
-
-	memset(&c, 0, sizeof(c));
-	memset(st, 0, sizeof(*st));
-	if (report)
-		*report = NULL;
-	log_clear_error();
-	t0 = now_ns(CLOCK_MONOTONIC);
-	c.t = t;
-	c.pid = t->pid;
-	c.ns_pid = t->ns_pid;
-	c.dry_run = o->dry_run;
-	c.kill = o->kill || o->keep_paused; /* no snapshot: the target does not run on */
-	c.tk = o->dry_run ? NULL : o->tk;
-	c.incremental = o->incremental && c.tk;
-	c.live = o->live && c.tk && !o->kill;
-	c.parent = o->parent;
-	if (c.incremental && (!c.parent || !c.parent->valid)) {
+	memset(c, 0, sizeof(*c));
+	c->t = t;
+	c->pid = t->pid;
+	c->ns_pid = t->ns_pid;
+	c->dry_run = o->dry_run;
+	c->kill = o->kill || o->keep_paused; /* no snapshot: the target does not run on */
+	c->tk = o->dry_run ? NULL : o->tk;
+	c->incremental = o->incremental && c->tk;
+	c->live = o->live && c->tk && !o->kill;
+	c->parent = o->parent;
+	if (c->incremental && (!c->parent || !c->parent->valid)) {
 		pr_err("an incremental checkpoint needs the image it builds on");
 		return -EINVAL;
 	}
@@ -640,132 +554,182 @@ static int capture_once(struct target *t, const struct ckpt_opts *o, struct capt
 		pr_err("target %s has exited", t->name);
 		return -ESRCH;
 	}
-	cap = calloc(1, sizeof(*cap));
-	c.img = calloc(1, sizeof(*c.img));
-	if (!cap || !c.img) {
-		free(cap);
-		free(c.img);
+	c->cap = calloc(1, sizeof(*c->cap));
+	c->img = calloc(1, sizeof(*c->img));
+	if (!c->cap || !c->img) {
+		free(c->cap);
+		free(c->img);
+		c->cap = NULL;
 		return -ENOMEM;
 	}
-	rtcr__image__init(c.img);
-	cap->img = c.img;
-	c.cap = cap;
-	ret = fill_inventory(&c, o->parent_dir);
+	rtcr__image__init(c->img);
+	c->cap->img = c->img;
+	return fill_inventory(c, o->parent_dir);
+}
+
+/* 0. Before the pause: smaps of every process, the capture buffer. */
+static int capture_prepare(struct ckpt_ctx *c, struct cproc **pps, int *pn)
+{
+	pid_t *pids = NULL;
+	int npids = 0, ret;
+	uint64_t est = 0;
+	struct cproc *ps;
+
+	ret = ckpt_list_processes(c->t, &pids, &npids);
 	if (ret)
+		return ret;
+	ps = calloc((size_t)(npids ? npids : 1), sizeof(*ps));
+	if (!ps) {
+		ret = -ENOMEM;
 		goto out;
-	/* 0. prepare before the pause: smaps of every process, the buffer */
-	if (!c.dry_run) {
-		ret = ckpt_list_processes(t, &pids, &npids);
-		if (ret)
-			goto out;
-		ps = calloc((size_t)(npids ? npids : 1), sizeof(*ps));
-		if (!ps) {
-			ret = -ENOMEM;
-			goto out;
+	}
+	*pps = ps;
+	for (int i = 0; i < npids; i++) {
+		struct cproc *p = &ps[(*pn)++];
+
+		p->pid = pids[i];
+		p->ns_pid = proc_ns_pid(pids[i]);
+		p->zombie = proc_is_zombie(pids[i], &p->exit_status);
+		if (p->zombie)
+			continue;
+		c->pid = pids[i];
+		c->pre = NULL;
+		c->npre = 0;
+		c->est_bytes = 0;
+		if (mem_read_smaps(c) == 0) {
+			p->pre = c->pre;
+			p->npre = c->npre;
+			est += c->est_bytes;
 		}
-		for (i = 0; i < npids; i++) {
-			ps[nps].pid = pids[i];
-			ps[nps].ns_pid = proc_ns_pid(pids[i]);
-			ps[nps].zombie = proc_is_zombie(pids[i], &ps[nps].exit_status);
-			if (!ps[nps].zombie) {
-				c.pid = pids[i];
-				c.pre = NULL;
-				c.npre = 0;
-				c.est_bytes = 0;
-				if (mem_read_smaps(&c) == 0) {
-					ps[nps].pre = c.pre;
-					ps[nps].npre = c.npre;
-					est += c.est_bytes;
-				}
-				c.pre = NULL;
-			}
-			nps++;
-		}
-		c.est_bytes = est;
-		ret = mem_prealloc(&c, est);
-		if (ret)
-			goto out;
+		c->pre = NULL;
 	}
-	pr_debug("prepare: %.3f ms", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
-	/* 1. pause */
-	tp = now_ns(CLOCK_MONOTONIC);
-	paused = true;
-	ret = pause_all(&c, &ps, &nps);
-	if (ret)
-		goto out_resume;
-	if (!nps || ps[0].pid != t->pid) {
-		pr_err("the target's main process %d is gone", t->pid);
-		ret = -ESRCH;
-		goto out_resume;
-	}
-	if (c.tk) {
-		track_capture_begin(c.tk);
-		tracking = true;
-	}
-	/* rtcr's own injected calls must not meet the target's seccomp filters */
-	for (i = 0; i < nps; i++) {
-		for (int j = 0; j < ps[i].ntids; j++) {
+	c->est_bytes = est;
+	ret = mem_prealloc(c, est);
+out:
+	free(pids);
+	return ret;
+}
+
+/* rtcr's own injected calls must not meet the target's seccomp filters. */
+static int suspend_seccomp(struct cproc *ps, int nps)
+{
+	for (int i = 0; i < nps; i++)
+		for (int j = 0; j < ps[i].ntids; j++)
 			if (ptrace(PTRACE_SETOPTIONS, ps[i].tids[j], 0,
-				   RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) < 0) {
-				ret = pr_perror("suspend seccomp of thread %d", ps[i].tids[j]);
-				goto out_resume;
-			}
-		}
-	}
-	/* what processes may share but rtcr does not restore shared yet */
-	for (i = 0; i < nps && !ret; i++) {
+				   RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) < 0)
+				return pr_perror("suspend seccomp of thread %d", ps[i].tids[j]);
+	return 0;
+}
+
+/* b shares a's descriptor table (CLONE_FILES): restored when a is its parent. */
+static int shared_fdtable(struct ckpt_ctx *c, struct cproc *a, struct cproc *b)
+{
+	char path[64], *stat = NULL, val[32];
+	pid_t pp = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", b->pid);
+	if (read_file(path, &stat) >= 0 && proc_status_field(stat, "PPid", val, sizeof(val)) == 0)
+		pp = (pid_t)atoi(val);
+	free(stat);
+	if (pp == a->pid && !b->fdtable_of)
+		b->fdtable_of = a->ns_pid;
+	else if (!b->fdtable_of)
+		return ckpt_refuse(c,
+				   "pid %d and pid %d share one descriptor table "
+				   "(CLONE_FILES) without being parent and child: "
+				   "not supported yet",
+				   a->ns_pid, b->ns_pid);
+	return 0;
+}
+
+/* What processes may share but rtcr does not restore shared yet. */
+static int check_sharing(struct ckpt_ctx *c, const struct ckpt_opts *o, struct cproc *ps, int nps)
+{
+	int ret = 0;
+
+	for (int i = 0; i < nps && !ret; i++) {
 		for (int j = i + 1; j < nps && !ret; j++) {
 			if (ps[i].zombie || ps[j].zombie)
 				continue;
 			if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_VM, 0, 0) == 0) {
 				/* most often a vfork (posix_spawn, system()) about to
 				 * exec: transient, the caller tries again shortly */
-				if (c.dry_run || o->no_retry)
+				if (c->dry_run || o->no_retry)
 					ret = ckpt_refuse(
-					    &c,
+					    c,
 					    "pid %d and pid %d share their memory (vfork "
 					    "or CLONE_VM without threads): not supported yet",
 					    ps[i].ns_pid, ps[j].ns_pid);
 				else
 					ret = -EAGAIN;
 			} else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_FILES, 0, 0) == 0) {
-				/* CLONE_FILES: restored when the table is the parent's */
-				char path[64], *stat = NULL, val[32];
-				pid_t pp = 0;
-
-				snprintf(path, sizeof(path), "/proc/%d/status", ps[j].pid);
-				if (read_file(path, &stat) >= 0 &&
-				    proc_status_field(stat, "PPid", val, sizeof(val)) == 0)
-					pp = (pid_t)atoi(val);
-				free(stat);
-				if (pp == ps[i].pid && !ps[j].fdtable_of)
-					ps[j].fdtable_of = ps[i].ns_pid;
-				else if (!ps[j].fdtable_of)
-					ret = ckpt_refuse(
-					    &c,
-					    "pid %d and pid %d share one descriptor table "
-					    "(CLONE_FILES) without being parent and child: "
-					    "not supported yet",
-					    ps[i].ns_pid, ps[j].ns_pid);
+				ret = shared_fdtable(c, &ps[i], &ps[j]);
 			} else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_SIGHAND, 0, 0) == 0)
-				ret = ckpt_refuse(&c,
+				ret = ckpt_refuse(c,
 						  "pid %d and pid %d share their signal handlers "
 						  "(CLONE_SIGHAND): not supported yet",
 						  ps[i].ns_pid, ps[j].ns_pid);
 		}
 	}
+	return ret;
+}
+
+/* 1. and 2.: pause, check, every process, every session. */
+static int capture_paused(struct ckpt_ctx *c, const struct ckpt_opts *o, struct cproc **pps,
+			  int *pn, bool *tracking)
+{
+	int ret;
+
+	ret = pause_all(c, pps, pn);
 	if (ret)
-		goto out_resume;
-	/* 2. every process, every session */
-	for (i = 0; i < nps; i++) {
-		ret = dump_process(&c, &ps[i]);
-		if (ret)
-			goto out_resume;
+		return ret;
+	if (!*pn || (*pps)[0].pid != c->t->pid) {
+		pr_err("the target's main process %d is gone", c->t->pid);
+		return -ESRCH;
 	}
-	c.pre = NULL;
-	c.stops = NULL;
-	ret = 0;
-out_resume:
+	if (c->tk) {
+		track_capture_begin(c->tk);
+		*tracking = true;
+	}
+	ret = suspend_seccomp(*pps, *pn);
+	if (!ret)
+		ret = check_sharing(c, o, *pps, *pn);
+	for (int i = 0; i < *pn && !ret; i++)
+		ret = dump_process(c, &(*pps)[i]);
+	c->pre = NULL;
+	c->stops = NULL;
+	return ret;
+}
+
+static int capture_once(struct target *t, const struct ckpt_opts *o, struct capture **out,
+			char **report, struct ckpt_stats *st)
+{
+	struct ckpt_ctx c;
+	struct capture *cap = NULL;
+	struct cproc *ps = NULL;
+	int nps = 0, ret;
+	uint64_t t0, tp, tr;
+	bool tracking = false;
+
+	memset(st, 0, sizeof(*st));
+	if (report)
+		*report = NULL;
+	log_clear_error();
+	t0 = now_ns(CLOCK_MONOTONIC);
+	ret = capture_init(&c, t, o);
+	cap = c.cap;
+	if (!cap)
+		return ret;
+	if (ret)
+		goto out;
+	if (!c.dry_run) {
+		ret = capture_prepare(&c, &ps, &nps);
+		if (ret)
+			goto out;
+	}
+	pr_debug("prepare: %.3f ms", (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
+	tp = now_ns(CLOCK_MONOTONIC);
+	ret = capture_paused(&c, o, &ps, &nps, &tracking);
 	if (tracking) {
 		/* re-protect what was written, before the target runs again */
 		int r2 = track_capture_end(c.tk, !ret && !c.refusals, c.live ? cap : NULL);
@@ -776,23 +740,16 @@ out_resume:
 			cap->live_tk = c.tk;
 	}
 	/* 3. resume (or kill), or hand the stopped target to the caller */
-	if (paused && o->keep_paused && !ret && !c.dry_run && !c.refusals) {
+	if (o->keep_paused && !ret && !c.dry_run && !c.refusals) {
 		cap->paused = ps;
 		cap->npaused = nps;
 		ps = NULL;
 		nps = 0;
-		paused = false;
-		tr = now_ns(CLOCK_MONOTONIC);
-		st->pause_ns = tr - tp; /* so far */
-	} else if (paused) {
+	} else {
 		resume_all(ps, nps, o->kill && !ret && !c.dry_run);
 	}
-	if (paused)
-		tr = now_ns(CLOCK_MONOTONIC);
-	if (paused)
-		st->pause_ns = tr - tp;
-	else if (!cap || !cap->paused)
-		tr = now_ns(CLOCK_MONOTONIC);
+	tr = now_ns(CLOCK_MONOTONIC);
+	st->pause_ns = tr - tp; /* kept paused: so far */
 	st->capture_ns = tr - t0;
 	st->mem_bytes = cap->mem_bytes;
 	if (c.dry_run && !ret) {
@@ -815,7 +772,6 @@ out:
 		pr_err("checkpoint of %s failed: %s", t->name, strerror(-ret));
 	free(c.report);
 	free(c.fdrefs);
-	free(pids);
 	cprocs_free(ps, nps);
 	capture_free(cap);
 	return ret;

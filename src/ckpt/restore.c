@@ -30,117 +30,13 @@
 #include <unistd.h>
 
 #include "core/arch/x86_64/cpu.h"
+#include "sessions/registry.h"
 #include "sessions/session.h"
 #include "ckpt/ckpt.h"
 #include "base/log.h"
 #include "core/proc.h"
-#include "sessions/files.h"
-
-#define SCRATCH_LEN (1ULL << 20)
-
-static const struct session_ops *const sessions[] = {
-    &session_memory, &session_tasks,   &session_files,	 &session_process, &session_locks,
-    &session_timers, &session_signals, &session_threads, &session_seccomp,
-};
-#define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
-
-int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len, uint64_t *raddr)
-{
-	if (!r->ij.scratch || off > SCRATCH_LEN || len > SCRATCH_LEN - off) {
-		pr_err("%zu bytes do not fit the scratch area", len);
-		return -E2BIG;
-	}
-	if (raddr)
-		*raddr = r->ij.scratch + off;
-	if (!len)
-		return 0;
-	return remote_write(r->pid, r->ij.scratch + off, buf, len);
-}
 
 int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
-
-int rst_install_fd(struct rst_ctx *r, int ourfd, int fd, bool cloexec)
-{
-	int newfd = -1, ret;
-
-	ret = rst_pass_fd(r, ourfd, &newfd);
-	if (ret)
-		return ret;
-	if (newfd == fd) {
-		if (!cloexec)
-			return inject_call(&r->ij, NULL, "fcntl F_SETFD", __NR_fcntl, (uint64_t)fd,
-					   F_SETFD, 0, 0, 0, 0);
-		return 0;
-	}
-	ret = inject_call(&r->ij, NULL, "dup3", __NR_dup3, (uint64_t)newfd, (uint64_t)fd,
-			  cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-	if (ret)
-		return ret;
-	return inject_call(&r->ij, NULL, "close", __NR_close, (uint64_t)newfd, 0, 0, 0, 0, 0);
-}
-
-/* Pass an open file of ours into the target; *tfd is its number there
- * (the lowest free one, close-on-exec). */
-int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd)
-{
-	struct {
-		struct msghdr mh;
-		struct iovec iov;
-		char data[8];
-		char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8)));
-	} remote;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct msghdr mh;
-	struct iovec iov;
-	struct cmsghdr *cm;
-	char c = 'f';
-	uint64_t base = r->ij.scratch + 4096;
-	long got;
-	int newfd, ret;
-
-	/* send it */
-	memset(&mh, 0, sizeof(mh));
-	memset(cbuf, 0, sizeof(cbuf));
-	iov.iov_base = &c;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &ourfd, sizeof(int));
-	if (sendmsg(r->sock, &mh, 0) != 1)
-		return pr_perror("pass a descriptor to the target");
-	/* receive it in the target */
-	memset(&remote, 0, sizeof(remote));
-	remote.iov.iov_base = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), data));
-	remote.iov.iov_len = sizeof(remote.data);
-	remote.mh.msg_iov = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), iov));
-	remote.mh.msg_iovlen = 1;
-	remote.mh.msg_control = (void *)(uintptr_t)(base + offsetof(__typeof__(remote), cbuf));
-	remote.mh.msg_controllen = sizeof(remote.cbuf);
-	ret = rst_scratch_put(r, 4096, &remote, sizeof(remote), NULL);
-	if (ret)
-		return ret;
-	ret = inject_call(&r->ij, &got, "receive a descriptor", __NR_recvmsg, (uint64_t)r->xfer_fd,
-			  base, MSG_CMSG_CLOEXEC, 0, 0, 0);
-	if (ret)
-		return ret;
-	ret = remote_read(r->pid, base, &remote, sizeof(remote));
-	if (ret)
-		return ret;
-	cm = (struct cmsghdr *)remote.cbuf;
-	if (remote.mh.msg_controllen < CMSG_LEN(sizeof(int)) || cm->cmsg_type != SCM_RIGHTS) {
-		pr_err("the target received no descriptor");
-		return -EIO;
-	}
-	memcpy(&newfd, CMSG_DATA(cm), sizeof(int));
-	*tfd = newfd;
-	return 0;
-}
 
 int restore_peek_name(const char *dir, char *name_out, size_t len)
 {
@@ -218,9 +114,9 @@ static int map_scratch(struct rst_ctx *r)
 	};
 
 	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-		if (overlaps(candidates[i], candidates[i] + SCRATCH_LEN, r->img))
+		if (overlaps(candidates[i], candidates[i] + RST_SCRATCH_LEN, r->img))
 			continue;
-		if (inject_scratch(&r->ij, SCRATCH_LEN, candidates[i], true) == 0)
+		if (inject_scratch(&r->ij, RST_SCRATCH_LEN, candidates[i], true) == 0)
 			return 0;
 	}
 	pr_err("no free place for the restore's scratch memory");
@@ -277,6 +173,9 @@ static int shared_init(struct rst_shared *sh, const Rtcr__Image *img)
 		if (img->files[i]->id >= nf)
 			nf = img->files[i]->id + 1;
 	sh->nfiles = nf;
+	sh->fd_state = calloc(fd_nkinds, sizeof(void *));
+	if (!sh->fd_state)
+		return -ENOMEM;
 	if (alloc_ints(&sh->shmem_owner, img->n_shmem, -1) ||
 	    alloc_ints(&sh->shmem_owner_tfd, img->n_shmem, -1) ||
 	    alloc_ints(&sh->file_ours, nf, -1) || alloc_ints(&sh->file_tfd, nf, -1))
@@ -305,50 +204,7 @@ static void shared_free(struct rst_shared *sh)
 	free(sh->file_ours);
 	free(sh->file_tpid);
 	free(sh->file_tfd);
-}
-
-int rst_clone_stopped(struct rst_ctx *r, uint64_t flags, uint64_t exit_signal, uint32_t want,
-		      const char *what, pid_t *host)
-{
-	struct clone_args_k {
-		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-		    set_tid, set_tid_size, cgroup;
-	} ca;
-	uint64_t addr;
-	long res;
-	int st, ret;
-
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = flags;
-	ca.exit_signal = exit_signal;
-	ret = rst_scratch_put(r, 256, &want, sizeof(uint32_t), &addr);
-	if (ret)
-		return ret;
-	ca.set_tid = addr;
-	ca.set_tid_size = 1;
-	ret = rst_scratch_put(r, 0, &ca, sizeof(ca), &addr);
-	if (ret)
-		return ret;
-	r->ij.event_msg = 0;
-	ret = inject_call(&r->ij, &res, "clone3", __NR_clone3, addr, sizeof(ca), 0, 0, 0, 0);
-	if (ret) {
-		pr_err("%s %u: cannot be created with its id", what, want);
-		return ret;
-	}
-	*host = (pid_t)r->ij.event_msg;
-	if (*host <= 0) {
-		pr_err("%s %u: created but not traced", what, want);
-		return -ECHILD;
-	}
-	while (waitpid(*host, &st, __WALL) < 0) {
-		if (errno != EINTR)
-			return pr_perror("wait for new %s %d", what, *host);
-	}
-	if (!WIFSTOPPED(st)) {
-		pr_err("%s %u ended at once", what, want);
-		return -ECHILD;
-	}
-	return 0;
+	free(sh->fd_state);
 }
 
 /* A process of the image that is not the first: forked by its parent's
@@ -557,221 +413,245 @@ int restore_thaw(struct target *t)
 	return ret;
 }
 
-int restore_target(const struct restore_req *rq, struct target *t)
-{
+/* One restore: the first process's context while it is being made, what
+ * all processes share, and the parent's ends of the stub's socket and of
+ * the LOG pipes. */
+struct restore {
+	const struct restore_req *rq;
+	struct target *t;
+	const Rtcr__Image *img;
 	struct rst_ctx r;
 	struct rst_shared sh;
-	struct launch_spec spec;
-	char stub[PATH_MAX];
-	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
-	const Rtcr__Image *img;
-	struct stat sb;
 	struct verifier ver;
-	uint64_t sysip;
-	bool launched = false;
-	int ret, st;
+	int sv[2], outp[2], errp[2];
+	bool launched;
+};
 
-	memset(&r, 0, sizeof(r));
-	memset(&sh, 0, sizeof(sh));
-	memset(&ver, 0, sizeof(ver));
-	log_clear_error();
+/* 1. Open the image and check it, and this machine, before creating anything. */
+static int restore_check(struct restore *R)
+{
+	const struct restore_req *rq = R->rq;
+	struct rst_ctx *r = &R->r;
+	const Rtcr__Image *img;
+	int ret;
+
 	if (rq->im) {
-		r.im = rq->im;
+		r->im = rq->im;
 	} else {
-		ret = img_open_chain(rq->dir, NULL, 0, &r.im);
+		ret = img_open_chain(rq->dir, NULL, 0, &r->im);
 		if (ret)
 			return ret;
 	}
-	img = img_meta(r.im);
-	r.img = img;
-	r.t = t;
-	r.ignore_cpu = rq->ignore_cpu;
-	r.shared = &sh;
-	r.fd_state = sh.fd_state;
+	img = R->img = r->img = img_meta(r->im);
+	r->t = R->t;
+	r->ignore_cpu = rq->ignore_cpu;
+	r->shared = &R->sh;
 	if (!img->n_processes || img->processes[0]->pid != img->inventory->root_pid ||
 	    img->processes[0]->zombie) {
 		pr_err("image %s: the first process is not the target's main process",
 		       rq->dir ? rq->dir : "(received)");
-		ret = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	r.proc = img->processes[0];
+	r->proc = img->processes[0];
 	ret = check_machine(img, rq->ignore_cpu);
+	if (!ret)
+		ret = shared_init(&R->sh, img);
 	if (ret)
-		goto out;
-	ret = shared_init(&sh, img);
-	if (ret)
-		goto out;
+		return ret;
+	r->fd_state = R->sh.fd_state;
 	for (size_t k = 0; k < img->n_processes; k++) {
-		r.proc = img->processes[k];
-		if (r.proc->zombie)
+		r->proc = img->processes[k];
+		if (r->proc->zombie)
 			continue;
-		for (size_t i = 0; i < NSESSIONS; i++) {
-			if (sessions[i] && sessions[i]->prepare) {
-				ret = sessions[i]->prepare(&r);
+		for (size_t i = 0; i < session_nkinds; i++) {
+			if (session_kinds[i].ops->prepare) {
+				ret = session_kinds[i].ops->prepare(r);
 				if (ret)
-					goto out;
+					return ret;
 			}
 		}
 	}
-	r.proc = img->processes[0];
+	r->proc = img->processes[0];
+	return 0;
+}
+
+/* From the exec stop into a stop inside get_signal(), where injected
+ * syscalls see the registers we set (see inject.h); then injection, the
+ * scratch area and the restore socket. */
+static int stub_begin(struct rst_ctx *r)
+{
+	static const unsigned char insn[2] = {0x0f, 0x05};
+	struct tstop ts;
+	uint64_t sysip;
+	int ret;
+
+	if (ptrace(PTRACE_CONT, r->pid, 0, 0) < 0)
+		return pr_perror("start the stub");
+	ret = ptrace_pause_thread(r->pid, &ts);
+	if (ret)
+		return ret;
+	if (ptrace(PTRACE_SETOPTIONS, r->pid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
+	    0)
+		return pr_perror("suspend seccomp of the new process");
+	ret = find_syscall_ip(r->pid, &sysip);
+	if (ret)
+		return ret;
+	r->vdso_ip = sysip;
+	ret = inject_begin(&r->ij, r->pid, sysip);
+	if (!ret)
+		ret = map_scratch(r);
+	/* syscalls run from a syscall instruction in the scratch area while the
+	 * vDSO moves; the scratch area itself goes last, from the vDSO */
+	if (!ret)
+		ret =
+		    rst_scratch_put(r, RST_SCRATCH_LEN - 64, insn, sizeof(insn), &r->ij.syscall_ip);
+	if (!ret)
+		ret = place_xfer_fd(r);
+	if (!ret && r->proc->sid == r->proc->pid)
+		ret = inject_call(&r->ij, NULL, "setsid", __NR_setsid, 0, 0, 0, 0, 0, 0);
+	return ret;
+}
+
+/* 2. The PD (pid and time namespace, init) and the first process: the stub. */
+static int restore_launch(struct restore *R)
+{
+	struct rst_ctx *r = &R->r;
+	struct launch_spec spec;
+	char stub[PATH_MAX];
+	int ret;
+
 	ret = stub_path(stub, sizeof(stub));
 	if (ret)
-		goto out;
-	ver.im = r.im;
-	ver.nruns = img->n_pagemap;
-	if (ver.nruns && pthread_create(&ver.th, NULL, verify_thread, &ver) == 0)
-		ver.started = true;
+		return ret;
+	R->ver.im = r->im;
+	R->ver.nruns = R->img->n_pagemap;
+	if (R->ver.nruns && pthread_create(&R->ver.th, NULL, verify_thread, &R->ver) == 0)
+		R->ver.started = true;
 	else
-		ver.ret = 0;
-	r.verified = ver.started;
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0 ||
-	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-		ret = pr_perror("create pipes");
-		goto out;
-	}
-	r.sock = sv[0];
-	r.log_w[1] = outp[1];
-	r.log_w[2] = errp[1];
+		R->ver.ret = 0;
+	r->verified = R->ver.started;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, R->sv) < 0 ||
+	    pipe2(R->outp, O_CLOEXEC) < 0 || pipe2(R->errp, O_CLOEXEC) < 0)
+		return pr_perror("create pipes");
+	r->sock = R->sv[0];
+	r->log_w[1] = R->outp[1];
+	r->log_w[2] = R->errp[1];
 	memset(&spec, 0, sizeof(spec));
 	spec.kind = LAUNCH_STUB;
 	spec.stub_path = stub;
-	spec.stub_pid = (pid_t)r.proc->pid;
-	spec.stub_sock = sv[1];
-	time_offsets(img, &spec.mono_off, &spec.boot_off);
-	snprintf(t->name, sizeof(t->name), "%s", rq->name ? rq->name : img->inventory->name);
-	ret = launch_target(&spec, t);
+	spec.stub_pid = (pid_t)r->proc->pid;
+	spec.stub_sock = R->sv[1];
+	time_offsets(R->img, &spec.mono_off, &spec.boot_off);
+	snprintf(R->t->name, sizeof(R->t->name), "%s",
+		 R->rq->name ? R->rq->name : R->img->inventory->name);
+	ret = launch_target(&spec, R->t);
 	if (ret)
-		goto out;
-	launched = true;
-	close(sv[1]);
-	sv[1] = -1;
-	r.pid = t->pid;
-	if (t->ns_pid != (pid_t)r.proc->pid) {
-		pr_err("the new process got pid %d, not %u", t->ns_pid, r.proc->pid);
-		ret = -EEXIST;
-		goto out;
+		return ret;
+	R->launched = true;
+	close(R->sv[1]);
+	R->sv[1] = -1;
+	r->pid = R->t->pid;
+	if (R->t->ns_pid != (pid_t)r->proc->pid) {
+		pr_err("the new process got pid %d, not %u", R->t->ns_pid, r->proc->pid);
+		return -EEXIST;
 	}
-	/* from the exec stop into a stop inside get_signal(), where injected
-	 * syscalls see the registers we set (see inject.h) */
-	{
-		struct tstop ts;
+	return stub_begin(r);
+}
 
-		if (ptrace(PTRACE_CONT, r.pid, 0, 0) < 0) {
-			ret = pr_perror("start the stub");
-			goto out;
-		}
-		ret = ptrace_pause_thread(r.pid, &ts);
-		if (ret)
-			goto out;
-		if (ptrace(PTRACE_SETOPTIONS, r.pid, 0,
-			   RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) < 0) {
-			ret = pr_perror("suspend seccomp of the new process");
-			goto out;
-		}
-	}
-	ret = find_syscall_ip(r.pid, &sysip);
-	if (ret)
-		goto out;
-	r.vdso_ip = sysip;
-	ret = inject_begin(&r.ij, r.pid, sysip);
-	if (ret)
-		goto out;
-	ret = map_scratch(&r);
-	if (ret)
-		goto out;
-	/* syscalls run from a syscall instruction in the scratch area while the
-	 * vDSO moves; the scratch area itself goes last, from the vDSO */
-	{
-		static const unsigned char insn[2] = {0x0f, 0x05};
+/* 3. One context per process (the first is the one built so far), then
+ * the other processes, the zombies, the process groups. */
+static int restore_processes(struct restore *R)
+{
+	struct rst_shared *sh = &R->sh;
+	const struct rst_ctx *r = &R->r;
+	int ret;
 
-		ret = rst_scratch_put(&r, SCRATCH_LEN - 64, insn, sizeof(insn), &r.ij.syscall_ip);
-		if (ret)
-			goto out;
-	}
-	ret = place_xfer_fd(&r);
-	if (ret)
-		goto out;
-	if (r.proc->sid == r.proc->pid) {
-		ret = inject_call(&r.ij, NULL, "setsid", __NR_setsid, 0, 0, 0, 0, 0, 0);
-		if (ret)
-			goto out;
-	}
-	/* one context per process; the first is the one built so far */
-	sh.nprocs = img->n_processes;
-	sh.procs = calloc(sh.nprocs, sizeof(*sh.procs));
-	if (!sh.procs) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t k = 0; k < sh.nprocs; k++) {
-		struct rst_ctx *pr = &sh.procs[k];
+	sh->nprocs = R->img->n_processes;
+	sh->procs = calloc(sh->nprocs, sizeof(*sh->procs));
+	if (!sh->procs)
+		return -ENOMEM;
+	for (size_t k = 0; k < sh->nprocs; k++) {
+		struct rst_ctx *pr = &sh->procs[k];
 
-		*pr = k == 0 ? r : (struct rst_ctx){0};
+		*pr = k == 0 ? *r : (struct rst_ctx){0};
 		if (k) {
-			pr->im = r.im;
-			pr->img = img;
-			pr->t = t;
-			pr->sock = r.sock;
-			pr->log_w[1] = r.log_w[1];
-			pr->log_w[2] = r.log_w[2];
-			pr->ignore_cpu = r.ignore_cpu;
-			pr->verified = r.verified;
-			pr->shared = &sh;
-			pr->fd_state = sh.fd_state;
-			pr->proc = img->processes[k];
+			pr->im = r->im;
+			pr->img = R->img;
+			pr->t = R->t;
+			pr->sock = r->sock;
+			pr->log_w[1] = r->log_w[1];
+			pr->log_w[2] = r->log_w[2];
+			pr->ignore_cpu = r->ignore_cpu;
+			pr->verified = r->verified;
+			pr->shared = sh;
+			pr->fd_state = sh->fd_state;
+			pr->proc = R->img->processes[k];
 		}
 		pr->index = k;
-		pr->nshmem_tfd = img->n_shmem;
-		ret = alloc_ints(&pr->shmem_tfd, img->n_shmem, -1);
+		pr->nshmem_tfd = R->img->n_shmem;
+		ret = alloc_ints(&pr->shmem_tfd, R->img->n_shmem, -1);
 		if (ret)
-			goto out;
+			return ret;
 	}
-	r.ij.active = false; /* it lives on in procs[0] */
-	for (size_t k = 1; k < sh.nprocs; k++) {
-		ret = create_process(&sh, k);
+	R->r.ij.active = false; /* it lives on in procs[0] */
+	for (size_t k = 1; k < sh->nprocs; k++) {
+		ret = create_process(sh, k);
 		if (ret)
-			goto out;
+			return ret;
 	}
-	for (size_t k = 1; k < sh.nprocs; k++) {
-		if (sh.procs[k].proc->zombie) {
-			ret = make_zombie(&sh.procs[k]);
+	for (size_t k = 1; k < sh->nprocs; k++) {
+		if (sh->procs[k].proc->zombie) {
+			ret = make_zombie(&sh->procs[k]);
 			if (ret)
-				goto out;
+				return ret;
 		}
 	}
-	ret = restore_pgids(&sh);
-	if (ret)
-		goto out;
+	return restore_pgids(sh);
+}
+
+/* 4. The sessions, phase by phase: every process, the kinds of the phase. */
+static int restore_phases(struct rst_shared *sh)
+{
+	int ret;
+
 	for (int phase = 0; phase < RST_NPHASES; phase++) {
-		for (size_t k = 0; k < sh.nprocs; k++) {
-			struct rst_ctx *pr = &sh.procs[k];
+		for (size_t k = 0; k < sh->nprocs; k++) {
+			struct rst_ctx *pr = &sh->procs[k];
 
 			if (pr->proc->zombie)
 				continue;
-			for (size_t i = 0; i < NSESSIONS; i++) {
+			for (size_t i = 0; i < session_nkinds; i++) {
+				const struct session_kind *sk = &session_kinds[i];
 				uint64_t ts;
 
-				if (!sessions[i] || (int)sessions[i]->phase != phase ||
-				    !sessions[i]->restore)
+				if ((int)sk->ops->phase != phase || !sk->ops->restore)
 					continue;
-				if (sessions[i] == &session_files && pr->proc->fdtable_of)
+				if (sk->per_fdtable && pr->proc->fdtable_of)
 					continue; /* the parent's table (CLONE_FILES) */
 				ts = now_ns(CLOCK_MONOTONIC);
-				ret = sessions[i]->restore(pr);
-				pr_debug("pid %u: %s: %.3f ms", pr->proc->pid, sessions[i]->name,
+				ret = sk->ops->restore(pr);
+				pr_debug("pid %u: %s: %.3f ms", pr->proc->pid, sk->ops->name,
 					 (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
 				if (ret) {
 					if (!log_last_error()[0])
 						pr_err("pid %u: %s: %s", pr->proc->pid,
-						       sessions[i]->name, strerror(-ret));
-					goto out;
+						       sk->ops->name, strerror(-ret));
+					return ret;
 				}
 			}
 		}
 	}
-	for (size_t k = 0; k < sh.nprocs; k++) {
-		struct rst_ctx *pr = &sh.procs[k];
+	return 0;
+}
+
+/* 5. What the restore put into each process for itself goes: the restore
+ * socket, memfd descriptors, the scratch area. */
+static int restore_tidy(struct rst_shared *sh)
+{
+	int ret;
+
+	for (size_t k = 0; k < sh->nprocs; k++) {
+		struct rst_ctx *pr = &sh->procs[k];
 
 		if (pr->proc->zombie)
 			continue;
@@ -780,60 +660,66 @@ int restore_target(const struct restore_req *rq, struct target *t)
 			  : inject_call(&pr->ij, NULL, "close the restore socket", __NR_close,
 					(uint64_t)pr->xfer_fd, 0, 0, 0, 0, 0);
 		if (ret)
-			goto out;
+			return ret;
 		for (size_t i = 0; i <= pr->nshmem_tfd; i++) {
 			if (pr->shmem_tfd[i] < 0)
 				continue;
 			ret = inject_call(&pr->ij, NULL, "close", __NR_close,
 					  (uint64_t)pr->shmem_tfd[i], 0, 0, 0, 0, 0);
 			if (ret)
-				goto out;
+				return ret;
 			pr->shmem_tfd[i] = -1;
 		}
 		pr->ij.syscall_ip = pr->vdso_ip;
 		ret = inject_scratch_free(&pr->ij);
 		if (ret)
-			goto out;
+			return ret;
 		if (!pr->have_final) {
 			pr_err("image has no registers for pid %u", pr->proc->pid);
-			ret = -EINVAL;
-			goto out;
+			return -EINVAL;
 		}
 	}
-	{
-		uint64_t ts = now_ns(CLOCK_MONOTONIC);
+	return 0;
+}
 
-		ret = verifier_join(&ver);
-		pr_debug("waited %.3f ms for the checksums", (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
-	}
-	if (ret)
-		goto out;
-	/* the LOG session */
+/* 6. The LOG session's pipes and the command line go to t; rtcr's own
+ * references to the target's files go before it runs (a pipe's reader
+ * must see EOF, a writer EPIPE, as before). */
+static void restore_hand_over(struct restore *R)
+{
+	struct target *t = R->t;
+	struct rst_shared *sh = &R->sh;
+	const Rtcr__Inventory *inv = R->img->inventory;
+	struct stat sb;
+
 	t->log_rd[0] = -1;
-	t->log_rd[1] = outp[0];
-	t->log_rd[2] = errp[0];
+	t->log_rd[1] = R->outp[0];
+	t->log_rd[2] = R->errp[0];
 	t->log_ino[0] = 0;
-	t->log_ino[1] = fstat(outp[0], &sb) == 0 ? sb.st_ino : 0;
-	t->log_ino[2] = fstat(errp[0], &sb) == 0 ? sb.st_ino : 0;
-	outp[0] = errp[0] = -1;
-	if (!t->argv && img->inventory->n_argv) {
-		t->argv = calloc(img->inventory->n_argv + 1, sizeof(char *));
-		for (size_t i = 0; t->argv && i < img->inventory->n_argv; i++)
-			t->argv[i] = strdup(img->inventory->argv[i]);
+	t->log_ino[1] = fstat(R->outp[0], &sb) == 0 ? sb.st_ino : 0;
+	t->log_ino[2] = fstat(R->errp[0], &sb) == 0 ? sb.st_ino : 0;
+	R->outp[0] = R->errp[0] = -1;
+	if (!t->argv && inv->n_argv) {
+		t->argv = calloc(inv->n_argv + 1, sizeof(char *));
+		for (size_t i = 0; t->argv && i < inv->n_argv; i++)
+			t->argv[i] = strdup(inv->argv[i]);
 	}
-	/* rtcr's own references to the target's files go before it runs
-	 * (a pipe's reader must see EOF, a writer EPIPE, as before) */
-	for (size_t i = 0; i <= sh.nfiles; i++) {
-		if (sh.file_ours[i] >= 0) {
-			close(sh.file_ours[i]);
-			sh.file_ours[i] = -1;
+	for (size_t i = 0; i <= sh->nfiles; i++) {
+		if (sh->file_ours[i] >= 0) {
+			close(sh->file_ours[i]);
+			sh->file_ours[i] = -1;
 		}
 	}
-	files_cleanup(&r);
-	/* registers and masks of every thread, then let them all run: the
-	 * other processes and threads first, the main thread last */
-	for (size_t k = 0; k < sh.nprocs; k++) {
-		struct rst_ctx *pr = &sh.procs[k];
+	session_kinds_cleanup(&R->r);
+}
+
+/* 7. Registers and masks of every thread, then let them all run (or leave
+ * them frozen): the other processes and threads first, the main thread
+ * last. */
+static int restore_run(struct rst_shared *sh, struct target *t, bool frozen)
+{
+	for (size_t k = 0; k < sh->nprocs; k++) {
+		struct rst_ctx *pr = &sh->procs[k];
 
 		if (pr->proc->zombie)
 			continue;
@@ -844,75 +730,104 @@ int restore_target(const struct restore_req *rq, struct target *t)
 			if (ptrace(PTRACE_SETOPTIONS, tid, 0, RTCR_PTRACE_OPTS_ALL) < 0 ||
 			    ptrace(PTRACE_SETREGS, tid, 0, &th->final_regs) < 0 ||
 			    ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &th->final_sigmask) <
-				0) {
-				ret = pr_perror("set the registers of thread %d", tid);
-				goto out;
-			}
+				0)
+				return pr_perror("set the registers of thread %d", tid);
 			th->ij.active = false;
 		}
 		pr->ij.active = false;
 	}
-	for (size_t k = sh.nprocs; k-- > 0;) {
-		struct rst_ctx *pr = &sh.procs[k];
+	for (size_t k = sh->nprocs; k-- > 0;) {
+		struct rst_ctx *pr = &sh->procs[k];
 
 		if (pr->proc->zombie)
 			continue;
 		for (size_t i = pr->nthr; i-- > 0;) {
 			pid_t tid = i ? pr->thr[i].tid : pr->pid;
 
-			if (rq->frozen) {
+			if (frozen) {
 				pid_t *nf = realloc(t->frozen, (t->nfrozen + 1) * sizeof(*nf));
 
-				if (!nf) {
-					ret = -ENOMEM;
-					goto out;
-				}
+				if (!nf)
+					return -ENOMEM;
 				t->frozen = nf;
 				t->frozen[t->nfrozen++] = tid;
 				continue;
 			}
-			if (ptrace(PTRACE_CONT, tid, 0, 0) < 0) {
-				ret = pr_perror("resume thread %d", tid);
-				goto out;
-			}
+			if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+				return pr_perror("resume thread %d", tid);
 		}
 	}
-	ret = 0;
-out:
-	if (ver.started)
-		verifier_join(&ver);
-	if (ret && launched) {
-		kill(t->init_pid, SIGKILL);
-		kill(t->pid, SIGKILL);
-		for (size_t k = 0; k < sh.nprocs; k++) {
-			struct rst_ctx *pr = &sh.procs[k];
+	return 0;
+}
 
-			for (size_t i = 1; i < pr->nthr; i++)
-				ptrace_reap(pr->thr[i].tid);
-			if (pr->pid > 0 && pr->pid != t->pid)
-				ptrace_reap(pr->pid);
-		}
-		ptrace_reap(t->pid);
-		while (waitpid(t->init_pid, &st, __WALL) < 0 && errno == EINTR)
-			;
+/* Failed after the launch: nothing half-restored is left. */
+static void restore_kill(struct restore *R)
+{
+	struct target *t = R->t;
+	int st;
+
+	kill(t->init_pid, SIGKILL);
+	kill(t->pid, SIGKILL);
+	for (size_t k = 0; k < R->sh.nprocs; k++) {
+		struct rst_ctx *pr = &R->sh.procs[k];
+
+		for (size_t i = 1; i < pr->nthr; i++)
+			ptrace_reap(pr->thr[i].tid);
+		if (pr->pid > 0 && pr->pid != t->pid)
+			ptrace_reap(pr->pid);
 	}
-	for (size_t k = 0; k < sh.nprocs; k++) {
-		free(sh.procs[k].thr);
-		free(sh.procs[k].shmem_tfd);
+	ptrace_reap(t->pid);
+	while (waitpid(t->init_pid, &st, __WALL) < 0 && errno == EINTR)
+		;
+}
+
+int restore_target(const struct restore_req *rq, struct target *t)
+{
+	struct restore R = {.rq = rq, .t = t, .sv = {-1, -1}, .outp = {-1, -1}, .errp = {-1, -1}};
+	uint64_t ts;
+	int ret;
+
+	log_clear_error();
+	ret = restore_check(&R);
+	if (!ret)
+		ret = restore_launch(&R);
+	if (!ret)
+		ret = restore_processes(&R);
+	if (!ret)
+		ret = restore_phases(&R.sh);
+	if (!ret)
+		ret = restore_tidy(&R.sh);
+	if (ret)
+		goto out;
+	ts = now_ns(CLOCK_MONOTONIC);
+	ret = verifier_join(&R.ver);
+	pr_debug("waited %.3f ms for the checksums", (now_ns(CLOCK_MONOTONIC) - ts) / 1e6);
+	if (ret)
+		goto out;
+	restore_hand_over(&R);
+	ret = restore_run(&R.sh, t, rq->frozen);
+out:
+	if (R.ver.started)
+		verifier_join(&R.ver);
+	if (ret && R.launched)
+		restore_kill(&R);
+	for (size_t k = 0; k < R.sh.nprocs; k++) {
+		free(R.sh.procs[k].thr);
+		free(R.sh.procs[k].shmem_tfd);
 	}
-	if (!sh.procs)
-		free(r.thr);
-	free(sh.procs);
+	if (!R.sh.procs)
+		free(R.r.thr);
+	free(R.sh.procs);
 	for (int i = 0; i < 2; i++) {
-		if (sv[i] >= 0)
-			close(sv[i]);
-		if (outp[i] >= 0)
-			close(outp[i]);
-		if (errp[i] >= 0)
-			close(errp[i]);
+		if (R.sv[i] >= 0)
+			close(R.sv[i]);
+		if (R.outp[i] >= 0)
+			close(R.outp[i]);
+		if (R.errp[i] >= 0)
+			close(R.errp[i]);
 	}
-	files_cleanup(&r);
-	shared_free(&sh);
-	img_close(r.im);
+	session_kinds_cleanup(&R.r);
+	shared_free(&R.sh);
+	img_close(R.r.im);
 	return ret;
 }

@@ -283,6 +283,8 @@ static int memfd_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *t
 		ret = pr_perror("memfd %s: seek to %" PRIu64, sh->name, f->pos);
 		goto out;
 	}
+	/* (the tail every opener here has, memfd_open and ghost_create: hand fd
+	 * out, one cleanup path) */
 	*ourfd = fd;
 	fd = -1;
 out:

@@ -3,7 +3,7 @@
  * The capability space: the descriptor table. Each descriptor names an
  * open file description (File, shared between dup'd descriptors, found
  * with kcmp). What a File is depends on its kind: one struct fd_ops per
- * kind (files.h), listed in fd_kinds[] below. The basic kinds live here:
+ * kind (files.h), listed in fd_kinds[] (registry.c). The basic kinds live here:
  * regular files (path, status flags, offset, and the file's identity,
  * checked again at restore), directories, character devices of the memory
  * class (/dev/null, zero, full, random, urandom), and the LOG pipes to the
@@ -17,7 +17,6 @@
 #define LOG_PREFIX "files: "
 #include "sessions/files.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/kcmp.h>
@@ -35,37 +34,26 @@
 
 #define OPEN_IGNORED_FLAGS (O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
 
-/* Checked in this order; the first kind whose match() says yes takes the fd. */
-static const struct fd_ops *const *fd_kinds(size_t *n)
+/* Restore done or failed: every descriptor kind's cleanup. */
+static void files_cleanup(struct rst_ctx *r)
 {
-	static const struct fd_ops *const all[] = {
-	    &fd_log,	 &fd_pipe,    &fd_fifo,	    &fd_unix,  &fd_inet,
-	    &fd_eventfd, &fd_timerfd, &fd_signalfd, &fd_epoll, &fd_inotify,
-	    &fd_memfd,	 &fd_ghost,   &fd_reg,	    &fd_dir,   &fd_chr,
-	};
-	*n = sizeof(all) / sizeof(all[0]);
-	return all;
+	if (!r->fd_state)
+		return; /* the restore stopped before its shared state existed */
+	for (size_t i = 0; i < fd_nkinds; i++)
+		if (fd_kinds[i].ops && fd_kinds[i].ops->cleanup)
+			fd_kinds[i].ops->cleanup(r);
 }
 
-static const struct fd_ops *kind_ops(Rtcr__FileKind kind)
+/* The kind that takes a descriptor: the first whose match() says yes, the
+ * generic kinds last (registry.c). */
+static const struct fd_ops *match_kind(struct ckpt_ctx *c, const struct fd_info *fi)
 {
-	size_t n;
-	const struct fd_ops *const *k = fd_kinds(&n);
-
-	for (size_t i = 0; i < n; i++)
-		if (k[i] && k[i]->kind == kind)
-			return k[i];
+	for (int generic = 0; generic < 2; generic++)
+		for (size_t i = 0; i < fd_nkinds; i++)
+			if (fd_kinds[i].ops && fd_kinds[i].generic == generic &&
+			    fd_kinds[i].ops->match(c, fi))
+				return fd_kinds[i].ops;
 	return NULL;
-}
-
-void files_cleanup(struct rst_ctx *r)
-{
-	size_t n;
-	const struct fd_ops *const *k = fd_kinds(&n);
-
-	for (size_t i = 0; i < n; i++)
-		if (k[i] && k[i]->cleanup)
-			k[i]->cleanup(r);
 }
 
 const Rtcr__File *files_by_id(const Rtcr__Image *img, uint32_t id)
@@ -385,6 +373,37 @@ static int add_fdref(struct ckpt_ctx *c, uint32_t file_id, int fd, long pos)
 	return 0;
 }
 
+int files_add(struct ckpt_ctx *c, Rtcr__FileKind kind, const char *path, uint32_t flags,
+	      uint64_t pos, const struct stat *st, Rtcr__File **out)
+{
+	Rtcr__File *f = calloc(1, sizeof(*f));
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	rtcr__file__init(f);
+	ret = pb_push((void ***)&c->img->files, &c->img->n_files, f);
+	if (ret) {
+		free(f);
+		return ret;
+	}
+	f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
+	f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode = f->has_rdev = 1;
+	f->id = (uint32_t)c->img->n_files;
+	f->kind = kind;
+	f->path = xstrdup(path);
+	f->flags = flags;
+	f->pos = pos;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = (uint64_t)st->st_size;
+	f->mtime_ns = mtime_ns(st);
+	f->mode = st->st_mode;
+	f->rdev = st->st_rdev;
+	*out = f;
+	return f->path ? 0 : -ENOMEM;
+}
+
 static const char *describe(const struct fd_info *fi)
 {
 	if (!strncmp(fi->link, "socket:", 7) || S_ISSOCK(fi->st.st_mode))
@@ -404,12 +423,10 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 {
 	char path[64], link[4096];
 	char *fdinfo = NULL, *p;
-	const struct fd_ops *const *kinds;
 	const struct fd_ops *ops = NULL;
 	struct fd_info fi;
 	Rtcr__File *f;
 	Rtcr__Fd *e;
-	size_t nk;
 	ssize_t n;
 	long pos;
 	bool cloexec;
@@ -438,41 +455,15 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 
 	f = find_shared(c, fd, &pos);
 	if (!f) {
-		kinds = fd_kinds(&nk);
-		for (size_t i = 0; i < nk && !ops; i++)
-			if (kinds[i] && kinds[i]->match(c, &fi))
-				ops = kinds[i];
+		ops = match_kind(c, &fi);
 		if (!ops) {
 			ret = ckpt_refuse(c, "pid %d: fd %d: %s not supported yet (%s)", c->ns_pid,
 					  fd, describe(&fi), link);
 			goto out;
 		}
-		f = calloc(1, sizeof(*f));
-		if (!f) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		rtcr__file__init(f);
-		ret = pb_push((void ***)&c->img->files, &c->img->n_files, f);
-		if (ret) {
-			free(f);
-			goto out;
-		}
-		f->has_id = f->has_kind = f->has_flags = f->has_pos = 1;
-		f->has_dev = f->has_ino = f->has_size = f->has_mtime_ns = f->has_mode =
-		    f->has_rdev = 1;
-		f->id = (uint32_t)c->img->n_files;
-		f->kind = ops->kind;
-		f->path = xstrdup(link);
-		f->flags = fi.flags;
-		f->pos = fi.pos;
-		f->dev = fi.st.st_dev;
-		f->ino = fi.st.st_ino;
-		f->size = (uint64_t)fi.st.st_size;
-		f->mtime_ns = mtime_ns(&fi.st);
-		f->mode = fi.st.st_mode;
-		f->rdev = fi.st.st_rdev;
-		ret = ops->dump ? ops->dump(c, &fi, f) : 0;
+		ret = files_add(c, ops->kind, link, fi.flags, fi.pos, &fi.st, &f);
+		if (!ret && ops->dump)
+			ret = ops->dump(c, &fi, f);
 		if (ret)
 			goto out;
 	}
@@ -497,34 +488,19 @@ out:
 static int files_dump(struct ckpt_ctx *c)
 {
 	char path[64];
-	struct dirent *de;
-	int *fds = NULL, *nf, n = 0, ret = 0;
-	DIR *d;
+	int *fds = NULL, n = 0, ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
-	d = opendir(path);
-	if (!d)
-		return pr_perror("open %s", path);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		nf = realloc(fds, sizeof(int) * (size_t)(n + 1));
-		if (!nf) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		fds = nf;
-		fds[n++] = atoi(de->d_name);
+	ret = dir_numbers(path, &fds, &n);
+	if (ret) {
+		if (ret != -ENOMEM)
+			pr_err("open %s: %s", path, strerror(-ret));
+		return ret;
 	}
 	if (n)
 		qsort(fds, (size_t)n, sizeof(int), cmp_int);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && !ret; i++)
 		ret = dump_one(c, fds[i]);
-		if (ret)
-			goto out;
-	}
-out:
-	closedir(d);
 	free(fds);
 	return ret;
 }
@@ -535,7 +511,7 @@ static int files_prepare(struct rst_ctx *r)
 
 	for (size_t i = 0; i < r->img->n_files; i++) {
 		const Rtcr__File *f = r->img->files[i];
-		const struct fd_ops *ops = kind_ops(f->kind);
+		const struct fd_ops *ops = fd_kind_ops(f->kind);
 
 		if (!ops) {
 			pr_err("file %u: this rtcr cannot restore %s descriptors", f->id,
@@ -573,7 +549,7 @@ static int files_restore(struct rst_ctx *r)
 
 	for (size_t i = 0; i < r->img->n_files; i++) {
 		const Rtcr__File *f = r->img->files[i];
-		const struct fd_ops *ops = kind_ops(f->kind);
+		const struct fd_ops *ops = fd_kind_ops(f->kind);
 		int ours = -1, tfd = -1;
 		size_t users = 0, done = 0;
 
@@ -634,7 +610,7 @@ static int files_restore(struct rst_ctx *r)
 	}
 	for (size_t i = 0; i < r->img->n_files; i++) {
 		const Rtcr__File *f = r->img->files[i];
-		const struct fd_ops *ops = kind_ops(f->kind);
+		const struct fd_ops *ops = fd_kind_ops(f->kind);
 
 		if (ops && ops->post && files_target_fd(r, f->id) >= 0) {
 			ret = ops->post(r, f);
@@ -651,4 +627,5 @@ const struct session_ops session_files = {
     .prepare = files_prepare,
     .restore = files_restore,
     .phase = RST_FILES,
+    .cleanup = files_cleanup,
 };

@@ -3,7 +3,7 @@
  * Descriptor kinds. files.c walks the descriptor table; every kind of open
  * file (regular file, pipe, socket, eventfd...) is one struct fd_ops in its
  * own file (src/sessions/fd-*.c) with its checkpoint and restore side, and
- * one line in fd_kinds[] (files.c). Its image part is File.<kind> (one
+ * one line in fd_kinds[] (registry.c). Its image part is File.<kind> (one
  * proto/fd-*.proto per kind).
  */
 #ifndef RTCR_FILES_H
@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "sessions/registry.h"
 #include "sessions/session.h"
 
 /* What files.c read about a descriptor of the paused target. */
@@ -49,20 +50,13 @@ struct fd_ops {
 	void (*cleanup)(struct rst_ctx *r);
 };
 
-/* Call every kind's cleanup (restore.c, at the end of a restore). */
-void files_cleanup(struct rst_ctx *r);
-
+/* Checkpoint: a new File of the image (id: its index + 1) with what every
+ * kind has (kind, path, status flags, offset, the object's identity st). */
+int files_add(struct ckpt_ctx *c, Rtcr__FileKind kind, const char *path, uint32_t flags,
+	      uint64_t pos, const struct stat *st, Rtcr__File **out);
 /* The File of the image with this id (NULL if none). */
 const Rtcr__File *files_by_id(const Rtcr__Image *img, uint32_t id);
 /* The fd number a File has in the target after restore (its first Fd), or -1. */
 int files_target_fd(const struct rst_ctx *r, uint32_t file_id);
-
-/* Kinds; weak until each one exists, so the table can list them all. */
-extern const struct fd_ops fd_reg, fd_dir, fd_chr, fd_log;
-extern const struct fd_ops fd_pipe __attribute__((weak)), fd_fifo __attribute__((weak)),
-    fd_unix __attribute__((weak)), fd_inet __attribute__((weak)), fd_eventfd __attribute__((weak)),
-    fd_timerfd __attribute__((weak)), fd_signalfd __attribute__((weak)),
-    fd_epoll __attribute__((weak)), fd_inotify __attribute__((weak)),
-    fd_memfd __attribute__((weak)), fd_ghost __attribute__((weak));
 
 #endif

@@ -101,7 +101,7 @@ struct rst_ctx {
 
 /* State of one restore that all its processes share. */
 struct rst_shared {
-	void *fd_state[16];
+	void **fd_state;       /* fd_nkinds (registry.h) entries, by FileKind */
 	struct rst_ctx *procs; /* one per process of the image, parents first */
 	size_t nprocs;
 	/* Shmem objects: the process that created it (index, -1: none yet), its
@@ -140,12 +140,12 @@ struct session_ops {
 	/* Recreate the state in the stub. */
 	int (*restore)(struct rst_ctx *r);
 	enum rst_phase phase;
+	/* Restore done or failed: free what the kind keeps in the parent
+	 * (the target is running or gone). Optional. */
+	void (*cleanup)(struct rst_ctx *r);
 };
 
-extern const struct session_ops session_memory, session_files, session_process, session_signals,
-    session_threads, session_seccomp, session_tasks;
-extern const struct session_ops session_timers __attribute__((weak));
-extern const struct session_ops session_locks __attribute__((weak));
+/* Every kind is one line of session_kinds[] (registry.c, registry.h). */
 
 /* Record that a resource cannot be checkpointed: logs an error (or, in a
  * dry run, appends a line to the report) and returns -ENOTSUP. */
@@ -159,6 +159,12 @@ int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...) __attribute__((format(
  */
 int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, const char *name,
 		       uint32_t *shmem_id);
+/* Before the pause: read c->pid's smaps into c->pre (memory.c), and
+ * prepare the capture's buffers for bytes of pages. */
+int mem_read_smaps(struct ckpt_ctx *c);
+int mem_prealloc(struct ckpt_ctx *c, uint64_t bytes);
+/* A zombie's ids, from its status text (process.c). */
+int proc_dump_ids(struct ckpt_ctx *c, const char *status);
 /* Register the membarrier commands (process.c), before threads exist. */
 void process_register_membarrier(struct rst_ctx *r);
 
@@ -168,7 +174,9 @@ static inline struct inject *rst_thread_ij(struct rst_ctx *r, size_t i)
 	return i == 0 ? &r->ij : &r->thr[i].ij;
 }
 
-/* Restore helpers (restore.c) */
+/* Restore helpers (session.c) */
+/* The scratch area every process of a restore has (the drivers map it). */
+#define RST_SCRATCH_LEN (1ULL << 20)
 /* Write a buffer into the target's scratch area at offset off, return its remote address. */
 int rst_scratch_put(struct rst_ctx *r, uint64_t off, const void *buf, size_t len, uint64_t *raddr);
 /* Pass an open file of ours into the target as fd number `fd`. */
@@ -181,7 +189,11 @@ int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
 int rst_clone_stopped(struct rst_ctx *r, uint64_t flags, uint64_t exit_signal, uint32_t want,
 		      const char *what, pid_t *host);
 
-/* protobuf helpers */
+/* The numbers a /proc directory lists (/proc/PID/fd, /proc/PID/task), in
+ * its order (malloc'd). Not logged: -errno of opendir, or -ENOMEM. */
+int dir_numbers(const char *path, int **out, int *n);
+
+/* protobuf helpers (session.c) */
 int pb_push(void ***arr, size_t *n, void *item);
 char *xstrdup(const char *s);
 
