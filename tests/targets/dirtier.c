@@ -132,16 +132,7 @@ static const char *prefix = ""; /* "child " in the child of fork mode */
 static uint64_t rng_state;
 
 /* ---- hashing and content ---- */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
+/* mix64: tgt.h */
 static uint64_t page_base(uint64_t ident, uint64_t gen)
 {
 	return mix64(seed * 0x9e3779b97f4a7c15ULL ^ mix64(ident * 0xd6e8feb86659fd93ULL + gen));
