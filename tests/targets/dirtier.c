@@ -395,6 +395,21 @@ static struct region *region_piece(struct region *r, const char *kind, size_t a,
 }
 
 /* ---- one region picked at random among the live ones ---- */
+/* The pages [*a, *b) of R to change: all of them when crowded, else an
+ * eighth (at least a page) at a random place; INNER: not at either end, so
+ * that R is split in two. */
+static void pick_chunk(const struct region *r, int crowded, int inner, size_t *a, size_t *b)
+{
+	size_t chunk = r->npages / 8 ? r->npages / 8 : 1;
+	if (crowded) {
+		*a = 0;
+		*b = r->npages;
+		return;
+	}
+	*a = inner ? 1 + rnd_below(r->npages - chunk - 1) : rnd_below(r->npages - chunk + 1);
+	*b = *a + chunk;
+}
+
 static struct region *pick_region(size_t min_pages, const struct region *except)
 {
 	int cand[MAXREG], n = 0;
@@ -468,14 +483,7 @@ static void step_churn(void)
 	struct region *r = crowded ? pick_region(1, &reg[0]) : pick_region(8, NULL);
 	if (r) {
 		size_t a, b;
-		if (crowded) {
-			a = 0;
-			b = r->npages;
-		} else {
-			size_t chunk = r->npages / 8 ? r->npages / 8 : 1;
-			a = 1 + rnd_below(r->npages - chunk - 1);
-			b = a + chunk;
-		}
+		pick_chunk(r, crowded, 1, &a, &b);
 		uintptr_t s = (uintptr_t)(r->addr + a * PAGE), e = (uintptr_t)(r->addr + b * PAGE);
 		SETUP(munmap((void *)s, e - s) == 0, "munmap");
 		out("U %#lx-%#lx", (unsigned long)s, (unsigned long)e);
@@ -496,14 +504,7 @@ static void step_churn(void)
 	r = crowded ? pick_region(1, nr) : pick_region(4, nr);
 	if (r) {
 		size_t a, b;
-		if (crowded) {
-			a = 0;
-			b = r->npages;
-		} else {
-			size_t chunk = r->npages / 8 ? r->npages / 8 : 1;
-			a = rnd_below(r->npages - chunk + 1);
-			b = a + chunk;
-		}
+		pick_chunk(r, crowded, 0, &a, &b);
 		size_t n = b - a, grow = 2;
 		uint8_t *src = r->addr + a * PAGE;
 		uint8_t *dst = xmap((n + grow) * PAGE, PROT_NONE, "mmap mremap target");
