@@ -8,8 +8,10 @@
 #define RTCR_BENCH_H
 
 #include <fcntl.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +30,15 @@ __attribute__((unused)) static uint64_t bench_clock_ns(clockid_t c)
 __attribute__((unused)) static uint64_t now_ns(void)
 {
 	return bench_clock_ns(CLOCK_MONOTONIC);
+}
+
+/* A decimal number into *v: false unless S is one (no sign, nothing else). */
+__attribute__((unused)) static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return !errno && *s && !*end && *s != '-';
 }
 
 /*

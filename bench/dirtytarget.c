@@ -67,6 +67,7 @@ static uint64_t base_of(size_t i, uint64_t gen)
 	return mix64((uint64_t)i * 0xd6e8feb86659fd93ULL + gen);
 }
 
+/* (the layout of tests/targets/dirtier.c's fill_page, but not its seeded content) */
 static void fill(uint8_t *page, size_t i, uint64_t gen)
 {
 	uint64_t *w = (uint64_t *)page, base = base_of(i, gen);
@@ -96,14 +97,6 @@ static void *sampler(void *arg)
 			;
 	}
 	return NULL;
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return !errno && *s && !*end && *s != '-';
 }
 
 int main(int argc, char **argv)

@@ -65,6 +65,7 @@ BUILD=${BUILD:-build}
 RTCR=${RTCR:-$BUILD/rtcr}
 WRITER=$BUILD/bench/writer
 QUICK=${QUICK:-0}
+# (migrate.sh has a block of this shape: its own settings)
 if [ "$QUICK" = 1 ]; then
 	d_list="4K 64K 1M" d_warm=2 d_tpsecs=3 d_reps=1 d_runs=3 d_live="64 256" d_lruns=3
 else
@@ -407,6 +408,7 @@ live_run() { # SIZE
 	local lf=() li=() lfb=() lib=() pf=() pi=() pib=()
 	foreign_start
 	if start_target "$name" "fault:$LIVE_GRAN" "$log" "$WRITER" "$size" adjacent "$RATE"; then
+		# four kinds of checkpoint, each recorded its own way: not one loop
 		for ((k = 1; k <= LIVE_RUNS; k++)); do
 			SEQ=$((SEQ + 1))
 			ckpt "$name" "$WORK/img-$SEQ" --live --full || break

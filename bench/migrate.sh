@@ -55,6 +55,7 @@ DIRTY=$BUILD/bench/dirtytarget
 TCPCOPY=$BUILD/bench/tcpcopy
 STREAMBENCH=$BUILD/bench/streambench
 QUICK=${QUICK:-0}
+# (granularity.sh has a block of this shape: its own settings)
 if [ "$QUICK" = 1 ]; then
 	d_sizes=64 d_runs=1 d_big=1
 else

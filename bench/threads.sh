@@ -38,6 +38,7 @@ THREADTARGET=$BUILD/bench/threadtarget
 TREETARGET=$BUILD/bench/treetarget
 THREADS=${BENCH_THREADS:-1 8 64}
 DO_TREE=${BENCH_TREE:-1}
+# (as in bench/checkpoint.sh: the same settings, documented in each script)
 RUNS=${BENCH_RUNS:-5}
 DO_RESTORE=${BENCH_RESTORE:-1}
 TIMEOUT=${BENCH_TIMEOUT:-300}

@@ -64,14 +64,6 @@ static uint64_t gcd(uint64_t a, uint64_t b)
 	return a;
 }
 
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return !errno && *s && !*end && *s != '-';
-}
-
 int main(int argc, char **argv)
 {
 	uint64_t mib, rate;
