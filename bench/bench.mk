@@ -2,6 +2,7 @@
 BENCH_BINS := $(BUILD)/bench/memtarget $(BUILD)/bench/memcpy_baseline $(BUILD)/bench/reaper
 BENCH_BINS += $(BUILD)/bench/threadtarget $(BUILD)/bench/treetarget
 BENCH_BINS += $(BUILD)/bench/writer $(BUILD)/bench/dirtytarget $(BUILD)/bench/tcpcopy
+$(BENCH_BINS): bench/bench.h tests/targets/tgt.h
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)

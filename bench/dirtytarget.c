@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +40,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench.h"
 
 #define PAGE  4096UL
 #define WORDS (PAGE / 8)
@@ -56,46 +57,6 @@ static void on_sig(int sig)
 		usr2 = 1;
 }
 
-__attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(1, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
-
-static uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t word_of(uint64_t base, size_t w)
 {
 	return mix64(base + w * 0x9e3779b97f4a7c15ULL);
@@ -106,6 +67,7 @@ static uint64_t base_of(size_t i, uint64_t gen)
 	return mix64((uint64_t)i * 0xd6e8feb86659fd93ULL + gen);
 }
 
+/* (the layout of tests/targets/dirtier.c's fill_page, but not its seeded content) */
 static void fill(uint8_t *page, size_t i, uint64_t gen)
 {
 	uint64_t *w = (uint64_t *)page, base = base_of(i, gen);
@@ -122,10 +84,10 @@ static void *sampler(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are for the main thread */
 	const struct timespec ms = {0, 1000000L};
-	uint64_t prev = clock_ns(CLOCK_REALTIME);
+	uint64_t prev = bench_clock_ns(CLOCK_REALTIME);
 	for (;;) {
 		clock_nanosleep(CLOCK_MONOTONIC, 0, &ms, NULL);
-		uint64_t t = clock_ns(CLOCK_REALTIME);
+		uint64_t t = bench_clock_ns(CLOCK_REALTIME);
 		uint64_t gap = t > prev ? t - prev : 0;
 		prev = t;
 		uint64_t cur = __atomic_load_n(&max_gap_ns, __ATOMIC_RELAXED);
@@ -135,14 +97,6 @@ static void *sampler(void *arg)
 			;
 	}
 	return NULL;
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return !errno && *s && !*end && *s != '-';
 }
 
 int main(int argc, char **argv)
@@ -183,19 +137,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	out("READY");
+	say("READY");
 	const uint64_t per_period = npages * percent / 100;
 	const uint64_t period_ns = period_ms * 1000000ULL;
-	uint64_t rng = 0x2545f4914f6cdd1dULL, next = clock_ns(CLOCK_MONOTONIC);
+	uint64_t rng = 0x2545f4914f6cdd1dULL, next = bench_clock_ns(CLOCK_MONOTONIC);
 	for (;;) {
 		if (usr2) {
 			usr2 = 0;
 			uint64_t g = __atomic_exchange_n(&max_gap_ns, 0, __ATOMIC_RELAXED);
-			out("MAXGAP %llu", (unsigned long long)(g / 1000));
+			say("MAXGAP %llu", (unsigned long long)(g / 1000));
 		}
 		if (usr1)
 			break;
-		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		uint64_t now = bench_clock_ns(CLOCK_MONOTONIC);
 		if (now < next) {
 			uint64_t t = next;
 			struct timespec ts = {(time_t)(t / 1000000000ULL),
@@ -220,7 +174,7 @@ int main(int argc, char **argv)
 	const char *corrupt = getenv("DIRTYTARGET_CORRUPT");
 	if (corrupt && *corrupt && strcmp(corrupt, "0")) {
 		mem[(npages / 2) * PAGE + 1000] ^= 0x08;
-		out("corrupt: flipped a bit of page %zu", npages / 2);
+		say("corrupt: flipped a bit of page %zu", npages / 2);
 	}
 
 	/* Verify (the writer is this thread: nothing is half written). */
@@ -244,16 +198,16 @@ int main(int argc, char **argv)
 			want = word_of(base, k);
 		}
 		if (bad++ < 20)
-			out("FAIL: page %zu (%p): expected gen %llu, word %zu is %#llx, expected "
+			say("FAIL: page %zu (%p): expected gen %llu, word %zu is %#llx, expected "
 			    "%#llx (word0 %#llx)",
 			    i, (const void *)w, (unsigned long long)gen[i], k,
 			    (unsigned long long)w[k], (unsigned long long)want,
 			    (unsigned long long)w[0]);
 	}
 	if (bad) {
-		out("FAIL: %zu page(s) differ", bad);
+		say("FAIL: %zu page(s) differ", bad);
 		return 1;
 	}
-	out("PASS");
+	say("PASS");
 	return 0;
 }

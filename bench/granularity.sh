@@ -64,8 +64,8 @@ ME=bench/granularity.sh
 BUILD=${BUILD:-build}
 RTCR=${RTCR:-$BUILD/rtcr}
 WRITER=$BUILD/bench/writer
-REAPER=$BUILD/bench/reaper
 QUICK=${QUICK:-0}
+# (migrate.sh has a block of this shape: its own settings)
 if [ "$QUICK" = 1 ]; then
 	d_list="4K 64K 1M" d_warm=2 d_tpsecs=3 d_reps=1 d_runs=3 d_live="64 256" d_lruns=3
 else
@@ -90,112 +90,25 @@ MAX_OTHER=${GRAN_MAX_OTHER:-25}
 ATTEMPTS=${GRAN_ATTEMPTS:-2}
 BUSY_WAIT=${GRAN_BUSY_WAIT:-10}
 
-say() { printf '%s: %s\n' "$ME" "$*" >&2; }
-die() {
-	say "error: $*"
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "$ME: skipped: needs root (rtcr uses pid namespaces, ptrace, userfaultfd and clone3 with set_tid)"
-	exit 0
-fi
-for f in "$RTCR" "$WRITER"; do
-	[ -x "$f" ] || die "$f is missing; build it with 'make all bench-bins'"
-done
-for v in MIB WARM TP_SECS TP_REPS RATE INC_RUNS LIVE_RUNS TIMEOUT MAX_OTHER ATTEMPTS BUSY_WAIT; do
-	case ${!v} in
-	'' | *[!0-9]*) die "$v must be a number (got '${!v}')" ;;
-	esac
-done
+bench_need_root "rtcr uses pid namespaces, ptrace, userfaultfd and clone3 with set_tid"
+bench_need_bins "make all bench-bins" "$RTCR" "$WRITER"
+bench_numbers MIB WARM TP_SECS TP_REPS RATE INC_RUNS LIVE_RUNS TIMEOUT MAX_OTHER ATTEMPTS BUSY_WAIT
 
-# Orphans (detached rtcr parents) must not end up with a PID 1 that does not
-# reap them: run under a child subreaper that collects them.
 # GRAN_ID marks our processes (the targets, their rtcr parents, this
 # script): the CPU time of all others is measured during each run.
 export GRAN_ID=${GRAN_ID:-$$.$RANDOM}
-if [ -z "${BENCH_REAPED:-}" ] && [ -x "$REAPER" ]; then
-	export BENCH_REAPED=1
-	exec "$REAPER" bash "$0" "$@"
-fi
+bench_reaped "$@"
 
 WRITER=$(realpath "$WRITER")
 
-RUNDIR=
-WORK=
-NAMES=()  # targets started and not yet waited for
-ERRORS=() # failures, reported at the end (a failed configuration is skipped)
+ERRORS=()         # failures, reported at the end (a failed configuration is skipped)
+BENCH_KILL_SOFT=1 # stop_target: a failed kill is said, and the run goes on
 
-# Options go before the NAME/DIR operand. Output goes to files, never to a
-# pipe: a detached rtcr parent could keep a pipe open and hang a $(...).
-rtcr() {
-	local rc=0
-	RTCR_RUNDIR=$RUNDIR timeout --foreground --kill-after=10 "$TIMEOUT" "$RTCR" "$@" || rc=$?
-	case $rc in
-	0) ;;
-	124 | 137) say "rtcr $1: no answer within $TIMEOUT s (killed)" ;;
-	*) say "rtcr $1: exit status $rc" ;;
-	esac
-	return $rc
-}
-
-forget() {
-	local n keep=()
-	for n in "${NAMES[@]}"; do
-		[ "$n" = "$1" ] || keep+=("$n")
-	done
-	NAMES=("${keep[@]}")
-}
-
-stop_target() {
-	rtcr kill --signal KILL "$1" >"$WORK/kill.out" 2>&1 ||
-		say "rtcr kill $1 failed: $(cat "$WORK/kill.out")"
-	RTCR_RUNDIR=$RUNDIR timeout --foreground --kill-after=10 "$TIMEOUT" "$RTCR" wait "$1" \
-		>/dev/null 2>&1 || true
-	forget "$1"
-}
-
-kill_leftovers() {
-	local p env pids=()
-	for env in /proc/[0-9]*/environ; do
-		p=${env#/proc/}
-		p=${p%/environ}
-		[ "$p" = "$$" ] && continue
-		grep -qzxF "RTCR_RUNDIR=$RUNDIR" "$env" 2>/dev/null && pids+=("$p")
-	done
-	if [ ${#pids[@]} -gt 0 ]; then
-		say "killing leftover processes: ${pids[*]}"
-		kill -KILL "${pids[@]}" 2>/dev/null || true
-	fi
-}
-
-cleanup() {
-	local rc=$? n
-	trap - EXIT ERR INT TERM
-	if [ -n "$RUNDIR" ]; then
-		for n in "${NAMES[@]}"; do
-			RTCR_RUNDIR=$RUNDIR timeout 10 "$RTCR" kill --signal KILL "$n" >/dev/null 2>&1 || true
-			RTCR_RUNDIR=$RUNDIR timeout 20 "$RTCR" wait "$n" >/dev/null 2>&1 || true
-		done
-		kill_leftovers
-	fi
-	[ -n "$WORK" ] && rm -rf "$WORK"
-	[ -n "$RUNDIR" ] && rm -rf "$RUNDIR"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'say "failed: line $LINENO: $BASH_COMMAND"' ERR
-
-RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/rtcr-gran-run.XXXXXX")
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/rtcr-gran.XXXXXX")
-chmod 700 "$RUNDIR" "$WORK"
-# A private copy of rtcr: a rebuild of $BUILD/rtcr while this runs (make in
-# another shell) must not change the binary under the benchmark or fail it.
-cp "$RTCR" "$WORK/rtcr"
-[ -x "$(dirname "$RTCR")/rtcr-stub" ] && cp "$(dirname "$RTCR")/rtcr-stub" "$WORK/"
-RTCR=$WORK/rtcr
+bench_workdirs gran
+bench_private_rtcr "$WORK"
 mkdir -p "$RESULTS"
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 CSV=$RESULTS/granularity-$STAMP.csv
@@ -203,29 +116,10 @@ SUMMARY=$RESULTS/granularity-$STAMP-summary.csv
 echo "part,pattern,mode,gran_bytes,size_mib,rep,seq,metric,value" >"$CSV"
 T_START=$SECONDS
 
-now_ns() {
-	local t=$EPOCHREALTIME
-	echo "${t/./}000"
-}
-
 sleep_until() { # ns
 	local left=$(($1 - $(now_ns)))
 	[ "$left" -gt 0 ] || return 0
 	sleep "$(awk -v n="$left" 'BEGIN { printf "%.3f", n / 1e9 }')"
-}
-
-json_num() {
-	grep -o "\"$1\"[[:space:]]*:[[:space:]]*[0-9]*" "$2" | head -n1 | grep -o '[0-9]*$' || true
-}
-json_bool() {
-	grep -o "\"$1\"[[:space:]]*:[[:space:]]*[a-z]*" "$2" | head -n1 | grep -o '[a-z]*$' || true
-}
-
-# median of the arguments ("" when none)
-median() {
-	[ $# -gt 0 ] || return 0
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2];
-		else printf "%.12g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 gran_bytes() { # 4K -> 4096; 0 for off/async
@@ -514,6 +408,7 @@ live_run() { # SIZE
 	local lf=() li=() lfb=() lib=() pf=() pi=() pib=()
 	foreign_start
 	if start_target "$name" "fault:$LIVE_GRAN" "$log" "$WRITER" "$size" adjacent "$RATE"; then
+		# four kinds of checkpoint, each recorded its own way: not one loop
 		for ((k = 1; k <= LIVE_RUNS; k++)); do
 			SEQ=$((SEQ + 1))
 			ckpt "$name" "$WORK/img-$SEQ" --live --full || break

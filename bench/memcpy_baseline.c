@@ -22,15 +22,9 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bench.h"
+
 #define RUNS 5
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {

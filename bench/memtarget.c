@@ -19,13 +19,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 int main(int argc, char **argv)
 {
 	unsigned long long mib;
 	uint64_t *mem, x = 0x9e3779b97f4a7c15ULL;
 	size_t words;
 	char *end;
-	int fd;
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: %s SIZE_MIB [READY_FILE]\n", argv[0]);
@@ -50,16 +51,8 @@ int main(int argc, char **argv)
 		x ^= x << 17;
 		mem[i] = x;
 	}
-	printf("READY\n");
-	fflush(stdout);
-	if (argc == 3) {
-		fd = open(argv[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "memtarget: create %s: %s\n", argv[2], strerror(errno));
-			return 1;
-		}
-		close(fd);
-	}
+	if (bench_ready("memtarget", argc == 3 ? argv[2] : NULL))
+		return 1;
 	for (;;)
 		pause();
 }

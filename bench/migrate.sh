@@ -54,8 +54,8 @@ RTCR=${RTCR:-$BUILD/rtcr}
 DIRTY=$BUILD/bench/dirtytarget
 TCPCOPY=$BUILD/bench/tcpcopy
 STREAMBENCH=$BUILD/bench/streambench
-REAPER=$BUILD/bench/reaper
 QUICK=${QUICK:-0}
+# (granularity.sh has a block of this shape: its own settings)
 if [ "$QUICK" = 1 ]; then
 	d_sizes=64 d_runs=1 d_big=1
 else
@@ -75,38 +75,19 @@ RESULTS=${MIG_RESULTS:-bench/results}
 PORT=7600 # in B's own namespace: no clash with anything else
 RAWPORT=7601
 
-say() { printf '%s: %s\n' "$ME" "$*" >&2; }
-die() {
-	say "error: $*"
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "$ME: skipped: needs root (network namespaces, and rtcr uses pid namespaces and ptrace)"
-	exit 0
-fi
-for f in "$RTCR" "$DIRTY" "$TCPCOPY"; do
-	[ -x "$f" ] || die "$f is missing; build it with 'make all bench-bins'"
-done
-for v in RUNS RUNS_BIG MAXDOWN PERCENT PERIOD SETTLE TIMEOUT; do
-	case ${!v} in
-	'' | *[!0-9]*) die "$v must be a number (got '${!v}')" ;;
-	esac
-done
+bench_need_root "network namespaces, and rtcr uses pid namespaces and ptrace"
+bench_need_bins "make all bench-bins" "$RTCR" "$DIRTY" "$TCPCOPY"
+bench_numbers RUNS RUNS_BIG MAXDOWN PERCENT PERIOD SETTLE TIMEOUT
 for m in $MODES; do
 	case $m in stop | precopy) ;; *) die "MIG_MODES: unknown mode '$m'" ;; esac
 done
 command -v ip >/dev/null 2>&1 || die "no ip command (iproute2) for the network namespaces"
-
-# Orphans (detached rtcr parents, rtcr serve) must not end up with a PID 1
-# that does not reap them: run under a child subreaper that collects them.
-if [ -z "${BENCH_REAPED:-}" ] && [ -x "$REAPER" ]; then
-	export BENCH_REAPED=1
-	exec "$REAPER" bash "$0" "$@"
-fi
+bench_reaped "$@"
 
 RTCR=$(realpath "$RTCR")
-STUB=$(dirname "$RTCR")/rtcr-stub
 DIRTY=$(realpath "$DIRTY")
 TCPCOPY=$(realpath "$TCPCOPY")
 [ -x "$STREAMBENCH" ] && STREAMBENCH=$(realpath "$STREAMBENCH")
@@ -123,6 +104,8 @@ NOTES=()   # what looked odd, reported at the end
 
 # ---- the two nodes ----
 
+# (tests/integration/netns.sh does the same in _netns_destroy and setup, but
+# with the test library's skip/fail/note and its EXIT trap: not for a benchmark)
 _ns_destroy() {
 	local ns=$1 pids i
 	pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
@@ -233,27 +216,7 @@ drop() { # drop NODE NAME
 	r_node "$1" wait "$2" >/dev/null 2>&1 || true
 }
 
-kill_leftovers() {
-	local p env pids=() d
-	for env in /proc/[0-9]*/environ; do
-		p=${env#/proc/}
-		p=${p%/environ}
-		[ "$p" = "$$" ] && continue
-		for d in "$RA" "$RB"; do
-			[ -n "$d" ] || continue
-			if grep -qzxF "RTCR_RUNDIR=$d" "$env" 2>/dev/null; then
-				pids+=("$p")
-				break
-			fi
-		done
-	done
-	if [ ${#pids[@]} -gt 0 ]; then
-		say "killing leftover processes: ${pids[*]}"
-		kill -KILL "${pids[@]}" 2>/dev/null || true
-	fi
-}
-
-cleanup() {
+migrate_cleanup() {
 	local rc=$? n ns node
 	trap - EXIT ERR INT TERM
 	set +e
@@ -271,7 +234,7 @@ cleanup() {
 	for n in "${BG_PIDS[@]}"; do kill -KILL "$n" 2>/dev/null; done
 	sleep 0.3
 	[ -n "$SERVE_PID" ] && kill -KILL "$SERVE_PID" 2>/dev/null
-	kill_leftovers
+	kill_leftovers "$RA" "$RB"
 	for ns in "${NS_CREATED[@]}"; do
 		if ! _ns_destroy "$ns"; then
 			say "error: cannot delete namespace $ns"
@@ -281,7 +244,7 @@ cleanup() {
 	if [ -n "${MIG_KEEP:-}" ]; then say "kept $WORK"; else [ -n "$WORK" ] && rm -rf "$WORK"; fi
 	exit "$rc"
 }
-trap cleanup EXIT
+trap migrate_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -289,10 +252,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/rtcr-bench-mig.XXXXXX")
 chmod 700 "$WORK"
 RA=$WORK/runA RB=$WORK/runB
 # a copy of the binaries: a rebuild during the run must not mix versions
-mkdir -p "$WORK/bin"
-cp "$RTCR" "$WORK/bin/rtcr"
-[ -x "$STUB" ] && cp "$STUB" "$WORK/bin/rtcr-stub"
-RTCR=$WORK/bin/rtcr
+bench_private_rtcr "$WORK/bin"
 mkdir -p "$RA" "$RB" "$RESULTS"
 CSV=$RESULTS/migrate.csv
 
@@ -305,11 +265,6 @@ rb -v serve --listen ":$PORT" --key "$WORK/key" --detach --log "$WORK/serve.log"
 SERVE_PID=$(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' "$WORK/serve.out")
 [ -n "$SERVE_PID" ] || die "rtcr serve did not say its pid: $(cat "$WORK/serve.out")"
 sleep 0.3
-
-# The number after "key": in a JSON file ("" if absent); a string value.
-json_num() { grep -o "\"$1\"[[:space:]]*:[[:space:]]*[0-9]*" "$2" | head -n1 | grep -o '[0-9]*$' || true; }
-json_str() { grep -o "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" "$2" | head -n1 | sed 's/.*:[[:space:]]*"//; s/"$//' || true; }
-json_bool() { grep -o "\"$1\"[[:space:]]*:[[:space:]]*[a-z]*" "$2" | head -n1 | sed 's/.*:[[:space:]]*//' || true; }
 
 # raw TCP copy of MIB MiB from A to B: prints "bytes ns"
 raw_copy() {

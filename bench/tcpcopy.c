@@ -34,32 +34,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define CHUNK (1024 * 1024)
 
 static char buf[CHUNK];
-
-__attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	for (const char *p = line; n > 0;) {
-		ssize_t w = write(1, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
 
 __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
 {
@@ -126,7 +105,7 @@ static int do_recv(int port)
 		die("getsockname: %s", strerror(errno));
 	port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 					      : ((struct sockaddr_in *)&ss)->sin_port);
-	out("READY %d", port);
+	say("READY %d", port);
 
 	int c;
 	while ((c = accept4(ls, NULL, NULL, SOCK_CLOEXEC)) < 0)
@@ -147,7 +126,7 @@ static int do_recv(int port)
 	double dt = now_s() - t0;
 	close(c);
 	close(ls);
-	out("RECV %llu %.6f %.1f", (unsigned long long)total, dt,
+	say("RECV %llu %.6f %.1f", (unsigned long long)total, dt,
 	    dt > 0 ? (double)total / 1e6 / dt : 0.0);
 	return 0;
 }
@@ -214,7 +193,7 @@ static int do_send(const char *host, const char *port, long mib)
 	}
 	double dt = now_s() - t0;
 	close(s);
-	out("SENT %llu %.6f", (unsigned long long)total, dt);
+	say("SENT %llu %.6f", (unsigned long long)total, dt);
 	return 0;
 }
 

@@ -36,144 +36,30 @@ BUILD=${BUILD:-build}
 RTCR=${RTCR:-$BUILD/rtcr}
 THREADTARGET=$BUILD/bench/threadtarget
 TREETARGET=$BUILD/bench/treetarget
-REAPER=$BUILD/bench/reaper
 THREADS=${BENCH_THREADS:-1 8 64}
 DO_TREE=${BENCH_TREE:-1}
+# (as in bench/checkpoint.sh: the same settings, documented in each script)
 RUNS=${BENCH_RUNS:-5}
 DO_RESTORE=${BENCH_RESTORE:-1}
 TIMEOUT=${BENCH_TIMEOUT:-300}
 OUT_JSON=$BUILD/bench/threads.json
 ME=bench/threads.sh
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-say() { printf '%s: %s\n' "$ME" "$*" >&2; }
-die() {
-	say "error: $*"
-	exit 1
-}
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "$ME: skipped: needs root (rtcr uses pid namespaces, ptrace and clone3 with set_tid)"
-	exit 0
-fi
-for f in "$RTCR" "$THREADTARGET" "$TREETARGET"; do
-	[ -x "$f" ] || die "$f is missing; build it with 'make bench-threads'"
-done
+bench_need_root "rtcr uses pid namespaces, ptrace and clone3 with set_tid"
+bench_need_bins "make bench-threads" "$RTCR" "$THREADTARGET" "$TREETARGET"
 case $RUNS in
 '' | *[!0-9]* | 0) die "BENCH_RUNS must be a positive number (got '$RUNS')" ;;
 esac
-
-# Orphans (detached rtcr parents) must not end up with a PID 1 that does not
-# reap them: run under a child subreaper that collects them.
-if [ -z "${BENCH_REAPED:-}" ] && [ -x "$REAPER" ]; then
-	export BENCH_REAPED=1
-	exec "$REAPER" bash "$0" "$@"
-fi
+bench_reaped "$@"
 
 RTCR=$(realpath "$RTCR")
 THREADTARGET=$(realpath "$THREADTARGET")
 TREETARGET=$(realpath "$TREETARGET")
 
-RUNDIR=
-WORK=
-NAMES=() # targets started and not yet waited for
-
-# Options go before the NAME/DIR operand (the CLI stops parsing options at
-# the first operand). Only rtcr commands (and what they start) see the private run directory;
-# cleanup finds leftovers by it. Output goes to files, never to a pipe: a
-# detached rtcr parent could keep a pipe open and hang a $(...).
-rtcr() {
-	local rc=0
-	RTCR_RUNDIR=$RUNDIR timeout --foreground --kill-after=10 "$TIMEOUT" "$RTCR" "$@" || rc=$?
-	case $rc in
-	0) ;;
-	124 | 137) say "rtcr $1: no answer within $TIMEOUT s (killed)" ;;
-	*) say "rtcr $1: exit status $rc" ;;
-	esac
-	return $rc
-}
-
-forget() {
-	local n keep=()
-	for n in "${NAMES[@]}"; do
-		[ "$n" = "$1" ] || keep+=("$n")
-	done
-	NAMES=("${keep[@]}")
-}
-
-# Stop a target and collect its status (an exit status of 128+9 is expected).
-stop_target() {
-	rtcr kill --signal KILL "$1" >"$WORK/kill.out" 2>&1 ||
-		die "rtcr kill $1 failed: $(cat "$WORK/kill.out")"
-	RTCR_RUNDIR=$RUNDIR timeout --foreground --kill-after=10 "$TIMEOUT" "$RTCR" wait "$1" \
-		>/dev/null 2>&1 || true
-	forget "$1"
-}
-
-kill_leftovers() {
-	local p env pids=()
-	for env in /proc/[0-9]*/environ; do
-		p=${env#/proc/}
-		p=${p%/environ}
-		[ "$p" = "$$" ] && continue
-		grep -qzxF "RTCR_RUNDIR=$RUNDIR" "$env" 2>/dev/null && pids+=("$p")
-	done
-	if [ ${#pids[@]} -gt 0 ]; then
-		say "killing leftover processes: ${pids[*]}"
-		kill -KILL "${pids[@]}" 2>/dev/null || true
-	fi
-}
-
-cleanup() {
-	local rc=$? n
-	trap - EXIT ERR INT TERM
-	if [ -n "$RUNDIR" ]; then
-		for n in "${NAMES[@]}"; do
-			RTCR_RUNDIR=$RUNDIR timeout 10 "$RTCR" kill --signal KILL "$n" >/dev/null 2>&1 || true
-			RTCR_RUNDIR=$RUNDIR timeout 20 "$RTCR" wait "$n" >/dev/null 2>&1 || true
-		done
-		kill_leftovers
-	fi
-	[ -n "$WORK" ] && rm -rf "$WORK"
-	[ -n "$RUNDIR" ] && rm -rf "$RUNDIR"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'say "failed: line $LINENO: $BASH_COMMAND"' ERR
-
-RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/rtcr-bench-run.XXXXXX")
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/rtcr-bench.XXXXXX")
-chmod 700 "$RUNDIR" "$WORK"
+bench_workdirs bench
 mkdir -p "$BUILD/bench"
-
-now_ns() {
-	local t=$EPOCHREALTIME
-	echo "${t/./}000"
-}
-
-# The number after "key": in a JSON file ("" if absent).
-json_num() {
-	grep -o "\"$1\"[[:space:]]*:[[:space:]]*[0-9]*" "$2" | head -n1 | grep -o '[0-9]*$' || true
-}
-
-median() {
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-
-json_array() {
-	local IFS=,
-	echo "[${*-}]"
-}
-
-wait_file() {
-	local f=$1 secs=$2 i
-	for ((i = 0; i < secs * 20; i++)); do
-		[ -e "$f" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # Sets got_thr, got_proc and got_list (for messages): the threads and processes of target NAME, its
 # main process (host pid from `rtcr ps --json`) and every descendant of it.
@@ -235,7 +121,7 @@ for spec in "${specs[@]}"; do
 	*) cmd=("$TREETARGET") ;;
 	esac
 
-	pause=() capture=() write=() mem=() image=() ckwall=()
+	ckpt_reset
 	img=
 	for ((i = 1; i <= RUNS; i++)); do
 		# A fresh target for each checkpoint (see the top of this file).
@@ -250,55 +136,25 @@ for spec in "${specs[@]}"; do
 			die "$label: the target has $got_thr threads in $got_proc processes, want $nthr in $nproc:$got_list"
 
 		dir=$WORK/ckpt-$label-$i
-		t0=$(now_ns)
-		rtcr checkpoint -o "$dir" --leave-running --json "$name" >"$WORK/ckpt.json" 2>"$WORK/ckpt.err" ||
-			die "rtcr checkpoint failed: $(cat "$WORK/ckpt.err" "$WORK/ckpt.json")"
-		t1=$(now_ns)
-		p=$(json_num pause_ns "$WORK/ckpt.json")
-		c=$(json_num capture_ns "$WORK/ckpt.json")
-		w=$(json_num write_ns "$WORK/ckpt.json")
-		m=$(json_num mem_bytes "$WORK/ckpt.json")
-		b=$(json_num image_bytes "$WORK/ckpt.json")
-		if [ -z "$p" ] || [ -z "$c" ] || [ -z "$w" ]; then
-			die "rtcr checkpoint --json: no pause_ns/capture_ns/write_ns in: $(cat "$WORK/ckpt.json")"
-		fi
-		[ -n "$b" ] || b=$(du -sb "$dir" | cut -f1)
-		[ -n "$m" ] || m=0
-		pause+=("$p") capture+=("$c") write+=("$w") mem+=("$m") image+=("$b")
-		ckwall+=($((t1 - t0)))
+		ckpt_measure "$name" "$dir"
 		say "$label: checkpoint $i: pause $((p / 1000)) us, capture $((c / 1000)) us, write $((w / 1000)) us, image $((b >> 20)) MiB"
 		stop_target "$name"
 		[ -n "$img" ] && rm -rf "$img"
 		img=$dir
 	done
 
-	restore=()
 	for ((i = 1; i <= RUNS && DO_RESTORE; i++)); do
 		rname=bench-$label-r$i-$$
-		NAMES+=("$rname")
-		t0=$(now_ns)
-		rtcr restore --detach --name "$rname" "$img" >"$WORK/restore.out" 2>&1 ||
-			die "rtcr restore failed: $(cat "$WORK/restore.out")"
-		t1=$(now_ns)
-		restore+=($((t1 - t0)))
+		restore_measure "$rname" "$img"
 		count_target "$rname"
 		[ "$got_thr" = "$nthr" ] && [ "$got_proc" = "$nproc" ] ||
 			die "$label: the restored target has $got_thr threads in $got_proc processes, want $nthr in $nproc:$got_list"
-		say "$label: restore $i: $(((t1 - t0) / 1000)) us"
+		say "$label: restore $i: $((rt / 1000)) us"
 		stop_target "$rname"
 	done
 	rm -rf "$img"
 
-	m_pause=$(median "${pause[@]}")
-	m_capture=$(median "${capture[@]}")
-	total=()
-	for ((i = 0; i < RUNS; i++)); do
-		total+=($((capture[i] + write[i])))
-	done
-	m_total=$(median "${total[@]}")
-	m_restore=null
-	[ ${#restore[@]} -gt 0 ] && m_restore=$(median "${restore[@]}")
-	m_mem=$(median "${mem[@]}")
+	ckpt_medians
 	rows+=("$(awk -v l="$label" -v t="$nthr" -v n="$nproc" -v p="$m_pause" -v c="$m_capture" \
 		-v r="$m_restore" 'BEGIN {
 		rm = r == "null" ? "-" : sprintf("%.2f", r / 1e6)
@@ -307,10 +163,7 @@ for spec in "${specs[@]}"; do
 	json_targets+=("$(
 		cat <<EOF
     {"target": "$label", "threads": $nthr, "processes": $nproc,
-     "pause_ns": $(json_array "${pause[@]}"), "capture_ns": $(json_array "${capture[@]}"),
-     "write_ns": $(json_array "${write[@]}"), "mem_bytes": $(json_array "${mem[@]}"),
-     "image_bytes": $(json_array "${image[@]}"), "checkpoint_wall_ns": $(json_array "${ckwall[@]}"),
-     "restore_wall_ns": $(json_array "${restore[@]}"),
+$(ckpt_json)
      "median": {"pause_ns": $m_pause, "pause_per_thread_ns": $((m_pause / nthr)),
                 "pause_per_process_ns": $((m_pause / nproc)), "capture_ns": $m_capture,
                 "checkpoint_total_ns": $m_total, "restore_ns": $m_restore, "mem_bytes": $m_mem}}
@@ -318,20 +171,8 @@ EOF
 	)")
 done
 
-{
-	echo "{"
-	echo "  \"kernel\": \"$(uname -r)\", \"cpus\": $(nproc), \"runs\": $RUNS,"
-	echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
-	echo "  \"checkpoints\": \"one per fresh target\", \"restores\": \"of the last checkpoint\","
-	echo "  \"targets\": ["
-	for ((i = 0; i < ${#json_targets[@]}; i++)); do
-		[ "$i" -gt 0 ] && echo ","
-		printf '%s' "${json_targets[i]}"
-	done
-	echo
-	echo "  ]"
-	echo "}"
-} >"$OUT_JSON"
+write_json "$OUT_JSON" targets \
+	'  "checkpoints": "one per fresh target", "restores": "of the last checkpoint",' -- "${json_targets[@]}"
 
 echo
 echo "rtcr threads and process trees, median of $RUNS (kernel $(uname -r), $(nproc) CPUs)"

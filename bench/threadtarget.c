@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define MEM_MIB 16
 #define MAX_THR 4096
 #define SPIN	20000	/* counter increments per burst (some µs) */
@@ -57,7 +59,7 @@ int main(int argc, char **argv)
 	pthread_t t;
 	long nthr;
 	char *end;
-	int fd, err;
+	int err;
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: %s NTHREADS [READY_FILE]\n", argv[0]);
@@ -95,16 +97,8 @@ int main(int argc, char **argv)
 	}
 	while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < nthr - 1)
 		usleep(1000);
-	printf("READY\n");
-	fflush(stdout);
-	if (argc == 3) {
-		fd = open(argv[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "threadtarget: create %s: %s\n", argv[2], strerror(errno));
-			return 1;
-		}
-		close(fd);
-	}
+	if (bench_ready("threadtarget", argc == 3 ? argv[2] : NULL))
+		return 1;
 	spin(&counters[0]);
 	return 0;
 }

@@ -24,6 +24,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define NCHILD	2
 #define MEM_MIB 16
 
@@ -59,7 +61,7 @@ static int child(int wr, int k, pid_t parent)
 
 int main(int argc, char **argv)
 {
-	int p[NCHILD][2], fd;
+	int p[NCHILD][2];
 	pid_t me = getpid(), pid;
 	char c;
 
@@ -91,16 +93,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	printf("READY\n");
-	fflush(stdout);
-	if (argc == 2) {
-		fd = open(argv[1], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "treetarget: create %s: %s\n", argv[1], strerror(errno));
-			return 1;
-		}
-		close(fd);
-	}
+	if (bench_ready("treetarget", argc == 2 ? argv[1] : NULL))
+		return 1;
 	for (;;)
 		pause();
 }

@@ -28,7 +28,6 @@
 #endif
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench.h"
 
 #define PAGE 4096UL
 
@@ -45,36 +46,6 @@ static void on_usr1(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-__attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(1, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static void sleep_until(uint64_t t)
@@ -91,14 +62,6 @@ static uint64_t gcd(uint64_t a, uint64_t b)
 		b = t;
 	}
 	return a;
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return !errno && *s && !*end && *s != '-';
 }
 
 int main(int argc, char **argv)
@@ -143,7 +106,7 @@ int main(int argc, char **argv)
 			stride += 2;
 	}
 
-	out("READY");
+	say("READY");
 	const uint64_t t_start = now_ns();
 	uint64_t total = 0, pos = 0, stamp = 1;
 	uint64_t last_report = t_start, last_total = 0;
@@ -180,7 +143,7 @@ int main(int argc, char **argv)
 		now = now_ns();
 		if (now - last_report >= 1000000000ULL) {
 			uint64_t n = total - last_total;
-			out("OPS %llu %.1f", (unsigned long long)n,
+			say("OPS %llu %.1f", (unsigned long long)n,
 			    (double)n * 1e9 / (double)(now - last_report));
 			last_report = now;
 			last_total = total;
@@ -196,6 +159,6 @@ int main(int argc, char **argv)
 		}
 	}
 	uint64_t t_end = now_ns();
-	out("TOTAL %llu %.6f", (unsigned long long)total, (double)(t_end - t_start) / 1e9);
+	say("TOTAL %llu %.6f", (unsigned long long)total, (double)(t_end - t_start) / 1e9);
 	return 0;
 }

@@ -214,6 +214,57 @@ verify() {
 	expect_status "$1" 0
 }
 
+# restore_again IMG NAME1 IMG2 NAME2 [--kill]: restore IMG as NAME1,
+# checkpoint NAME1 into IMG2 and verify it (with --kill: the checkpoint
+# kills it instead), then restore IMG2 as NAME2 and verify that: a restored
+# target checkpoints and restores like the original.
+restore_again() {
+	local img=$1 n1=$2 img2=$3 n2=$4
+	restore "$img" "$n1"
+	sleep 0.3
+	if [ "${5:-}" = --kill ]; then
+		ckpt "$n1" "$img2" --kill
+	else
+		ckpt "$n1" "$img2"
+		verify "$n1"
+	fi
+	restore "$img2" "$n2"
+	sleep 0.3
+	verify "$n2"
+}
+
+# counted_restore NAME IMG NAME2 MORE [AFTER]: NAME counts (a number a line,
+# by one). Checkpoint it into IMG, let it print AFTER more numbers (default
+# 0), kill it, restore IMG as NAME2 and wait until NAME2 printed MORE
+# numbers past NAME's last: it must go on from the checkpoint.
+counted_restore() {
+	local name=$1 img=$2 name2=$3 more=$4 after=${5:-0} before last
+	before=$(last_number "$name")
+	ckpt "$name" "$img"
+	if [ "$after" -gt 0 ]; then
+		wait_number "$name" $((before + after))
+	fi
+	signal "$name" KILL
+	expect_status "$name" 137
+	last=$(last_number "$name")
+	restore "$img" "$name2"
+	wait_number "$name2" $((last + more))
+	check_consecutive "$name2" $((before + 1)) $((last + 1))
+}
+
+# ckpt_refused NAME DIR WHAT ERE: rtcr must refuse to checkpoint NAME (WHAT
+# says what it has, for messages): it fails, says ERE (an extended regexp)
+# on stderr, and leaves no image in DIR.
+ckpt_refused() {
+	local name=$1 dir=$2 what=$3 re=$4 rc=0
+	note "+ rtcr checkpoint $name -o $dir (must refuse: $what)"
+	rt checkpoint "$name" -o "$dir" >"$T/refused.out" 2>"$T/refused.err" || rc=$?
+	[ "$rc" != 0 ] || fail "checkpoint with $what succeeded"
+	grep -Eq -- "$re" "$T/refused.err" ||
+		fail "checkpoint with $what refused without a clear message: $(cat "$T/refused.err")"
+	[ ! -e "$dir/rtcr.img" ] || fail "a refused checkpoint left an image"
+}
+
 # Processes whose command line names $T, except ourselves.
 stray_pids() { pgrep -f -- "$T" | grep -vx -e "$$" -e "${BASHPID:-$$}" || true; }
 

@@ -10,10 +10,4 @@ sleep 0.5
 ckpt e0 "$T/img1"
 signal e0 KILL
 expect_status e0 137
-restore "$T/img1" e1
-sleep 0.3
-ckpt e1 "$T/img2"
-verify e1
-restore "$T/img2" e2
-sleep 0.3
-verify e2
+restore_again "$T/img1" e1 "$T/img2" e2

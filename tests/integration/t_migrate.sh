@@ -43,6 +43,14 @@ not_on() { # not_on NODE NAME: no running copy there
 	st=$(state "$1" "$2")
 	case $st in "" | exited* | killed*) ;; *) fail "$2 is $st on node $1: it must not run there" ;; esac
 }
+migrate_to_b() { # migrate_to_b NAME: A -> B; then it runs on B only
+	note "+ migrate $1 A -> B"
+	ra migrate "$1" --to "$NODE_B_IP:$PORT" --key "$T/key" >"$T/m.out" 2>"$T/m.err" ||
+		fail "migrate $1: $(cat "$T/m.err")"
+	note "  $(cat "$T/m.out")"
+	running_on b "$1"
+	not_on a "$1"
+}
 lastnum() { r$1 log "$2" 2>/dev/null | grep -E '^[0-9]+$' | tail -1; }
 kill_all() {
 	local n
@@ -86,12 +94,7 @@ for i in $(seq 100); do ra log mem 2>/dev/null | grep -q '^READY' && break; slee
 ra run --name thr --detach -- "$(tgt threads)" >/dev/null || fail "run threads on A"
 sleep 1
 for n in mem thr; do
-	note "+ migrate $n A -> B"
-	ra migrate $n --to "$NODE_B_IP:$PORT" --key "$T/key" >"$T/m.out" 2>"$T/m.err" ||
-		fail "migrate $n: $(cat "$T/m.err")"
-	note "  $(cat "$T/m.out")"
-	running_on b $n
-	not_on a $n
+	migrate_to_b $n
 	rb kill $n --signal USR1 >/dev/null
 done
 for n in mem thr; do
@@ -107,12 +110,7 @@ sleep 0.8
 for n in chu frk; do
 	ra kill $n --signal USR2 >/dev/null
 	for i in $(seq 50); do ra log $n 2>/dev/null | grep -q '^DONE 1$' && break; sleep 0.1; done
-	note "+ migrate $n A -> B"
-	ra migrate $n --to "$NODE_B_IP:$PORT" --key "$T/key" >"$T/m.out" 2>"$T/m.err" ||
-		fail "migrate $n: $(cat "$T/m.err")"
-	note "  $(cat "$T/m.out")"
-	running_on b $n
-	not_on a $n
+	migrate_to_b $n
 	rb kill $n --signal USR2 >/dev/null
 	for i in $(seq 50); do rb log $n 2>/dev/null | grep -q '^DONE 2$' && break; sleep 0.1; done
 	rb kill $n --signal USR1 >/dev/null

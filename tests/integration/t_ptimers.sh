@@ -11,10 +11,4 @@ sleep 0.3
 ckpt p0 "$T/img1"
 signal p0 KILL
 expect_status p0 137
-restore "$T/img1" p1
-sleep 0.3
-ckpt p1 "$T/img2"
-verify p1
-restore "$T/img2" p2
-sleep 0.3
-verify p2
+restore_again "$T/img1" p1 "$T/img2" p2

@@ -54,13 +54,5 @@ PYEOF
 
 start py0 "$PY" "$T/prog.py"
 wait_for py0 '^10$' 30
-before=$(last_number py0)
-ckpt py0 "$T/img"
-wait_number py0 $((before + 3))
-signal py0 KILL
-expect_status py0 137
-last=$(last_number py0)
-restore "$T/img" py1
-wait_number py1 $((last + 10))
-check_consecutive py1 $((before + 1)) $((last + 1))
+counted_restore py0 "$T/img" py1 10 3
 verify py1

@@ -41,14 +41,7 @@ expect_status lg2 0
 # Through a shell that execs the program; checkpoint and restore that.
 start sh0 /bin/sh -c "exec '$(tgt counter)'"
 wait_for sh0 '^5$'
-before=$(last_number sh0)
-ckpt sh0 "$T/img"
-signal sh0 KILL
-expect_status sh0 137
-last=$(last_number sh0)
-restore "$T/img" sh1
-wait_number sh1 $((last + 3))
-check_consecutive sh1 $((before + 1)) $((last + 1))
+counted_restore sh0 "$T/img" sh1 3
 
 # ps --json parses; ps lists the running target.
 rt ps --json >"$T/ps.json" || fail "rtcr ps --json failed"

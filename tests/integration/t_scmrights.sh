@@ -15,10 +15,4 @@ ckpt s0 "$T/img"
 rt show "$T/img" >/dev/null 2>"$T/show.err" || fail "rtcr show of the image failed: $(cat "$T/show.err")"
 signal s0 KILL
 expect_status s0 137
-restore "$T/img" s1
-sleep 0.3
-ckpt s1 "$T/img2"
-verify s1
-restore "$T/img2" s2
-sleep 0.3
-verify s2
+restore_again "$T/img" s1 "$T/img2" s2

@@ -11,9 +11,4 @@ sleep 0.3
 ckpt t0 "$T/img"
 signal t0 KILL
 expect_status t0 137
-restore "$T/img" t1
-sleep 0.3
-ckpt t1 "$T/img2" --kill
-restore "$T/img2" t2
-sleep 0.3
-verify t2
+restore_again "$T/img" t1 "$T/img2" t2 --kill

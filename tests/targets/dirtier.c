@@ -132,16 +132,7 @@ static const char *prefix = ""; /* "child " in the child of fork mode */
 static uint64_t rng_state;
 
 /* ---- hashing and content ---- */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
+/* mix64: tgt.h */
 static uint64_t page_base(uint64_t ident, uint64_t gen)
 {
 	return mix64(seed * 0x9e3779b97f4a7c15ULL ^ mix64(ident * 0xd6e8feb86659fd93ULL + gen));
@@ -404,6 +395,21 @@ static struct region *region_piece(struct region *r, const char *kind, size_t a,
 }
 
 /* ---- one region picked at random among the live ones ---- */
+/* The pages [*a, *b) of R to change: all of them when crowded, else an
+ * eighth (at least a page) at a random place; INNER: not at either end, so
+ * that R is split in two. */
+static void pick_chunk(const struct region *r, int crowded, int inner, size_t *a, size_t *b)
+{
+	size_t chunk = r->npages / 8 ? r->npages / 8 : 1;
+	if (crowded) {
+		*a = 0;
+		*b = r->npages;
+		return;
+	}
+	*a = inner ? 1 + rnd_below(r->npages - chunk - 1) : rnd_below(r->npages - chunk + 1);
+	*b = *a + chunk;
+}
+
 static struct region *pick_region(size_t min_pages, const struct region *except)
 {
 	int cand[MAXREG], n = 0;
@@ -477,14 +483,7 @@ static void step_churn(void)
 	struct region *r = crowded ? pick_region(1, &reg[0]) : pick_region(8, NULL);
 	if (r) {
 		size_t a, b;
-		if (crowded) {
-			a = 0;
-			b = r->npages;
-		} else {
-			size_t chunk = r->npages / 8 ? r->npages / 8 : 1;
-			a = 1 + rnd_below(r->npages - chunk - 1);
-			b = a + chunk;
-		}
+		pick_chunk(r, crowded, 1, &a, &b);
 		uintptr_t s = (uintptr_t)(r->addr + a * PAGE), e = (uintptr_t)(r->addr + b * PAGE);
 		SETUP(munmap((void *)s, e - s) == 0, "munmap");
 		out("U %#lx-%#lx", (unsigned long)s, (unsigned long)e);
@@ -505,14 +504,7 @@ static void step_churn(void)
 	r = crowded ? pick_region(1, nr) : pick_region(4, nr);
 	if (r) {
 		size_t a, b;
-		if (crowded) {
-			a = 0;
-			b = r->npages;
-		} else {
-			size_t chunk = r->npages / 8 ? r->npages / 8 : 1;
-			a = rnd_below(r->npages - chunk + 1);
-			b = a + chunk;
-		}
+		pick_chunk(r, crowded, 0, &a, &b);
 		size_t n = b - a, grow = 2;
 		uint8_t *src = r->addr + a * PAGE;
 		uint8_t *dst = xmap((n + grow) * PAGE, PROT_NONE, "mmap mremap target");

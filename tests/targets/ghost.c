@@ -99,6 +99,17 @@ static int flags_of(int fd)
 	return fcntl(fd, F_GETFL) & (O_ACCMODE | O_APPEND | O_NONBLOCK);
 }
 
+/* A memfd NAME (FLAGS) that holds LEN bytes of pattern SEED. */
+static int memfd_filled(const char *name, unsigned flags, size_t len, unsigned seed)
+{
+	static unsigned char b[FDONLY_SZ > SEALED_SZ ? FDONLY_SZ : SEALED_SZ];
+	int fd = memfd_create(name, flags);
+	SETUP(fd >= 0, "memfd_create");
+	fill(b, len, 0, seed);
+	SETUP(write(fd, b, len) == (ssize_t)len, "write");
+	return fd;
+}
+
 static off_t pos_of(int fd)
 {
 	return lseek(fd, 0, SEEK_CUR);
@@ -150,10 +161,7 @@ int main(int argc, char **argv)
 	SETUP(lseek(m1, 5000, SEEK_SET) == 5000, "lseek");
 
 	/* memfd only as descriptors */
-	f1 = memfd_create("tgt-fdonly", MFD_CLOEXEC);
-	SETUP(f1 >= 0, "memfd_create");
-	fill(buf, FDONLY_SZ, 0, 3);
-	SETUP(write(f1, buf, FDONLY_SZ) == FDONLY_SZ, "write");
+	f1 = memfd_filled("tgt-fdonly", MFD_CLOEXEC, FDONLY_SZ, 3);
 	SETUP(fcntl(f1, F_SETFL, O_NONBLOCK) == 0, "F_SETFL");
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f1);
 	f2 = open(proc, O_RDONLY);
@@ -161,10 +169,7 @@ int main(int argc, char **argv)
 	SETUP(lseek(f2, 100, SEEK_SET) == 100, "lseek");
 
 	/* sealed memfd */
-	s1 = memfd_create("tgt-sealed", MFD_ALLOW_SEALING);
-	SETUP(s1 >= 0, "memfd_create");
-	fill(buf, SEALED_SZ, 0, 4);
-	SETUP(write(s1, buf, SEALED_SZ) == SEALED_SZ, "write");
+	s1 = memfd_filled("tgt-sealed", MFD_ALLOW_SEALING, SEALED_SZ, 4);
 	SETUP(fcntl(s1, F_ADD_SEALS, SEALS) == 0, "F_ADD_SEALS");
 
 	fd_list(fds_before, sizeof(fds_before));

@@ -54,6 +54,19 @@ static void fill(unsigned char *buf, size_t n, int seed)
 		buf[i] = pat(seed, i);
 }
 
+/* Open the FIFO at PATH for reading (non-blocking: no writer yet), then for
+ * writing; WHAT names it in messages. */
+static void fifo_open(const char *path, int *r, int *w, const char *what)
+{
+	char msg[64];
+	*r = open(path, O_RDONLY | O_NONBLOCK);
+	snprintf(msg, sizeof(msg), "open %s for reading", what);
+	SETUP(*r >= 0, msg);
+	*w = open(path, O_WRONLY);
+	snprintf(msg, sizeof(msg), "open %s for writing", what);
+	SETUP(*w >= 0, msg);
+}
+
 static void write_full(int fd, int seed, size_t n, const char *what)
 {
 	unsigned char *buf = malloc(n);
@@ -169,27 +182,18 @@ int main(int argc, char **argv)
 	unlink(fifo2);
 	SETUP(mkfifo(fifo1, 0600) == 0, "mkfifo 1");
 	SETUP(mkfifo(fifo2, 0600) == 0, "mkfifo 2");
-	f1r = open(fifo1, O_RDONLY | O_NONBLOCK);
-	SETUP(f1r >= 0, "open FIFO1 for reading");
-	f1w = open(fifo1, O_WRONLY);
-	SETUP(f1w >= 0, "open FIFO1 for writing");
+	fifo_open(fifo1, &f1r, &f1w, "FIFO1");
 	f1wdup = dup(f1w);
 	SETUP(f1wdup >= 0, "dup FIFO1 writer");
 	write_full(f1w, 5, NF1, "write FIFO1");
-	f2r = open(fifo2, O_RDONLY | O_NONBLOCK);
-	SETUP(f2r >= 0, "open FIFO2 for reading");
-	w = open(fifo2, O_WRONLY);
-	SETUP(w >= 0, "open FIFO2 for writing");
+	fifo_open(fifo2, &f2r, &w, "FIFO2");
 	write_full(w, 6, NF2, "write FIFO2");
 	close(w);
 	snprintf(fifo3, sizeof(fifo3), "%s.del", fifo1);
 	unlink(fifo3);
 	SETUP(mkfifo(fifo3, 0640) == 0, "mkfifo 3");
 	SETUP(chmod(fifo3, 0640) == 0, "chmod FIFO3");
-	f3r = open(fifo3, O_RDONLY | O_NONBLOCK);
-	SETUP(f3r >= 0, "open FIFO3 for reading");
-	f3w = open(fifo3, O_WRONLY);
-	SETUP(f3w >= 0, "open FIFO3 for writing");
+	fifo_open(fifo3, &f3r, &f3w, "FIFO3");
 	write_full(f3w, 7, NF3, "write FIFO3");
 	SETUP(unlink(fifo3) == 0, "unlink FIFO3");
 	/* last, so that no later descriptor gets their numbers */

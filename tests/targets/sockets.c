@@ -503,6 +503,7 @@ static void rights(void)
 	SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
 	SETUP(pipe(pp) == 0, "pipe");
 	fd = pp[0];
+	/* by hand, not src/base/scm.h: a target shares no code with rtcr, which it tests */
 	memset(cbuf, 0, sizeof(cbuf));
 	mh.msg_control = cbuf;
 	mh.msg_controllen = sizeof(cbuf);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,17 @@ __attribute__((unused)) static void tgt_finish(void)
 	}
 	say("PASS");
 	exit(0);
+}
+
+/* A 64-bit mixer (splitmix64's finalizer): page contents from an index. */
+__attribute__((unused)) static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
 }
 
 __attribute__((unused)) static long tgt_arg_long(int argc, char **argv, int i, long def)
