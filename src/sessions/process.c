@@ -118,11 +118,174 @@ int proc_dump_creds(struct inject *ij, const char *status, Rtcr__Creds **out)
 	return 0;
 }
 
+/* Working directory (a deleted one is remembered as such), root, comm. */
+static int dump_paths(struct ckpt_ctx *c)
+{
+	Rtcr__Process *p = c->proc;
+	char path[64], link[4096], *buf = NULL;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", c->pid);
+	if (read_file(path, &buf) >= 0) {
+		buf[strcspn(buf, "\n")] = '\0';
+		p->comm = buf;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cwd", c->pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return pr_perror("read %s", path);
+	link[n] = '\0';
+	if (strstr(link, " (deleted)")) {
+		/* restored as a new empty directory, removed again (see below) */
+		p->has_cwd_deleted = 1;
+		p->cwd_deleted = true;
+		link[strlen(link) - strlen(" (deleted)")] = '\0';
+	}
+	p->cwd = xstrdup(link);
+	snprintf(path, sizeof(path), "/proc/%d/root", c->pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n >= 0) {
+		link[n] = '\0';
+		p->root = xstrdup(link);
+		if (strcmp(link, "/"))
+			return ckpt_refuse(c, "pid %d: chroot to %s is not supported yet",
+					   c->ns_pid, link);
+	}
+	return 0;
+}
+
+/* A number from a one-line /proc/PID file. */
+static int proc_number(pid_t pid, const char *name, int base, long *v)
+{
+	char path[64], *buf = NULL;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	n = read_file(path, &buf);
+	if (n < 0)
+		return (int)n;
+	*v = strtol(buf, NULL, base);
+	free(buf);
+	return 0;
+}
+
+/* personality, oom_score_adj, coredump_filter: optional /proc files */
+static void dump_proc_numbers(struct ckpt_ctx *c)
+{
+	Rtcr__Process *p = c->proc;
+	long v;
+
+	if (proc_number(c->pid, "personality", 16, &v) == 0) {
+		p->has_personality = 1;
+		p->personality = (uint32_t)v;
+	}
+	if (proc_number(c->pid, "oom_score_adj", 10, &v) == 0) {
+		p->has_oom_score_adj = 1;
+		p->oom_score_adj = (int32_t)v;
+	}
+	if (proc_number(c->pid, "coredump_filter", 16, &v) == 0) {
+		p->has_coredump_filter = 1;
+		p->coredump_filter = (uint32_t)v;
+	}
+}
+
+static int dump_rlimits(struct ckpt_ctx *c)
+{
+	Rtcr__Process *p = c->proc;
+	int ret;
+
+	for (int res = 0; res < RLIM_NLIMITS; res++) {
+		struct rlimit rl;
+		Rtcr__Rlimit *r;
+
+		if (prlimit(c->pid, (enum __rlimit_resource)res, NULL, &rl) < 0)
+			return pr_perror("pid %d: read rlimit %s", c->ns_pid, rlimit_names[res]);
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		rtcr__rlimit__init(r);
+		r->has_resource = r->has_cur = r->has_max = 1;
+		r->resource = (uint32_t)res;
+		r->cur = rl.rlim_cur;
+		r->max = rl.rlim_max;
+		ret = pb_push((void ***)&p->rlimits, &p->n_rlimits, r);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* the prctl state, in one batch of injected calls */
+static int dump_prctl(struct ckpt_ctx *c)
+{
+	enum { DUMP, PDEATH, SUBREAP, THP, SLACK, MCE, TSC, MERGE, CPUID, NCALLS };
+	static const struct {
+		long nr, a0;
+		bool ptr;      /* result through an int at out + 4 * index */
+		bool optional; /* may be missing on older kernels */
+	} q[NCALLS] = {
+	    [DUMP] = {__NR_prctl, PR_GET_DUMPABLE, false, false},
+	    [PDEATH] = {__NR_prctl, PR_GET_PDEATHSIG, true, false},
+	    [SUBREAP] = {__NR_prctl, PR_GET_CHILD_SUBREAPER, true, false},
+	    [THP] = {__NR_prctl, PR_GET_THP_DISABLE, false, false},
+	    [SLACK] = {__NR_prctl, PR_GET_TIMERSLACK, false, false},
+	    [MCE] = {__NR_prctl, PR_MCE_KILL_GET, false, false},
+	    [TSC] = {__NR_prctl, PR_GET_TSC, true, false},
+	    [MERGE] = {__NR_prctl, 68 /* PR_GET_MEMORY_MERGE, 6.4 */, false, true},
+	    [CPUID] = {__NR_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, false, true},
+	};
+	Rtcr__Process *p = c->proc;
+	struct inject_call calls[NCALLS];
+	uint64_t out = c->ij.scratch + 8192;
+	int32_t vals[NCALLS];
+	int64_t v[NCALLS];
+	int ret;
+
+	memset(calls, 0, sizeof(calls));
+	for (int i = 0; i < NCALLS; i++) {
+		calls[i].nr = (uint64_t)q[i].nr;
+		calls[i].a[0] = (uint64_t)q[i].a0;
+		if (q[i].ptr)
+			calls[i].a[1] = out + 4 * (uint64_t)i;
+	}
+	ret = inject_batch(&c->ij, calls, NCALLS);
+	if (!ret)
+		ret = remote_read(c->pid, out, vals, sizeof(vals));
+	if (ret)
+		return ret;
+	for (int i = 0; i < NCALLS; i++) {
+		if (calls[i].ret < 0 && !q[i].optional) {
+			ret = (int)calls[i].ret;
+			pr_err("pid %d: prctl option %ld failed: %s", c->ns_pid, q[i].a0,
+			       strerror(-ret));
+			return ret;
+		}
+		v[i] = q[i].ptr ? vals[i] : calls[i].ret;
+	}
+	p->has_dumpable = p->has_pdeathsig = p->has_child_subreaper = 1;
+	p->has_thp_disable = p->has_timerslack_ns = p->has_mce_kill = p->has_tsc_mode = 1;
+	p->dumpable = (uint32_t)v[DUMP];
+	p->pdeathsig = (uint32_t)v[PDEATH];
+	p->child_subreaper = (uint32_t)v[SUBREAP];
+	p->thp_disable = (uint32_t)v[THP];
+	p->timerslack_ns = (uint64_t)v[SLACK];
+	p->mce_kill = (uint32_t)v[MCE];
+	p->tsc_mode = (uint32_t)v[TSC];
+	if (calls[MERGE].ret >= 0) {
+		p->has_memory_merge = 1;
+		p->memory_merge = (uint32_t)v[MERGE];
+	}
+	if (calls[CPUID].ret >= 0) {
+		p->has_cpuid_enabled = 1;
+		p->cpuid_enabled = (uint32_t)v[CPUID];
+	}
+	return 0;
+}
+
 static int process_dump(struct ckpt_ctx *c)
 {
 	Rtcr__Process *p = c->proc;
-	char path[64], *status = NULL, *buf = NULL, link[4096], val[32];
-	ssize_t n;
+	char path[64], *status = NULL, val[32];
 	int ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", c->pid);
@@ -140,148 +303,15 @@ static int process_dump(struct ckpt_ctx *c)
 	p->has_no_new_privs = 1;
 	p->no_new_privs = (uint32_t)hex_field(status, "NoNewPrivs");
 	ret = proc_dump_creds(&c->ij, status, &c->proc->creds);
+	if (!ret)
+		ret = dump_paths(c);
 	if (ret)
 		goto out;
-	snprintf(path, sizeof(path), "/proc/%d/comm", c->pid);
-	if (read_file(path, &buf) >= 0) {
-		buf[strcspn(buf, "\n")] = '\0';
-		p->comm = buf;
-		buf = NULL;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/cwd", c->pid);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0) {
-		ret = pr_perror("read %s", path);
-		goto out;
-	}
-	link[n] = '\0';
-	if (strstr(link, " (deleted)")) {
-		/* restored as a new empty directory, removed again (see below) */
-		p->has_cwd_deleted = 1;
-		p->cwd_deleted = true;
-		link[strlen(link) - strlen(" (deleted)")] = '\0';
-	}
-	p->cwd = xstrdup(link);
-	snprintf(path, sizeof(path), "/proc/%d/root", c->pid);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n >= 0) {
-		link[n] = '\0';
-		p->root = xstrdup(link);
-		if (strcmp(link, "/")) {
-			ret = ckpt_refuse(c, "pid %d: chroot to %s is not supported yet", c->ns_pid,
-					  link);
-			if (ret)
-				goto out;
-		}
-	}
-	snprintf(path, sizeof(path), "/proc/%d/personality", c->pid);
-	if (read_file(path, &buf) >= 0) {
-		p->has_personality = 1;
-		p->personality = (uint32_t)strtoul(buf, NULL, 16);
-		free(buf);
-		buf = NULL;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", c->pid);
-	if (read_file(path, &buf) >= 0) {
-		p->has_oom_score_adj = 1;
-		p->oom_score_adj = atoi(buf);
-		free(buf);
-		buf = NULL;
-	}
-	for (int res = 0; res < RLIM_NLIMITS; res++) {
-		struct rlimit rl;
-		Rtcr__Rlimit *r;
-
-		if (prlimit(c->pid, (enum __rlimit_resource)res, NULL, &rl) < 0) {
-			ret = pr_perror("pid %d: read rlimit %s", c->ns_pid, rlimit_names[res]);
-			goto out;
-		}
-		r = calloc(1, sizeof(*r));
-		if (!r) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		rtcr__rlimit__init(r);
-		r->has_resource = r->has_cur = r->has_max = 1;
-		r->resource = (uint32_t)res;
-		r->cur = rl.rlim_cur;
-		r->max = rl.rlim_max;
-		ret = pb_push((void ***)&p->rlimits, &p->n_rlimits, r);
-		if (ret)
-			goto out;
-	}
-	{
-		/* the prctl state, in one batch of injected calls */
-		enum { DUMP, PDEATH, SUBREAP, THP, SLACK, MCE, TSC, MERGE, CPUID, NCALLS };
-		static const struct {
-			long nr, a0;
-			bool ptr;      /* result through an int at out + 4 * index */
-			bool optional; /* may be missing on older kernels */
-		} q[NCALLS] = {
-		    [DUMP] = {__NR_prctl, PR_GET_DUMPABLE, false, false},
-		    [PDEATH] = {__NR_prctl, PR_GET_PDEATHSIG, true, false},
-		    [SUBREAP] = {__NR_prctl, PR_GET_CHILD_SUBREAPER, true, false},
-		    [THP] = {__NR_prctl, PR_GET_THP_DISABLE, false, false},
-		    [SLACK] = {__NR_prctl, PR_GET_TIMERSLACK, false, false},
-		    [MCE] = {__NR_prctl, PR_MCE_KILL_GET, false, false},
-		    [TSC] = {__NR_prctl, PR_GET_TSC, true, false},
-		    [MERGE] = {__NR_prctl, 68 /* PR_GET_MEMORY_MERGE, 6.4 */, false, true},
-		    [CPUID] = {__NR_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, false, true},
-		};
-		struct inject_call calls[NCALLS];
-		uint64_t out = c->ij.scratch + 8192;
-		int32_t vals[NCALLS];
-		int64_t v[NCALLS];
-
-		memset(calls, 0, sizeof(calls));
-		for (int i = 0; i < NCALLS; i++) {
-			calls[i].nr = (uint64_t)q[i].nr;
-			calls[i].a[0] = (uint64_t)q[i].a0;
-			if (q[i].ptr)
-				calls[i].a[1] = out + 4 * (uint64_t)i;
-		}
-		ret = inject_batch(&c->ij, calls, NCALLS);
-		if (!ret)
-			ret = remote_read(c->pid, out, vals, sizeof(vals));
-		if (ret)
-			goto out;
-		for (int i = 0; i < NCALLS; i++) {
-			if (calls[i].ret < 0 && !q[i].optional) {
-				ret = (int)calls[i].ret;
-				pr_err("pid %d: prctl option %ld failed: %s", c->ns_pid, q[i].a0,
-				       strerror(-ret));
-				goto out;
-			}
-			v[i] = q[i].ptr ? vals[i] : calls[i].ret;
-		}
-		p->has_dumpable = p->has_pdeathsig = p->has_child_subreaper = 1;
-		p->has_thp_disable = p->has_timerslack_ns = p->has_mce_kill = p->has_tsc_mode = 1;
-		p->dumpable = (uint32_t)v[DUMP];
-		p->pdeathsig = (uint32_t)v[PDEATH];
-		p->child_subreaper = (uint32_t)v[SUBREAP];
-		p->thp_disable = (uint32_t)v[THP];
-		p->timerslack_ns = (uint64_t)v[SLACK];
-		p->mce_kill = (uint32_t)v[MCE];
-		p->tsc_mode = (uint32_t)v[TSC];
-		if (calls[MERGE].ret >= 0) {
-			p->has_memory_merge = 1;
-			p->memory_merge = (uint32_t)v[MERGE];
-		}
-		if (calls[CPUID].ret >= 0) {
-			p->has_cpuid_enabled = 1;
-			p->cpuid_enabled = (uint32_t)v[CPUID];
-		}
-	}
-	snprintf(path, sizeof(path), "/proc/%d/coredump_filter", c->pid);
-	if (read_file(path, &buf) >= 0) {
-		p->has_coredump_filter = 1;
-		p->coredump_filter = (uint32_t)strtoul(buf, NULL, 16);
-		free(buf);
-		buf = NULL;
-	}
-	ret = 0;
+	dump_proc_numbers(c);
+	ret = dump_rlimits(c);
+	if (!ret)
+		ret = dump_prctl(c);
 out:
-	free(buf);
 	free(status);
 	return ret;
 }
@@ -376,56 +406,59 @@ int proc_restore_creds(struct rst_ctx *r, const Rtcr__Creds *cr)
 	return 0;
 }
 
-static int process_restore(struct rst_ctx *r)
+/* A deleted working directory: a new directory next to where it was,
+ * entered, then removed (a removed directory is empty). */
+static int restore_deleted_cwd(struct rst_ctx *r, const char *cwd)
 {
-	const Rtcr__Process *p = r->proc;
-	char path[64], val[32];
+	char tmpl[4200], *slash;
 	uint64_t addr;
 	int ret;
 
-	/* session and process group: set when the process tree is made (restore.c) */
-	if (p->cwd && p->cwd_deleted) {
-		/* a deleted working directory: a new directory next to where it
-		 * was, entered, then removed (a removed directory is empty) */
-		char tmpl[4200], *slash;
-
-		snprintf(tmpl, sizeof(tmpl), "%s", p->cwd);
-		slash = strrchr(tmpl, '/');
-		if (!slash) {
-			pr_err("restore: working directory %s is not absolute", p->cwd);
-			return -EINVAL;
-		}
-		snprintf(slash + 1, sizeof(tmpl) - (size_t)(slash + 1 - tmpl), ".rtcr-cwd-XXXXXX");
-		if (!mkdtemp(tmpl)) {
-			ret = -errno;
-			pr_err("restore: the deleted working directory %s: cannot make a directory "
-			       "next to it: %s",
-			       p->cwd, strerror(errno));
-			return ret;
-		}
-		ret = rst_scratch_put(r, 0, tmpl, strlen(tmpl) + 1, &addr);
-		if (!ret)
-			ret = call(r, "chdir", __NR_chdir, addr, 0, 0, 0, 0);
-		if (rmdir(tmpl) < 0 && !ret)
-			ret = pr_perror("restore: remove %s", tmpl);
-		if (ret)
-			return ret;
-	} else if (p->cwd) {
-		ret = rst_scratch_put(r, 0, p->cwd, strlen(p->cwd) + 1, &addr);
-		if (ret)
-			return ret;
-		ret = call(r, "chdir", __NR_chdir, addr, 0, 0, 0, 0);
-		if (ret) {
-			pr_err("restore: cannot enter the working directory %s", p->cwd);
-			return ret;
-		}
+	snprintf(tmpl, sizeof(tmpl), "%s", cwd);
+	slash = strrchr(tmpl, '/');
+	if (!slash) {
+		pr_err("restore: working directory %s is not absolute", cwd);
+		return -EINVAL;
 	}
-	ret = call(r, "umask", __NR_umask, p->umask, 0, 0, 0, 0);
+	snprintf(slash + 1, sizeof(tmpl) - (size_t)(slash + 1 - tmpl), ".rtcr-cwd-XXXXXX");
+	if (!mkdtemp(tmpl)) {
+		ret = -errno;
+		pr_err("restore: the deleted working directory %s: cannot make a directory "
+		       "next to it: %s",
+		       cwd, strerror(errno));
+		return ret;
+	}
+	ret = rst_scratch_put(r, 0, tmpl, strlen(tmpl) + 1, &addr);
+	if (!ret)
+		ret = call(r, "chdir", __NR_chdir, addr, 0, 0, 0, 0);
+	if (rmdir(tmpl) < 0 && !ret)
+		ret = pr_perror("restore: remove %s", tmpl);
+	return ret;
+}
+
+static int restore_cwd(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	uint64_t addr;
+	int ret;
+
+	if (!p->cwd)
+		return 0;
+	if (p->cwd_deleted)
+		return restore_deleted_cwd(r, p->cwd);
+	ret = rst_scratch_put(r, 0, p->cwd, strlen(p->cwd) + 1, &addr);
 	if (ret)
 		return ret;
-	ret = call(r, "personality", __NR_personality, p->personality, 0, 0, 0, 0);
+	ret = call(r, "chdir", __NR_chdir, addr, 0, 0, 0, 0);
 	if (ret)
-		return ret;
+		pr_err("restore: cannot enter the working directory %s", p->cwd);
+	return ret;
+}
+
+static int restore_rlimits(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+
 	for (size_t i = 0; i < p->n_rlimits; i++) {
 		struct rlimit rl = {p->rlimits[i]->cur, p->rlimits[i]->max}, cur;
 		int res = (int)p->rlimits[i]->resource;
@@ -449,44 +482,43 @@ static int process_restore(struct rst_ctx *r)
 		if (prlimit(r->pid, (enum __rlimit_resource)res, &rl, NULL) < 0)
 			return pr_perror("pid %u: set rlimit %s", p->pid, rlimit_names[res]);
 	}
+	return 0;
+}
+
+static int restore_prctl(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	int ret;
+
 	ret = call(r, "PR_SET_PDEATHSIG", __NR_prctl, PR_SET_PDEATHSIG, p->pdeathsig, 0, 0, 0);
-	if (ret)
-		return ret;
-	ret = call(r, "PR_SET_CHILD_SUBREAPER", __NR_prctl, PR_SET_CHILD_SUBREAPER,
-		   p->child_subreaper, 0, 0, 0);
-	if (ret)
-		return ret;
-	ret =
-	    call(r, "PR_SET_THP_DISABLE", __NR_prctl, PR_SET_THP_DISABLE, p->thp_disable, 0, 0, 0);
-	if (ret)
-		return ret;
-	if (p->has_timerslack_ns && p->timerslack_ns) {
+	if (!ret)
+		ret = call(r, "PR_SET_CHILD_SUBREAPER", __NR_prctl, PR_SET_CHILD_SUBREAPER,
+			   p->child_subreaper, 0, 0, 0);
+	if (!ret)
+		ret = call(r, "PR_SET_THP_DISABLE", __NR_prctl, PR_SET_THP_DISABLE, p->thp_disable,
+			   0, 0, 0);
+	if (!ret && p->has_timerslack_ns && p->timerslack_ns)
 		ret = call(r, "PR_SET_TIMERSLACK", __NR_prctl, PR_SET_TIMERSLACK, p->timerslack_ns,
 			   0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	if (p->has_mce_kill && p->mce_kill != 2 /* PR_MCE_KILL_DEFAULT */) {
+	if (!ret && p->has_mce_kill && p->mce_kill != 2 /* PR_MCE_KILL_DEFAULT */)
 		ret = call(r, "PR_MCE_KILL", __NR_prctl, PR_MCE_KILL, PR_MCE_KILL_SET, p->mce_kill,
 			   0, 0);
-		if (ret)
-			return ret;
-	}
-	if (p->has_tsc_mode && p->tsc_mode && p->tsc_mode != PR_TSC_ENABLE) {
+	if (!ret && p->has_tsc_mode && p->tsc_mode && p->tsc_mode != PR_TSC_ENABLE)
 		ret = call(r, "PR_SET_TSC", __NR_prctl, PR_SET_TSC, p->tsc_mode, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	if (p->has_memory_merge && p->memory_merge) {
+	if (!ret && p->has_memory_merge && p->memory_merge)
 		ret = call(r, "PR_SET_MEMORY_MERGE", __NR_prctl, 67, 1, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	if (p->has_cpuid_enabled && !p->cpuid_enabled) {
+	if (!ret && p->has_cpuid_enabled && !p->cpuid_enabled)
 		ret = call(r, "arch_prctl ARCH_SET_CPUID", __NR_arch_prctl, 0x1012, 0, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
+	return ret;
+}
+
+/* coredump_filter (best effort) and oom_score_adj, written from here */
+static int restore_proc_files(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	char path[64], val[32];
+	int ret;
+
 	if (p->has_coredump_filter) {
 		snprintf(path, sizeof(path), "/proc/%d/coredump_filter", r->pid);
 		snprintf(val, sizeof(val), "0x%x", p->coredump_filter);
@@ -497,26 +529,38 @@ static int process_restore(struct rst_ctx *r)
 	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", r->pid);
 	snprintf(val, sizeof(val), "%d", p->oom_score_adj);
 	ret = write_file(path, val);
-	if (ret) {
+	if (ret)
 		pr_err("pid %u: cannot set oom_score_adj %d: %s", p->pid, p->oom_score_adj,
 		       strerror(-ret));
-		return ret;
-	}
-	if (p->creds) {
+	return ret;
+}
+
+static int process_restore(struct rst_ctx *r)
+{
+	const Rtcr__Process *p = r->proc;
+	int ret;
+
+	/* session and process group: set when the process tree is made (restore.c) */
+	ret = restore_cwd(r);
+	if (!ret)
+		ret = call(r, "umask", __NR_umask, p->umask, 0, 0, 0, 0);
+	if (!ret)
+		ret = call(r, "personality", __NR_personality, p->personality, 0, 0, 0, 0);
+	if (!ret)
+		ret = restore_rlimits(r);
+	if (!ret)
+		ret = restore_prctl(r);
+	if (!ret)
+		ret = restore_proc_files(r);
+	if (!ret && p->creds)
 		ret = proc_restore_creds(r, p->creds);
-		if (ret)
-			return ret;
-	}
-	/* after the credentials: changing them resets it */
-	ret = call(r, "PR_SET_DUMPABLE", __NR_prctl, PR_SET_DUMPABLE, p->dumpable, 0, 0, 0);
 	if (ret)
 		return ret;
-	if (p->no_new_privs) {
+	/* after the credentials: changing them resets it */
+	ret = call(r, "PR_SET_DUMPABLE", __NR_prctl, PR_SET_DUMPABLE, p->dumpable, 0, 0, 0);
+	if (!ret && p->no_new_privs)
 		ret = call(r, "PR_SET_NO_NEW_PRIVS", __NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return ret;
 }
 
 /*
