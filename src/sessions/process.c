@@ -189,25 +189,43 @@ static void dump_proc_numbers(struct ckpt_ctx *c)
 	}
 }
 
+/* The rlimits, asked of the target itself (prlimit64 on itself needs no
+ * privilege; from here, a target of another uid would need CAP_SYS_RESOURCE). */
 static int dump_rlimits(struct ckpt_ctx *c)
 {
 	Rtcr__Process *p = c->proc;
+	struct inject_call calls[RLIM_NLIMITS];
+	struct rlimit64 rl[RLIM_NLIMITS];
+	uint64_t out = c->ij.scratch + 8192;
 	int ret;
 
+	memset(calls, 0, sizeof(calls));
 	for (int res = 0; res < RLIM_NLIMITS; res++) {
-		struct rlimit rl;
+		calls[res].nr = __NR_prlimit64;
+		calls[res].a[1] = (uint64_t)res;
+		calls[res].a[3] = out + sizeof(rl[0]) * (uint64_t)res;
+	}
+	ret = inject_batch(&c->ij, calls, RLIM_NLIMITS);
+	if (!ret)
+		ret = remote_read(c->pid, out, rl, sizeof(rl));
+	if (ret)
+		return ret;
+	for (int res = 0; res < RLIM_NLIMITS; res++) {
 		Rtcr__Rlimit *r;
 
-		if (prlimit(c->pid, (enum __rlimit_resource)res, NULL, &rl) < 0)
-			return pr_perror("pid %d: read rlimit %s", c->ns_pid, rlimit_names[res]);
+		if (calls[res].ret < 0) {
+			pr_err("pid %d: read rlimit %s: %s", c->ns_pid, rlimit_names[res],
+			       strerror((int)-calls[res].ret));
+			return (int)calls[res].ret;
+		}
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return -ENOMEM;
 		rtcr__rlimit__init(r);
 		r->has_resource = r->has_cur = r->has_max = 1;
 		r->resource = (uint32_t)res;
-		r->cur = rl.rlim_cur;
-		r->max = rl.rlim_max;
+		r->cur = rl[res].rlim_cur;
+		r->max = rl[res].rlim_max;
 		ret = pb_push((void ***)&p->rlimits, &p->n_rlimits, r);
 		if (ret)
 			return ret;
