@@ -8,6 +8,7 @@
 #define LOG_PREFIX "process: "
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,88 +341,216 @@ static int call(struct rst_ctx *r, const char *what, long nr, uint64_t a1, uint6
 	return inject_call(&r->ij, NULL, what, nr, a1, a2, a3, a4, a5, 0);
 }
 
-int proc_restore_creds(struct rst_ctx *r, const Rtcr__Creds *cr)
+/* The credentials thread ij->tid has now (its status file, its securebits). */
+static int creds_now(struct inject *ij, pid_t pid, Rtcr__Creds **out)
+{
+	char path[96], *status = NULL;
+	ssize_t n;
+	int ret;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, ij->tid);
+	n = read_file(path, &status);
+	if (n < 0) {
+		pr_err("read %s: %s", path, strerror((int)-n));
+		return (int)n;
+	}
+	ret = proc_dump_creds(ij, status, out);
+	free(status);
+	return ret;
+}
+
+/* The first field in which two sets of credentials differ, or NULL. */
+static const char *creds_differ(const Rtcr__Creds *a, const Rtcr__Creds *b)
+{
+	if (a->uid != b->uid || a->euid != b->euid || a->suid != b->suid)
+		return "uid";
+	if (a->fsuid != b->fsuid)
+		return "fsuid";
+	if (a->gid != b->gid || a->egid != b->egid || a->sgid != b->sgid)
+		return "gid";
+	if (a->fsgid != b->fsgid)
+		return "fsgid";
+	if (a->n_groups != b->n_groups ||
+	    (a->n_groups && memcmp(a->groups, b->groups, a->n_groups * sizeof(uint32_t))))
+		return "supplementary groups";
+	if (a->cap_inh != b->cap_inh)
+		return "inheritable capabilities";
+	if (a->cap_prm != b->cap_prm)
+		return "permitted capabilities";
+	if (a->cap_eff != b->cap_eff)
+		return "effective capabilities";
+	if (a->cap_bnd != b->cap_bnd)
+		return "bounding set";
+	if (a->cap_amb != b->cap_amb)
+		return "ambient capabilities";
+	if (a->securebits != b->securebits)
+		return "securebits";
+	return NULL;
+}
+
+#define CAPBIT(c) (1ULL << (c))
+
+/* What the steps of restore_creds_steps need: the capabilities asked for
+ * are ones the thread (rtcr's own) has, and it may change ids and bits. */
+static int creds_check(pid_t tid, const Rtcr__Creds *cur, const Rtcr__Creds *cr)
+{
+	uint64_t need = CAPBIT(CAP_SETUID) | CAPBIT(CAP_SETGID) | CAPBIT(CAP_SETPCAP);
+	uint64_t lack;
+
+	if ((cur->cap_prm & need) != need) {
+		pr_err("thread %d: changing credentials needs CAP_SETUID, CAP_SETGID and "
+		       "CAP_SETPCAP; it has only permitted capabilities %#" PRIx64,
+		       tid, cur->cap_prm);
+		return -EPERM;
+	}
+	lack = (cr->cap_prm | cr->cap_eff | cr->cap_amb) & ~cur->cap_prm;
+	if (lack) {
+		pr_err("thread %d: capabilities %#" PRIx64 " of the image are not in rtcr's own "
+		       "permitted set %#" PRIx64 ": they cannot be given back",
+		       tid, lack, cur->cap_prm);
+		return -EPERM;
+	}
+	lack = cr->cap_bnd & ~cur->cap_bnd;
+	if (!lack)
+		lack = cr->cap_inh & ~(cur->cap_inh | cur->cap_bnd);
+	if (lack) {
+		pr_err("thread %d: capabilities %#" PRIx64
+		       " of the image's bounding or inheritable "
+		       "set are not in rtcr's bounding set %#" PRIx64,
+		       tid, lack, cur->cap_bnd);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int capset_in(struct rst_ctx *r, uint64_t eff, uint64_t prm, uint64_t inh)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
-	uint64_t addr, all = (1ULL << (CAP_LAST_CAP + 1)) - 1;
-	bool full = cr->uid == 0 && cr->euid == 0 && cr->suid == 0 && cr->fsuid == 0 &&
-		    cr->gid == 0 && cr->egid == 0 && cr->sgid == 0 && cr->fsgid == 0 &&
-		    (cr->cap_eff & all) == all && (cr->cap_prm & all) == all &&
-		    (cr->cap_bnd & all) == all && cr->cap_inh == 0 && cr->cap_amb == 0 &&
-		    cr->securebits == 0;
+	uint64_t addr;
 	int ret;
 
-	if (full && cr->n_groups == 0)
-		return 0;
-	/* bounding set first, while we still have CAP_SETPCAP */
-	for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
-		if (!(cr->cap_bnd & (1ULL << cap))) {
-			ret = call(r, "drop a capability from the bounding set", __NR_prctl,
-				   PR_CAPBSET_DROP, (uint64_t)cap, 0, 0, 0);
-			if (ret)
-				return ret;
-		}
-	}
-	if (cr->n_groups) {
-		ret = rst_scratch_put(r, 0, cr->groups, cr->n_groups * sizeof(uint32_t), &addr);
-		if (ret)
-			return ret;
-	} else {
-		addr = 0;
-	}
-	ret = call(r, "setgroups", __NR_setgroups, cr->n_groups, addr, 0, 0, 0);
-	if (ret)
-		return ret;
-	ret = call(r, "setresgid", __NR_setresgid, cr->gid, cr->egid, cr->sgid, 0, 0);
-	if (ret)
-		return ret;
-	call(r, "setfsgid", __NR_setfsgid, cr->fsgid, 0, 0, 0, 0);
-	/* keep capabilities across the uid change; securebits set below decide after */
-	ret = call(r, "PR_SET_KEEPCAPS", __NR_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0);
-	if (ret)
-		return ret;
-	ret = call(r, "setresuid", __NR_setresuid, cr->uid, cr->euid, cr->suid, 0, 0);
-	if (ret)
-		return ret;
-	call(r, "setfsuid", __NR_setfsuid, cr->fsuid, 0, 0, 0, 0);
 	memset(data, 0, sizeof(data));
-	data[0].effective = (uint32_t)cr->cap_eff;
-	data[1].effective = (uint32_t)(cr->cap_eff >> 32);
-	data[0].permitted = (uint32_t)cr->cap_prm;
-	data[1].permitted = (uint32_t)(cr->cap_prm >> 32);
-	data[0].inheritable = (uint32_t)cr->cap_inh;
-	data[1].inheritable = (uint32_t)(cr->cap_inh >> 32);
+	data[0].effective = (uint32_t)eff;
+	data[1].effective = (uint32_t)(eff >> 32);
+	data[0].permitted = (uint32_t)prm;
+	data[1].permitted = (uint32_t)(prm >> 32);
+	data[0].inheritable = (uint32_t)inh;
+	data[1].inheritable = (uint32_t)(inh >> 32);
 	ret = rst_scratch_put(r, 0, &hdr, sizeof(hdr), &addr);
-	if (ret)
-		return ret;
-	ret = rst_scratch_put(r, 64, data, sizeof(data), NULL);
-	if (ret)
-		return ret;
-	ret = call(r, "capset", __NR_capset, addr, addr + 64, 0, 0, 0);
-	if (ret)
-		return ret;
-	for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
-		if (cr->cap_amb & (1ULL << cap)) {
-			ret = call(r, "raise an ambient capability", __NR_prctl, PR_CAP_AMBIENT,
-				   PR_CAP_AMBIENT_RAISE, (uint64_t)cap, 0, 0);
-			if (ret)
-				return ret;
-		}
-	}
-	/* securebits last: it also holds keep-caps */
-	{
-		long cur = 0;
+	if (!ret)
+		ret = rst_scratch_put(r, 64, data, sizeof(data), NULL);
+	if (!ret)
+		ret = call(r, "capset", __NR_capset, addr, addr + 64, 0, 0, 0);
+	return ret;
+}
 
-		inject_syscall(&r->ij, &cur, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
-		if ((uint32_t)cur != cr->securebits) {
-			ret = call(r, "PR_SET_SECUREBITS", __NR_prctl, PR_SET_SECUREBITS,
-				   cr->securebits, 0, 0, 0);
-			if (ret)
-				return ret;
-		}
+/* setfs[ug]id returns the previous id and no error: ask again to check. */
+static int set_fsid(struct rst_ctx *r, long nr, const char *what, uint32_t id)
+{
+	long old, got = -1;
+	int ret;
+
+	ret = inject_syscall(&r->ij, &old, nr, id, 0, 0, 0, 0, 0);
+	if (!ret)
+		ret = inject_syscall(&r->ij, &got, nr, (uint64_t)-1, 0, 0, 0, 0, 0);
+	if (ret)
+		return ret;
+	if ((uint32_t)got != id) {
+		pr_err("thread %d: %s %u: it stays %ld", r->ij.tid, what, id, got);
+		return -EPERM;
 	}
 	return 0;
+}
+
+/*
+ * From rtcr's own credentials (cur) to the image's, each step while the
+ * thread still has the privilege it needs:
+ *  1. effective = all permitted (CAP_SETUID/SETGID/SETPCAP from here on),
+ *     inheritable as in the image (before the bounding set shrinks: adding
+ *     to it needs the capability in the bounding set);
+ *  2. groups, res[gu]id, fs[gu]id, with SECBIT_NO_SETUID_FIXUP set for a
+ *     while so that the uid change leaves the capabilities (and the
+ *     ambient set) alone (keep-caps would still clear the effective set);
+ *  3. bounding set drops (CAP_SETPCAP);
+ *  4. ambient raises (the capability in permitted and inheritable, and
+ *     before SECBIT_NO_CAP_AMBIENT_RAISE may be set);
+ *  5. securebits as in the image (CAP_SETPCAP, still effective);
+ *  6. capset to the image's permitted/effective/inheritable sets (the
+ *     ambient set stays: it is within permitted and inheritable).
+ * no_new_privs and dumpable come after, from the callers.
+ */
+static int restore_creds_steps(struct rst_ctx *r, const Rtcr__Creds *cur, const Rtcr__Creds *cr)
+{
+	uint32_t temp_bits = cur->securebits | SECBIT_NO_SETUID_FIXUP;
+	uint64_t addr = 0;
+	int ret;
+
+	ret = capset_in(r, cur->cap_prm, cur->cap_prm, cr->cap_inh);
+	if (!ret && cr->n_groups)
+		ret = rst_scratch_put(r, 0, cr->groups, cr->n_groups * sizeof(uint32_t), &addr);
+	if (!ret)
+		ret = call(r, "setgroups", __NR_setgroups, cr->n_groups, addr, 0, 0, 0);
+	if (!ret)
+		ret = call(r, "setresgid", __NR_setresgid, cr->gid, cr->egid, cr->sgid, 0, 0);
+	if (!ret)
+		ret = set_fsid(r, __NR_setfsgid, "setfsgid", cr->fsgid);
+	if (!ret && temp_bits != cur->securebits)
+		ret = call(r, "PR_SET_SECUREBITS (no setuid fixup, for now)", __NR_prctl,
+			   PR_SET_SECUREBITS, temp_bits, 0, 0, 0);
+	if (!ret)
+		ret = call(r, "setresuid", __NR_setresuid, cr->uid, cr->euid, cr->suid, 0, 0);
+	if (!ret)
+		ret = set_fsid(r, __NR_setfsuid, "setfsuid", cr->fsuid);
+	for (int cap = 0; !ret && cap <= CAP_LAST_CAP; cap++)
+		if ((cur->cap_bnd & ~cr->cap_bnd) & CAPBIT(cap))
+			ret = call(r, "drop a capability from the bounding set", __NR_prctl,
+				   PR_CAPBSET_DROP, (uint64_t)cap, 0, 0, 0);
+	if (!ret && cur->cap_amb)
+		ret = call(r, "clear the ambient set", __NR_prctl, PR_CAP_AMBIENT,
+			   PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	for (int cap = 0; !ret && cap <= CAP_LAST_CAP; cap++)
+		if (cr->cap_amb & CAPBIT(cap))
+			ret = call(r, "raise an ambient capability", __NR_prctl, PR_CAP_AMBIENT,
+				   PR_CAP_AMBIENT_RAISE, (uint64_t)cap, 0, 0);
+	if (!ret && cr->securebits != temp_bits)
+		ret = call(r, "PR_SET_SECUREBITS", __NR_prctl, PR_SET_SECUREBITS, cr->securebits, 0,
+			   0, 0);
+	if (!ret)
+		ret = capset_in(r, cr->cap_eff, cr->cap_prm, cr->cap_inh);
+	return ret;
+}
+
+/* Give thread r->ij.tid the credentials cr exactly (checked afterwards). */
+int proc_restore_creds(struct rst_ctx *r, const Rtcr__Creds *cr)
+{
+	Rtcr__Creds *cur = NULL, *now = NULL;
+	const char *diff;
+	int ret;
+
+	ret = creds_now(&r->ij, r->pid, &cur);
+	if (ret || !creds_differ(cur, cr))
+		goto out;
+	ret = creds_check(r->ij.tid, cur, cr);
+	if (!ret)
+		ret = restore_creds_steps(r, cur, cr);
+	if (!ret)
+		ret = creds_now(&r->ij, r->pid, &now);
+	if (ret)
+		goto out;
+	diff = creds_differ(now, cr);
+	if (diff) {
+		pr_err("thread %d: credentials restored, but its %s differ from the image's",
+		       r->ij.tid, diff);
+		ret = -EIO;
+	}
+out:
+	if (cur)
+		rtcr__creds__free_unpacked(cur, NULL);
+	if (now)
+		rtcr__creds__free_unpacked(now, NULL);
+	return ret;
 }
 
 /* A deleted working directory: a new directory next to where it was,
@@ -473,32 +602,63 @@ static int restore_cwd(struct rst_ctx *r)
 	return ret;
 }
 
+/*
+ * The rlimits, set by the target itself (one batch of prlimit64 on itself),
+ * before its credentials change: from here, or once it is another uid,
+ * setting them would need CAP_SYS_RESOURCE. Raising a hard limit above the
+ * current one needs CAP_SYS_RESOURCE in any case: a limit that cannot be
+ * given back is an error that names it.
+ */
 static int restore_rlimits(struct rst_ctx *r)
 {
 	const Rtcr__Process *p = r->proc;
+	struct inject_call calls[RLIM_NLIMITS];
+	struct rlimit64 rl[RLIM_NLIMITS], cur[RLIM_NLIMITS];
+	uint64_t in, out;
+	size_t n = 0;
+	int ret;
 
-	for (size_t i = 0; i < p->n_rlimits; i++) {
-		struct rlimit rl = {p->rlimits[i]->cur, p->rlimits[i]->max}, cur;
-		int res = (int)p->rlimits[i]->resource;
+	memset(calls, 0, sizeof(calls));
+	memset(rl, 0, sizeof(rl));
+	for (size_t i = 0; i < p->n_rlimits && n < RLIM_NLIMITS; i++) {
+		if (p->rlimits[i]->resource >= RLIM_NLIMITS)
+			continue;
+		rl[n].rlim_cur = p->rlimits[i]->cur;
+		rl[n].rlim_max = p->rlimits[i]->max;
+		calls[n].nr = __NR_prlimit64;
+		calls[n].a[1] = p->rlimits[i]->resource;
+		n++;
+	}
+	ret = rst_scratch_put(r, 8192, rl, sizeof(rl), &in);
+	if (ret)
+		return ret;
+	out = in + sizeof(rl);
+	for (size_t i = 0; i < n; i++) {
+		calls[i].a[2] = in + sizeof(rl[0]) * i;
+		calls[i].a[3] = out + sizeof(cur[0]) * i; /* the limit it had, if set */
+	}
+	ret = inject_batch(&r->ij, calls, n);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = rlimit_names[calls[i].a[1]];
 
-		if (res >= RLIM_NLIMITS)
+		if (calls[i].ret == 0)
 			continue;
-		if (prlimit(r->pid, (enum __rlimit_resource)res, &rl, NULL) == 0)
-			continue;
-		if (errno != EPERM)
-			return pr_perror("pid %u: set rlimit %s", p->pid, rlimit_names[res]);
-		/* raising a hard limit needs CAP_SYS_RESOURCE: keep what we may */
-		prlimit(r->pid, (enum __rlimit_resource)res, NULL, &cur);
-		if (rl.rlim_max > cur.rlim_max)
-			rl.rlim_max = cur.rlim_max;
-		if (rl.rlim_cur > rl.rlim_max)
-			rl.rlim_cur = rl.rlim_max;
-		pr_warn(
-		    "pid %u: rlimit %s lowered to %llu/%llu (raising it needs CAP_SYS_RESOURCE)",
-		    p->pid, rlimit_names[res], (unsigned long long)rl.rlim_cur,
-		    (unsigned long long)rl.rlim_max);
-		if (prlimit(r->pid, (enum __rlimit_resource)res, &rl, NULL) < 0)
-			return pr_perror("pid %u: set rlimit %s", p->pid, rlimit_names[res]);
+		ret = (int)calls[i].ret;
+		if (ret == -EPERM &&
+		    inject_call(&r->ij, NULL, "prlimit64", __NR_prlimit64, 0, calls[i].a[1], 0,
+				calls[i].a[3], 0, 0) == 0 &&
+		    remote_read(r->pid, calls[i].a[3], &cur[i], sizeof(cur[i])) == 0)
+			pr_err("pid %u: rlimit %s: the hard limit cannot be raised from %llu to "
+			       "%llu: that needs CAP_SYS_RESOURCE, which rtcr lacks",
+			       p->pid, name, (unsigned long long)cur[i].rlim_max,
+			       (unsigned long long)rl[i].rlim_max);
+		else
+			pr_err("pid %u: set rlimit %s to %llu/%llu: %s", p->pid, name,
+			       (unsigned long long)rl[i].rlim_cur,
+			       (unsigned long long)rl[i].rlim_max, strerror(-ret));
+		return ret;
 	}
 	return 0;
 }
