@@ -21,6 +21,10 @@
 #include "base/log.h"
 #include "core/proc.h"
 
+#ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9) /* Linux 6.3 */
+#endif
+
 static const char *const rlimit_names[RLIM_NLIMITS] = {
     "cpu",     "fsize", "data",	 "stack",      "core",	   "rss",  "nproc",  "nofile",
     "memlock", "as",	"locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
@@ -237,7 +241,7 @@ static int dump_rlimits(struct ckpt_ctx *c)
 /* the prctl state, in one batch of injected calls */
 static int dump_prctl(struct ckpt_ctx *c)
 {
-	enum { DUMP, PDEATH, SUBREAP, THP, SLACK, MCE, TSC, MERGE, CPUID, NCALLS };
+	enum { DUMP, PDEATH, SUBREAP, THP, SLACK, MCE, TSC, MERGE, CPUID, MEMB, NCALLS };
 	static const struct {
 		long nr, a0;
 		bool ptr;      /* result through an int at out + 4 * index */
@@ -252,6 +256,7 @@ static int dump_prctl(struct ckpt_ctx *c)
 	    [TSC] = {__NR_prctl, PR_GET_TSC, true, false},
 	    [MERGE] = {__NR_prctl, 68 /* PR_GET_MEMORY_MERGE, 6.4 */, false, true},
 	    [CPUID] = {__NR_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, false, true},
+	    [MEMB] = {__NR_membarrier, MEMBARRIER_CMD_GET_REGISTRATIONS, false, true},
 	};
 	Rtcr__Process *p = c->proc;
 	struct inject_call calls[NCALLS];
@@ -297,6 +302,10 @@ static int dump_prctl(struct ckpt_ctx *c)
 	if (calls[CPUID].ret >= 0) {
 		p->has_cpuid_enabled = 1;
 		p->cpuid_enabled = (uint32_t)v[CPUID];
+	}
+	if (calls[MEMB].ret >= 0) {
+		p->has_membarrier_registrations = 1;
+		p->membarrier_registrations = (uint32_t)v[MEMB];
 	}
 	return 0;
 }
@@ -742,35 +751,48 @@ static int process_restore(struct rst_ctx *r)
 }
 
 /*
- * membarrier registrations cannot be read back from the kernel; register
- * the private expedited commands this kernel offers, so that a target that
- * had registered keeps working (one that had not is not harmed: the
- * commands only cost when called). Called before the process has more
- * than one thread: with one user of the mm the kernel needs no
- * synchronize_rcu() (measured: 29 ms with two threads, 0.1 ms with one).
+ * The membarrier commands the process had registered: exactly those read
+ * at the checkpoint (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3). An image
+ * without them (an older rtcr, an older kernel): the private expedited
+ * commands this kernel offers, so that a target that had registered keeps
+ * working (one that had not is not harmed: the commands only cost when
+ * called). Called before the process has more than one thread: with one
+ * user of the mm the kernel needs no synchronize_rcu() (measured: 29 ms
+ * with two threads, 0.1 ms with one).
  */
-void process_register_membarrier(struct rst_ctx *r)
+int process_register_membarrier(struct rst_ctx *r)
 {
-	long mask = 0;
+	static const struct {
+		long cmd, reg;
+	} m[] = {
+	    {1 << 0, 1 << 1}, /* GLOBAL_EXPEDITED */
+	    {1 << 3, 1 << 4}, /* PRIVATE_EXPEDITED */
+	    {1 << 5, 1 << 6}, /* PRIVATE_EXPEDITED_SYNC_CORE */
+	    {1 << 7, 1 << 8}, /* PRIVATE_EXPEDITED_RSEQ */
+	};
+	const Rtcr__Process *p = r->proc;
+	long mask = 0, rr;
+	int ret = 0;
 
-	if (inject_syscall(&r->ij, &mask, __NR_membarrier, 0 /* QUERY */, 0, 0, 0, 0, 0) == 0 &&
-	    mask > 0) {
-		static const struct {
-			long cmd, reg;
-		} m[] = {
-		    {1 << 3, 1 << 4}, /* PRIVATE_EXPEDITED */
-		    {1 << 5, 1 << 6}, /* PRIVATE_EXPEDITED_SYNC_CORE */
-		    {1 << 7, 1 << 8}, /* PRIVATE_EXPEDITED_RSEQ */
-		};
-
-		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-			long rr;
-
-			if ((mask & m[i].cmd) && (mask & m[i].reg))
-				inject_syscall(&r->ij, &rr, __NR_membarrier, (uint64_t)m[i].reg, 0,
-					       0, 0, 0, 0);
-		}
+	if (p->has_membarrier_registrations) {
+		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]) && !ret; i++)
+			if (p->membarrier_registrations & m[i].reg)
+				ret =
+				    inject_call(&r->ij, NULL, "membarrier register",
+						__NR_membarrier, (uint64_t)m[i].reg, 0, 0, 0, 0, 0);
+		if (ret)
+			pr_err("pid %u: membarrier registrations %#x cannot be restored", p->pid,
+			       p->membarrier_registrations);
+		return ret;
 	}
+	if (inject_syscall(&r->ij, &mask, __NR_membarrier, 0 /* QUERY */, 0, 0, 0, 0, 0) ||
+	    mask <= 0)
+		return 0;
+	for (size_t i = 1; i < sizeof(m) / sizeof(m[0]); i++)
+		if ((mask & m[i].cmd) && (mask & m[i].reg))
+			inject_syscall(&r->ij, &rr, __NR_membarrier, (uint64_t)m[i].reg, 0, 0, 0, 0,
+				       0);
+	return 0;
 }
 
 const struct session_ops session_process = {

@@ -160,7 +160,7 @@ int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...) __attribute__((format(
 int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, const char *name,
 		       uint32_t *shmem_id);
 /* Register the membarrier commands (process.c), before threads exist. */
-void process_register_membarrier(struct rst_ctx *r);
+int process_register_membarrier(struct rst_ctx *r);
 
 /* The injection context of thread i (0: the main thread). */
 static inline struct inject *rst_thread_ij(struct rst_ctx *r, size_t i)

@@ -370,7 +370,9 @@ static int tasks_restore(struct rst_ctx *r)
 	const Rtcr__Process *p = r->proc;
 	int ret;
 
-	process_register_membarrier(r); /* while it has one thread: cheap */
+	ret = process_register_membarrier(r); /* while it has one thread: cheap */
+	if (ret)
+		return ret;
 	r->thr = calloc(p->n_threads ? p->n_threads : 1, sizeof(*r->thr));
 	if (!r->thr)
 		return -ENOMEM;

@@ -7,8 +7,13 @@
  * (it re-arms it when the signal is dequeued), which must not read as
  * "disarmed". Prints READY, then the SIGALRM count every ~50 ms; fails at
  * once if either timer's interval changed. On SIGUSR1: both counts still
- * grow and the intervals are the same: PASS.
+ * grow and the intervals are the same, and the membarrier commands
+ * registered (PRIVATE_EXPEDITED only, registered at the start) are exactly
+ * the same (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3; not checked
+ * without it): PASS.
  */
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 
 #include "tgt.h"
@@ -61,12 +66,21 @@ static void check_intervals(void)
 	}
 }
 
+#ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+#endif
+
+static long membarrier_registrations(void)
+{
+	return syscall(SYS_membarrier, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
+}
+
 int main(void)
 {
 	struct itimerval real = {{0, 2000}, {0, 2000}}, virt = {{0, 3000}, {0, 3000}};
 	struct sigaction sa;
 	sigset_t alrm;
-	long a0, v0;
+	long a0, v0, memb;
 
 	tgt_install_usr1();
 	memset(&sa, 0, sizeof(sa));
@@ -79,6 +93,9 @@ int main(void)
 	sigaddset(&alrm, SIGALRM);
 	SETUP(setitimer(ITIMER_REAL, &real, NULL) == 0, "setitimer ITIMER_REAL");
 	SETUP(setitimer(ITIMER_VIRTUAL, &virt, NULL) == 0, "setitimer ITIMER_VIRTUAL");
+	SETUP(syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0,
+	      "membarrier register");
+	memb = membarrier_registrations();
 	say("READY");
 	for (int i = 0; !tgt_usr1; i++) {
 		round_blocked(&alrm);
@@ -93,5 +110,7 @@ int main(void)
 	check_intervals();
 	CHECK(alrms > a0, "SIGALRM count stays at %ld", a0);
 	CHECK(vtalrms > v0, "SIGVTALRM count stays at %ld", v0);
+	CHECK(memb < 0 || membarrier_registrations() == memb,
+	      "membarrier registrations %#lx, were %#lx", membarrier_registrations(), memb);
 	tgt_finish();
 }
