@@ -166,7 +166,7 @@ int mem_prealloc(struct ckpt_ctx *c, uint64_t bytes);
 /* A zombie's ids, from its status text (process.c). */
 int proc_dump_ids(struct ckpt_ctx *c, const char *status);
 /* Register the membarrier commands (process.c), before threads exist. */
-void process_register_membarrier(struct rst_ctx *r);
+int process_register_membarrier(struct rst_ctx *r);
 
 /* The injection context of thread i (0: the main thread). */
 static inline struct inject *rst_thread_ij(struct rst_ctx *r, size_t i)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Signal and timer state of a process: handlers (rt_sigaction), signals
- * queued to the whole process, and the interval timers. Restored last,
+ * queued to the whole process, and the interval timers (a periodic one
+ * whose signal is pending at the checkpoint reads 0 time left: it is
+ * re-armed for one interval on restore). Restored last,
  * just before the threads run; every signal stays blocked until then, so
  * a timer that fires early only leaves its signal pending.
  */
@@ -97,7 +99,10 @@ static int signals_dump(struct ckpt_ctx *c)
 	for (int which = 0; which < 3; which++) {
 		Rtcr__Itimer *t;
 
-		if (!it[which].it_value.tv_sec && !it[which].it_value.tv_usec)
+		/* a periodic timer whose signal is pending reads 0 time left (the
+		 * kernel re-arms ITIMER_REAL when SIGALRM is dequeued): still armed */
+		if (!it[which].it_value.tv_sec && !it[which].it_value.tv_usec &&
+		    !it[which].it_interval.tv_sec && !it[which].it_interval.tv_usec)
 			continue;
 		t = calloc(1, sizeof(*t));
 		if (!t)
@@ -153,6 +158,12 @@ static int signals_restore(struct rst_ctx *r)
 		it.it_interval.tv_usec = (suseconds_t)(t->interval_us % 1000000);
 		it.it_value.tv_sec = (time_t)(t->value_us / 1000000);
 		it.it_value.tv_usec = (suseconds_t)(t->value_us % 1000000);
+		if (!t->value_us) {
+			/* expired in the pause, its signal pending (queued again
+			 * below, delivered first): the next expiry one interval on,
+			 * as the kernel's re-arm on delivery would have it */
+			it.it_value = it.it_interval;
+		}
 		ret = rst_scratch_put(r, 0, &it, sizeof(it), &addr);
 		if (ret)
 			return ret;

@@ -152,18 +152,147 @@ static int requeue_inflight(struct ckpt_ctx *c, struct inject *ij, const struct 
 			   (uint64_t)c->ns_pid, ns_tid, (uint64_t)ts->sig, c->ij.scratch, 0, 0);
 }
 
+/* General registers (from the stop) and the xsave area. */
+static int dump_regs(const struct inject *ij, Rtcr__Thread *th)
+{
+	struct user_regs_struct regs = ij->orig;
+	struct iovec iov;
+	void *xs;
+
+	th->regs = regs_to_image(&regs);
+	if (!th->regs)
+		return -ENOMEM;
+	if ((long)regs.orig_rax >= 0) {
+		th->has_in_syscall = 1;
+		th->in_syscall = (uint32_t)regs.orig_rax + 1;
+	}
+	xs = malloc(XSAVE_MAX);
+	if (!xs)
+		return -ENOMEM;
+	iov.iov_base = xs;
+	iov.iov_len = XSAVE_MAX;
+	if (ptrace(PTRACE_GETREGSET, ij->tid, NT_X86_XSTATE, &iov) < 0) {
+		free(xs);
+		return pr_perror("xsave state of thread %d", ij->tid);
+	}
+	th->has_xsave = 1;
+	th->xsave.len = iov.iov_len;
+	th->xsave.data = realloc(xs, iov.iov_len);
+	if (!th->xsave.data)
+		th->xsave.data = xs;
+	return 0;
+}
+
+/* rseq registration and robust futex list, read through ptrace. */
+static int dump_rseq_robust(pid_t tid, Rtcr__Thread *th)
+{
+	struct __ptrace_rseq_configuration rc;
+	uint64_t head = 0;
+	size_t hlen = 0;
+
+	memset(&rc, 0, sizeof(rc));
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0)
+		return pr_perror("rseq configuration of thread %d", tid);
+	if (rc.rseq_abi_pointer) {
+		th->rseq = calloc(1, sizeof(*th->rseq));
+		if (!th->rseq)
+			return -ENOMEM;
+		rtcr__rseq__init(th->rseq);
+		th->rseq->has_abi_pointer = th->rseq->has_abi_size = 1;
+		th->rseq->has_signature = th->rseq->has_flags = 1;
+		th->rseq->abi_pointer = rc.rseq_abi_pointer;
+		th->rseq->abi_size = rc.rseq_abi_size;
+		th->rseq->signature = rc.signature;
+		th->rseq->flags = rc.flags;
+	}
+	if (syscall(SYS_get_robust_list, tid, &head, &hlen) < 0)
+		return pr_perror("robust list of thread %d", tid);
+	th->has_robust_list = th->has_robust_list_len = 1;
+	th->robust_list = head;
+	th->robust_list_len = hlen;
+	return 0;
+}
+
+/* clear_child_tid, sigaltstack, personality and timer slack are only
+ * readable by the thread itself: one batch of injected calls (the last two
+ * only for other threads than the main one, which keeps them per process) */
+static int dump_self_state(struct ckpt_ctx *c, struct inject *ij, Rtcr__Thread *th, bool main)
+{
+	struct inject_call calls[4];
+	uint64_t out = c->ij.scratch + 8192;
+	struct {
+		uint64_t ctid;
+		stack_t ss;
+	} got;
+	size_t ncalls = main ? 2 : 4;
+	int ret;
+
+	memset(calls, 0, sizeof(calls));
+	calls[0].nr = __NR_prctl;
+	calls[0].a[0] = PR_GET_TID_ADDRESS;
+	calls[0].a[1] = out + offsetof(__typeof__(got), ctid);
+	calls[1].nr = __NR_sigaltstack;
+	calls[1].a[1] = out + offsetof(__typeof__(got), ss);
+	calls[2].nr = __NR_personality;
+	calls[2].a[0] = 0xffffffff;
+	calls[3].nr = __NR_prctl;
+	calls[3].a[0] = PR_GET_TIMERSLACK;
+	ret = inject_batch(ij, calls, ncalls);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < ncalls; i++) {
+		if (calls[i].ret < 0) {
+			pr_err("thread %d: injected call %zu failed: %s", ij->tid, i,
+			       strerror((int)-calls[i].ret));
+			return (int)calls[i].ret;
+		}
+	}
+	ret = remote_read(c->pid, out, &got, sizeof(got));
+	if (ret)
+		return ret;
+	th->has_clear_child_tid = 1;
+	th->clear_child_tid = got.ctid;
+	th->sigaltstack = calloc(1, sizeof(*th->sigaltstack));
+	if (!th->sigaltstack)
+		return -ENOMEM;
+	rtcr__sig_alt_stack__init(th->sigaltstack);
+	th->sigaltstack->has_sp = th->sigaltstack->has_flags = th->sigaltstack->has_size = 1;
+	th->sigaltstack->sp = (uint64_t)(uintptr_t)got.ss.ss_sp;
+	th->sigaltstack->flags = (uint32_t)got.ss.ss_flags;
+	th->sigaltstack->size = got.ss.ss_size;
+	if (!main) {
+		th->has_personality = th->has_timerslack_ns = 1;
+		th->personality = (uint32_t)calls[2].ret;
+		th->timerslack_ns = (uint64_t)calls[3].ret;
+	}
+	return 0;
+}
+
+/* What is per thread but kept per process for the main thread: credentials
+ * and no_new_privs. */
+static int dump_thread_creds(struct ckpt_ctx *c, struct inject *ij, Rtcr__Thread *th)
+{
+	char path[96], val[32], *status = NULL;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", c->pid, ij->tid);
+	if (read_file(path, &status) < 0)
+		return pr_perror("read %s", path);
+	ret = proc_dump_creds(ij, status, &th->creds);
+	if (!ret && proc_status_field(status, "NoNewPrivs", val, sizeof(val)) == 0) {
+		th->has_no_new_privs = 1;
+		th->no_new_privs = (uint32_t)atoi(val);
+	}
+	free(status);
+	return ret;
+}
+
 static int dump_thread(struct ckpt_ctx *c, const struct tstop *ts, bool main)
 {
 	Rtcr__Thread *th = calloc(1, sizeof(*th));
-	struct user_regs_struct regs;
-	struct __ptrace_rseq_configuration rc;
 	struct inject tij, *ij = &c->ij;
-	struct iovec iov;
 	pid_t tid = ts->tid;
-	void *xs = NULL;
-	uint64_t head = 0;
-	size_t hlen = 0;
-	char path[96], *comm = NULL, *status = NULL;
+	char path[96], *comm = NULL;
 	int ret;
 
 	if (!th)
@@ -185,150 +314,28 @@ static int dump_thread(struct ckpt_ctx *c, const struct tstop *ts, bool main)
 		tij.scratch_len = c->ij.scratch_len;
 		ij = &tij;
 	}
-	regs = ij->orig;
 	th->has_sigmask = 1;
 	th->sigmask = ij->orig_sigmask;
 	ret = requeue_inflight(c, ij, ts, th->tid);
+	if (!ret)
+		ret = dump_regs(ij, th);
+	if (!ret)
+		ret = dump_pending(tid, false, &th->pending, &th->n_pending);
+	if (!ret)
+		ret = dump_rseq_robust(tid, th);
 	if (ret)
 		goto out;
-	th->regs = regs_to_image(&regs);
-	if (!th->regs) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if ((long)regs.orig_rax >= 0) {
-		th->has_in_syscall = 1;
-		th->in_syscall = (uint32_t)regs.orig_rax + 1;
-	}
-	xs = malloc(XSAVE_MAX);
-	if (!xs) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	iov.iov_base = xs;
-	iov.iov_len = XSAVE_MAX;
-	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
-		ret = pr_perror("xsave state of thread %d", tid);
-		free(xs);
-		goto out;
-	}
-	th->has_xsave = 1;
-	th->xsave.len = iov.iov_len;
-	th->xsave.data = realloc(xs, iov.iov_len);
-	if (!th->xsave.data)
-		th->xsave.data = xs;
-	ret = dump_pending(tid, false, &th->pending, &th->n_pending);
-	if (ret)
-		goto out;
-	memset(&rc, 0, sizeof(rc));
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0) {
-		ret = pr_perror("rseq configuration of thread %d", tid);
-		goto out;
-	}
-	if (rc.rseq_abi_pointer) {
-		th->rseq = calloc(1, sizeof(*th->rseq));
-		if (!th->rseq) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		rtcr__rseq__init(th->rseq);
-		th->rseq->has_abi_pointer = th->rseq->has_abi_size = 1;
-		th->rseq->has_signature = th->rseq->has_flags = 1;
-		th->rseq->abi_pointer = rc.rseq_abi_pointer;
-		th->rseq->abi_size = rc.rseq_abi_size;
-		th->rseq->signature = rc.signature;
-		th->rseq->flags = rc.flags;
-	}
-	if (syscall(SYS_get_robust_list, tid, &head, &hlen) < 0) {
-		ret = pr_perror("robust list of thread %d", tid);
-		goto out;
-	}
-	th->has_robust_list = th->has_robust_list_len = 1;
-	th->robust_list = head;
-	th->robust_list_len = hlen;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", c->pid, tid);
 	if (read_file(path, &comm) >= 0) {
 		comm[strcspn(comm, "\n")] = '\0';
 		th->comm = comm;
 	}
 	ret = dump_sched(tid, th);
-	if (ret)
-		goto out;
-	/* clear_child_tid, sigaltstack, personality and timer slack are only
-	 * readable by the thread itself: one batch of injected calls */
-	{
-		struct inject_call calls[4];
-		uint64_t out = c->ij.scratch + 8192;
-		struct {
-			uint64_t ctid;
-			stack_t ss;
-		} got;
-		size_t ncalls = main ? 2 : 4;
-
-		memset(calls, 0, sizeof(calls));
-		calls[0].nr = __NR_prctl;
-		calls[0].a[0] = PR_GET_TID_ADDRESS;
-		calls[0].a[1] = out + offsetof(__typeof__(got), ctid);
-		calls[1].nr = __NR_sigaltstack;
-		calls[1].a[1] = out + offsetof(__typeof__(got), ss);
-		calls[2].nr = __NR_personality;
-		calls[2].a[0] = 0xffffffff;
-		calls[3].nr = __NR_prctl;
-		calls[3].a[0] = PR_GET_TIMERSLACK;
-		ret = inject_batch(ij, calls, ncalls);
-		if (ret)
-			goto out;
-		for (size_t i = 0; i < ncalls; i++) {
-			if (calls[i].ret < 0) {
-				pr_err("thread %d: injected call %zu failed: %s", tid, i,
-				       strerror((int)-calls[i].ret));
-				ret = (int)calls[i].ret;
-				goto out;
-			}
-		}
-		ret = remote_read(c->pid, out, &got, sizeof(got));
-		if (ret)
-			goto out;
-		th->has_clear_child_tid = 1;
-		th->clear_child_tid = got.ctid;
-		th->sigaltstack = calloc(1, sizeof(*th->sigaltstack));
-		if (!th->sigaltstack) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		rtcr__sig_alt_stack__init(th->sigaltstack);
-		th->sigaltstack->has_sp = th->sigaltstack->has_flags = th->sigaltstack->has_size =
-		    1;
-		th->sigaltstack->sp = (uint64_t)(uintptr_t)got.ss.ss_sp;
-		th->sigaltstack->flags = (uint32_t)got.ss.ss_flags;
-		th->sigaltstack->size = got.ss.ss_size;
-		if (!main) {
-			th->has_personality = th->has_timerslack_ns = 1;
-			th->personality = (uint32_t)calls[2].ret;
-			th->timerslack_ns = (uint64_t)calls[3].ret;
-		}
-	}
-	if (!main) {
-		/* what is per thread but kept per process for the main thread */
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", c->pid, tid);
-		if (read_file(path, &status) < 0) {
-			ret = pr_perror("read %s", path);
-			goto out;
-		}
-		ret = proc_dump_creds(ij, status, &th->creds);
-		if (ret)
-			goto out;
-		{
-			char val[32];
-
-			if (proc_status_field(status, "NoNewPrivs", val, sizeof(val)) == 0) {
-				th->has_no_new_privs = 1;
-				th->no_new_privs = (uint32_t)atoi(val);
-			}
-		}
-	}
+	if (!ret)
+		ret = dump_self_state(c, ij, th, main);
+	if (!ret && !main)
+		ret = dump_thread_creds(c, ij, th);
 out:
-	free(status);
 	if (!main) {
 		int r2 = inject_end(&tij);
 
@@ -363,7 +370,9 @@ static int tasks_restore(struct rst_ctx *r)
 	const Rtcr__Process *p = r->proc;
 	int ret;
 
-	process_register_membarrier(r); /* while it has one thread: cheap */
+	ret = process_register_membarrier(r); /* while it has one thread: cheap */
+	if (ret)
+		return ret;
 	r->thr = calloc(p->n_threads ? p->n_threads : 1, sizeof(*r->thr));
 	if (!r->thr)
 		return -ENOMEM;
@@ -401,40 +410,22 @@ const struct session_ops session_tasks = {
     .phase = RST_TASKS,
 };
 
-static int restore_one(struct rst_ctx *r, size_t idx)
+/* rseq, robust list, clear_child_tid and sigaltstack: set by the thread itself. */
+static int restore_self_state(struct rst_ctx *r, struct inject *ij, const Rtcr__Thread *th)
 {
-	struct rst_thread *t = &r->thr[idx];
-	const Rtcr__Thread *th = t->th;
-	struct inject *ij = rst_thread_ij(r, idx);
-	struct iovec iov;
-	struct sched_attr_k a;
 	uint64_t addr;
-	int ret;
+	int ret = 0;
 
-	if (th->has_xsave && th->xsave.len) {
-		iov.iov_base = th->xsave.data;
-		iov.iov_len = th->xsave.len;
-		if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
-			return pr_perror("thread %u: set xsave state (%zu bytes)", th->tid,
-					 th->xsave.len);
-	}
-	if (th->rseq && th->rseq->abi_pointer) {
+	if (th->rseq && th->rseq->abi_pointer)
 		ret = inject_call(ij, NULL, "register rseq", __NR_rseq, th->rseq->abi_pointer,
 				  th->rseq->abi_size, 0, th->rseq->signature, 0, 0);
-		if (ret)
-			return ret;
-	}
-	if (th->robust_list) {
+	if (!ret && th->robust_list)
 		ret = inject_call(ij, NULL, "set_robust_list", __NR_set_robust_list,
 				  th->robust_list, th->robust_list_len, 0, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	ret = inject_call(ij, NULL, "set_tid_address", __NR_set_tid_address, th->clear_child_tid, 0,
-			  0, 0, 0, 0);
-	if (ret)
-		return ret;
-	if (th->sigaltstack) {
+	if (!ret)
+		ret = inject_call(ij, NULL, "set_tid_address", __NR_set_tid_address,
+				  th->clear_child_tid, 0, 0, 0, 0, 0);
+	if (!ret && th->sigaltstack) {
 		stack_t ss;
 
 		memset(&ss, 0, sizeof(ss));
@@ -443,15 +434,20 @@ static int restore_one(struct rst_ctx *r, size_t idx)
 		ss.ss_flags = (int)(th->sigaltstack->flags & ~(uint32_t)SS_ONSTACK);
 		if (!(ss.ss_flags & SS_DISABLE) || ss.ss_sp) {
 			ret = rst_scratch_put(r, 0, &ss, sizeof(ss), &addr);
-			if (ret)
-				return ret;
-			ret = inject_call(ij, NULL, "sigaltstack", __NR_sigaltstack, addr, 0, 0, 0,
-					  0, 0);
-			if (ret)
-				return ret;
+			if (!ret)
+				ret = inject_call(ij, NULL, "sigaltstack", __NR_sigaltstack, addr,
+						  0, 0, 0, 0, 0);
 		}
 	}
-	/* signals queued to the thread; all signals are blocked until the end */
+	return ret;
+}
+
+/* Signals queued to the thread; all signals are blocked until the end. */
+static int restore_thread_pending(struct rst_ctx *r, struct inject *ij, const Rtcr__Thread *th)
+{
+	uint64_t addr;
+	int ret;
+
 	for (size_t i = 0; i < th->n_pending; i++) {
 		const siginfo_t *si = (const siginfo_t *)th->pending[i]->raw.data;
 
@@ -465,78 +461,104 @@ static int restore_one(struct rst_ctx *r, size_t idx)
 		if (ret)
 			return ret;
 	}
-	if (th->comm) {
+	return 0;
+}
+
+/* Scheduling policy, affinity and I/O priority, set from here. */
+static int restore_sched(pid_t tid, const Rtcr__Thread *th)
+{
+	struct sched_attr_k a;
+
+	if (!th->sched)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.size = 48;
+	a.sched_policy = th->sched->policy;
+	a.sched_priority = th->sched->priority;
+	a.sched_nice = th->sched->nice;
+	a.sched_flags = th->sched->flags;
+	a.sched_runtime = th->sched->runtime;
+	a.sched_deadline = th->sched->deadline;
+	a.sched_period = th->sched->period;
+	if (syscall(SYS_sched_setattr, tid, &a, 0) < 0)
+		return pr_perror("thread %u: set scheduling policy %u priority %u nice %d", th->tid,
+				 a.sched_policy, a.sched_priority, a.sched_nice);
+	if (th->sched->n_affinity &&
+	    syscall(SYS_sched_setaffinity, tid, th->sched->n_affinity * 8, th->sched->affinity) < 0)
+		pr_warn("thread %u: CPU affinity not restored: %s (CPUs differ?)", th->tid,
+			strerror(errno));
+	if (th->sched->has_ioprio && syscall(SYS_ioprio_set, 1, tid, (int)th->sched->ioprio) < 0)
+		pr_warn("thread %u: I/O priority 0x%x not restored: %s", th->tid, th->sched->ioprio,
+			strerror(errno));
+	return 0;
+}
+
+/* Per-thread attributes the process session set for the main thread:
+ * personality, timer slack, credentials, no_new_privs. */
+static int restore_thread_attrs(struct rst_ctx *r, struct inject *ij, const Rtcr__Thread *th)
+{
+	const Rtcr__Process *p = r->proc;
+	const Rtcr__Creds *cr = th->creds ? th->creds : p->creds;
+	uint32_t pers = th->has_personality ? th->personality : p->personality;
+	uint64_t slack = th->has_timerslack_ns ? th->timerslack_ns : p->timerslack_ns;
+	uint32_t nnp = th->has_no_new_privs ? th->no_new_privs : p->no_new_privs;
+	int ret;
+
+	ret = inject_call(ij, NULL, "personality", __NR_personality, pers, 0, 0, 0, 0, 0);
+	if (!ret && slack)
+		ret = inject_call(ij, NULL, "PR_SET_TIMERSLACK", __NR_prctl, PR_SET_TIMERSLACK,
+				  slack, 0, 0, 0, 0);
+	if (!ret && cr) {
+		struct inject saved = r->ij;
+
+		/* the credential steps act on whichever thread r->ij names */
+		r->ij = *ij;
+		ret = proc_restore_creds(r, cr);
+		*ij = r->ij;
+		r->ij = saved;
+	}
+	if (!ret && nnp)
+		ret = inject_call(ij, NULL, "PR_SET_NO_NEW_PRIVS", __NR_prctl, PR_SET_NO_NEW_PRIVS,
+				  1, 0, 0, 0, 0);
+	return ret;
+}
+
+static int restore_one(struct rst_ctx *r, size_t idx)
+{
+	struct rst_thread *t = &r->thr[idx];
+	const Rtcr__Thread *th = t->th;
+	struct inject *ij = rst_thread_ij(r, idx);
+	struct iovec iov;
+	uint64_t addr;
+	int ret;
+
+	if (th->has_xsave && th->xsave.len) {
+		iov.iov_base = th->xsave.data;
+		iov.iov_len = th->xsave.len;
+		if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov) < 0)
+			return pr_perror("thread %u: set xsave state (%zu bytes)", th->tid,
+					 th->xsave.len);
+	}
+	ret = restore_self_state(r, ij, th);
+	if (!ret)
+		ret = restore_thread_pending(r, ij, th);
+	if (!ret && th->comm) {
 		char name[16];
 
 		/* only the thread itself may rename itself */
 		memset(name, 0, sizeof(name));
 		snprintf(name, sizeof(name), "%s", th->comm);
 		ret = rst_scratch_put(r, 0, name, sizeof(name), &addr);
-		if (ret)
-			return ret;
-		ret =
-		    inject_call(ij, NULL, "PR_SET_NAME", __NR_prctl, PR_SET_NAME, addr, 0, 0, 0, 0);
-		if (ret)
-			return ret;
+		if (!ret)
+			ret = inject_call(ij, NULL, "PR_SET_NAME", __NR_prctl, PR_SET_NAME, addr, 0,
+					  0, 0, 0);
 	}
-	if (th->sched) {
-		memset(&a, 0, sizeof(a));
-		a.size = 48;
-		a.sched_policy = th->sched->policy;
-		a.sched_priority = th->sched->priority;
-		a.sched_nice = th->sched->nice;
-		a.sched_flags = th->sched->flags;
-		a.sched_runtime = th->sched->runtime;
-		a.sched_deadline = th->sched->deadline;
-		a.sched_period = th->sched->period;
-		if (syscall(SYS_sched_setattr, t->tid, &a, 0) < 0)
-			return pr_perror("thread %u: set scheduling policy %u priority %u nice %d",
-					 th->tid, a.sched_policy, a.sched_priority, a.sched_nice);
-		if (th->sched->n_affinity &&
-		    syscall(SYS_sched_setaffinity, t->tid, th->sched->n_affinity * 8,
-			    th->sched->affinity) < 0)
-			pr_warn("thread %u: CPU affinity not restored: %s (CPUs differ?)", th->tid,
-				strerror(errno));
-		if (th->sched->has_ioprio &&
-		    syscall(SYS_ioprio_set, 1, t->tid, (int)th->sched->ioprio) < 0)
-			pr_warn("thread %u: I/O priority 0x%x not restored: %s", th->tid,
-				th->sched->ioprio, strerror(errno));
-	}
-	if (idx > 0) {
-		/* per-thread attributes the process session set for the main thread */
-		const Rtcr__Process *p = r->proc;
-		const Rtcr__Creds *cr = th->creds ? th->creds : p->creds;
-		uint32_t pers = th->has_personality ? th->personality : p->personality;
-		uint64_t slack = th->has_timerslack_ns ? th->timerslack_ns : p->timerslack_ns;
-		uint32_t nnp = th->has_no_new_privs ? th->no_new_privs : p->no_new_privs;
-
-		ret = inject_call(ij, NULL, "personality", __NR_personality, pers, 0, 0, 0, 0, 0);
-		if (ret)
-			return ret;
-		if (slack) {
-			ret = inject_call(ij, NULL, "PR_SET_TIMERSLACK", __NR_prctl,
-					  PR_SET_TIMERSLACK, slack, 0, 0, 0, 0);
-			if (ret)
-				return ret;
-		}
-		if (cr) {
-			struct inject saved = r->ij;
-
-			/* the credential steps act on whichever thread r->ij names */
-			r->ij = *ij;
-			ret = proc_restore_creds(r, cr);
-			*ij = r->ij;
-			r->ij = saved;
-			if (ret)
-				return ret;
-		}
-		if (nnp) {
-			ret = inject_call(ij, NULL, "PR_SET_NO_NEW_PRIVS", __NR_prctl,
-					  PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
-			if (ret)
-				return ret;
-		}
-	}
+	if (!ret)
+		ret = restore_sched(t->tid, th);
+	if (!ret && idx > 0)
+		ret = restore_thread_attrs(r, ij, th);
+	if (ret)
+		return ret;
 	memset(&t->final_regs, 0, sizeof(t->final_regs));
 	regs_from_image(th->regs, &t->final_regs);
 	regs_fixup_restart(&t->final_regs);

@@ -21,6 +21,11 @@
  * the time it had left), and the process's own PR_TIMER_CREATE_RESTORE_IDS
  * setting (left off). A timer whose signal was pending at the checkpoint
  * gets that signal as a queued signal (signals session) and runs on.
+ * Unlike an ITIMER_REAL (signals.c), a periodic POSIX timer whose signal is
+ * pending never reads 0 time left: timer_gettime moves its expiry forward
+ * by intervals (counting overruns), so it is armed again as it was; a
+ * one-shot timer whose signal is pending reads 0 and is, rightly, left
+ * disarmed (ITIMER_VIRTUAL/PROF are re-armed at expiry, never 0 either).
  */
 #define LOG_PREFIX "timers: "
 #include <inttypes.h>
