@@ -5,6 +5,7 @@
 # between): a full checkpoint, three incremental ones, each holding the
 # chunks written and nothing unchanged beyond chunk rounding; then restore
 # from the last link and from the merged chain, each verifying every byte.
+# timeout: 180
 . "$(dirname "$0")/lib.sh"
 
 # cases: MODE TRACK GRAN(bytes, for the exactness check; 0: no check)
