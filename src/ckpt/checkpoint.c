@@ -674,6 +674,50 @@ static int check_sharing(struct ckpt_ctx *c, const struct ckpt_opts *o, struct c
 	return ret;
 }
 
+/*
+ * Once everything is paused, the set of processes is still not quite the
+ * target's state: a process listed before it could be paused may have
+ * ended (reaped, or a zombie now, which its paused parent will wait for),
+ * and a zombie whose parent is rtcr's init is about to be reaped by it (a
+ * memory snapshot of an earlier checkpoint, an orphan): no process of the
+ * target can wait for it. Keep exactly the processes a restore must make.
+ */
+static void settle(struct ckpt_ctx *c, struct cproc *ps, int *pn)
+{
+	int n = *pn, k = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct cproc *p = &ps[i];
+		char path[64], *st = NULL, val[32];
+		bool keep = true;
+
+		if (!p->zombie && p->ntids == 0)
+			p->zombie = proc_is_zombie(p->pid, &p->exit_status);
+		if (p->zombie) {
+			snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
+			if (read_file(path, &st) < 0 ||
+			    proc_status_field(st, "PPid", val, sizeof(val)) ||
+			    (pid_t)atoi(val) == c->t->init_pid)
+				keep = false;
+			free(st);
+		} else if (p->ntids == 0) {
+			keep = false; /* gone since it was listed */
+		}
+		if (!keep) {
+			pr_debug("pid %d: ended while the target was paused; not part of it",
+				 p->ns_pid);
+			free(p->tids);
+			free(p->stops);
+			free(p->pre);
+			continue;
+		}
+		if (k != i)
+			ps[k] = *p;
+		k++;
+	}
+	*pn = k;
+}
+
 /* 1. and 2.: pause, check, every process, every session. */
 static int capture_paused(struct ckpt_ctx *c, const struct ckpt_opts *o, struct cproc **pps,
 			  int *pn, bool *tracking)
@@ -683,6 +727,7 @@ static int capture_paused(struct ckpt_ctx *c, const struct ckpt_opts *o, struct 
 	ret = pause_all(c, pps, pn);
 	if (ret)
 		return ret;
+	settle(c, *pps, pn);
 	if (!*pn || (*pps)[0].pid != c->t->pid) {
 		pr_err("the target's main process %d is gone", c->t->pid);
 		return -ESRCH;
