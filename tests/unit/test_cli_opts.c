@@ -3,7 +3,6 @@
  * errors and their messages, positional arguments, "--". */
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -56,6 +55,9 @@ static const struct cli_opt req_opts[] = {
 static const struct cli_cmd prog = {
     .name = "prog", .usage = usage, .opts = req_opts, .max_args = -1, .stop_at_arg = true};
 
+/* PARSE(&cmd, "arg", ..., NULL) */
+#define PARSE(c, ...) parse(c, (const char *const[]){__VA_ARGS__})
+
 static int ret, first, nargs;
 static char **argv_used;
 static char out[4096], err[4096];
@@ -69,19 +71,16 @@ static void slurp(int fd, char *buf, size_t len)
 	close(fd);
 }
 
-/* Parse "rtcr test" and the arguments (NULL-ended) with c, capturing
- * stdout and stderr; sets ret, first, nargs, out, err. */
-static void parse(const struct cli_cmd *c, ...)
+/* Parse "rtcr test" and args (NULL-ended) with c, capturing stdout and
+ * stderr; sets ret, first, nargs, out, err. */
+static void parse(const struct cli_cmd *c, const char *const *args)
 {
 	static char *argv[32];
 	int argc = 0, o, e, so, se;
-	va_list ap;
 
 	argv[argc++] = (char *)"rtcr test";
-	va_start(ap, c);
-	while ((argv[argc] = va_arg(ap, char *)))
+	while ((argv[argc] = (char *)*args++))
 		argc++;
-	va_end(ap);
 	flag = false;
 	str = req = NULL;
 	num = sig = 0;
@@ -136,7 +135,7 @@ static const char *arg0(void)
 
 static void test_values(void)
 {
-	parse(&one, "-f", "--str", "abc", "-n", "-7", "--uns=4000000000", "--size", "64K",
+	PARSE(&one, "-f", "--str", "abc", "-n", "-7", "--uns=4000000000", "--size", "64K",
 	      "--signal", "SIGUSR1", "--mode", "b", "ARG", NULL);
 	check(ret == CLI_GO_ON && !*out && !*err, "valid options: go on, nothing printed (%d, %s)",
 	      ret, oneline(err));
@@ -146,12 +145,12 @@ static void test_values(void)
 	      (unsigned long long)size, sig);
 	check(nargs == 1 && !strcmp(arg0(), "ARG"), "the argument is found (%d)", nargs);
 
-	parse(&one, "ARG", "-s", "x", "-n10", "-S", "9", NULL);
+	PARSE(&one, "ARG", "-s", "x", "-n10", "-S", "9", NULL);
 	check(ret == CLI_GO_ON && str && !strcmp(str, "x") && num == 10 && sig == 9,
 	      "options after the argument, the highest value, a signal number");
 	check(nargs == 1 && !strcmp(arg0(), "ARG"), "the argument is moved first");
 
-	parse(&one, "--num=-10", "--st", "y", "ARG", NULL);
+	PARSE(&one, "--num=-10", "--st", "y", "ARG", NULL);
 	check(ret == CLI_GO_ON && num == -10 && str && !strcmp(str, "y"),
 	      "the lowest value; an abbreviated long option");
 }
@@ -168,66 +167,66 @@ static void check_bad(const char *what, const char *msg)
 
 static void test_bad_values(void)
 {
-	parse(&one, "--num", "11", "ARG", NULL);
+	PARSE(&one, "--num", "11", "ARG", NULL);
 	check_bad("above the range", "bad --num '11'");
-	parse(&one, "-n", "-11", "ARG", NULL);
+	PARSE(&one, "-n", "-11", "ARG", NULL);
 	check_bad("below the range (short option)", "bad --num '-11'");
-	parse(&one, "--num", "5x", "ARG", NULL);
+	PARSE(&one, "--num", "5x", "ARG", NULL);
 	check_bad("trailing garbage", "bad --num '5x'");
-	parse(&one, "--num", "", "ARG", NULL);
+	PARSE(&one, "--num", "", "ARG", NULL);
 	check_bad("an empty number", "bad --num ''");
-	parse(&one, "--num", "99999999999999999999", "ARG", NULL);
+	PARSE(&one, "--num", "99999999999999999999", "ARG", NULL);
 	check_bad("an overflowing number", "bad --num '99999999999999999999'");
-	parse(&one, "--uns", "0", "ARG", NULL);
+	PARSE(&one, "--uns", "0", "ARG", NULL);
 	check_bad("unsigned 0 below 1", "bad --uns '0'");
-	parse(&one, "--uns", "4294967296", "ARG", NULL);
+	PARSE(&one, "--uns", "4294967296", "ARG", NULL);
 	check_bad("unsigned above UINT_MAX", "bad --uns '4294967296'");
-	parse(&one, "--size", "2M", "ARG", NULL);
+	PARSE(&one, "--size", "2M", "ARG", NULL);
 	check_bad("a size above the range", "bad --size '2M'");
-	parse(&one, "--size", "1K", "ARG", NULL);
+	PARSE(&one, "--size", "1K", "ARG", NULL);
 	check_bad("a size below the range", "bad --size '1K'");
-	parse(&one, "--size", "64Q", "ARG", NULL);
+	PARSE(&one, "--size", "64Q", "ARG", NULL);
 	check_bad("a size with a bad suffix", "bad --size '64Q'");
-	parse(&one, "--signal", "FOO", "ARG", NULL);
+	PARSE(&one, "--signal", "FOO", "ARG", NULL);
 	check_bad("an unknown signal", "unknown signal 'FOO'");
-	parse(&one, "--mode", "c", "ARG", NULL);
+	PARSE(&one, "--mode", "c", "ARG", NULL);
 	check_bad("fn refuses, with the hint", "bad --mode 'c' (a or b)");
-	parse(&one, "--num", "11", "--help", NULL);
+	PARSE(&one, "--num", "11", "--help", NULL);
 	check(ret == EXIT_USAGE && !*out, "a bad value before --help is an error");
 }
 
 static void test_help_and_unknown(void)
 {
-	parse(&one, "--help", NULL);
+	PARSE(&one, "--help", NULL);
 	check(ret == EXIT_OK && !strcmp(out, usage) && !*err, "--help: usage on stdout, exit 0");
-	parse(&one, "-h", "--bogus", NULL);
+	PARSE(&one, "-h", "--bogus", NULL);
 	check(ret == EXIT_OK && !strcmp(out, usage) && !*err, "-h: usage, later options unread");
-	parse(&one, "--he", NULL);
+	PARSE(&one, "--he", NULL);
 	check(ret == EXIT_OK && !strcmp(out, usage), "--he abbreviates --help");
-	parse(&prog, "-r", "x", "PROG", "--help", NULL);
+	PARSE(&prog, "-r", "x", "PROG", "--help", NULL);
 	check(ret == CLI_GO_ON && !*out && nargs == 2, "--help after PROGRAM is PROGRAM's");
 
-	parse(&one, "--bogus", "-h", "ARG", NULL);
+	PARSE(&one, "--bogus", "-h", "ARG", NULL);
 	check(ret == EXIT_USAGE && !*out &&
 		  strstr(err, "rtcr test: unrecognized option '--bogus'") &&
 		  strstr(err, "\nTry 'rtcr test --help'.\n"),
 	      "an unknown long option: getopt's message and Try (%s)", oneline(err));
-	parse(&one, "-Z", "ARG", NULL);
+	PARSE(&one, "-Z", "ARG", NULL);
 	check(ret == EXIT_USAGE && strstr(err, "invalid option -- 'Z'") &&
 		  strstr(err, "Try 'rtcr test --help'."),
 	      "an unknown short option (%s)", oneline(err));
-	parse(&one, "--flag=1", "ARG", NULL);
+	PARSE(&one, "--flag=1", "ARG", NULL);
 	check(ret == EXIT_USAGE && strstr(err, "doesn't allow an argument"),
 	      "a value for a flag (%s)", oneline(err));
-	parse(&one, "ARG", "--str", NULL);
+	PARSE(&one, "ARG", "--str", NULL);
 	check(ret == EXIT_USAGE && strstr(err, "option '--str' requires an argument"),
 	      "a missing value (long) (%s)", oneline(err));
-	parse(&one, "ARG", "-s", NULL);
+	PARSE(&one, "ARG", "-s", NULL);
 	check(ret == EXIT_USAGE && strstr(err, "option requires an argument -- 's'"),
 	      "a missing value (short) (%s)", oneline(err));
-	parse(&prog, "--f", "-r", "x", NULL);
+	PARSE(&prog, "--f", "-r", "x", NULL);
 	check(ret == CLI_GO_ON && flag, "a unique abbreviation");
-	parse(&one, "--s", "x", "ARG", NULL);
+	PARSE(&one, "--s", "x", "ARG", NULL);
 	check(ret == EXIT_USAGE && strstr(err, "option '--s' is ambiguous") &&
 		  strstr(err, "Try 'rtcr test --help'."),
 	      "an ambiguous abbreviation (%s)", oneline(err));
@@ -235,32 +234,32 @@ static void test_help_and_unknown(void)
 
 static void test_args(void)
 {
-	parse(&one, "-f", NULL);
+	PARSE(&one, "-f", NULL);
 	check_bad("no argument", "no ARG given");
-	parse(&one, "A", "B", "C", NULL);
+	PARSE(&one, "A", "B", "C", NULL);
 	check_bad("two arguments too many: the first extra is named", "unexpected argument 'B'");
-	parse(&one, "--", "--flag", NULL);
+	PARSE(&one, "--", "--flag", NULL);
 	check(ret == CLI_GO_ON && !flag && nargs == 1 && !strcmp(arg0(), "--flag"),
 	      "after --, an option is an argument");
-	parse(&one, "--", NULL);
+	PARSE(&one, "--", NULL);
 	check_bad("-- and nothing after", "no ARG given");
-	parse(&one, "A", "--", "-f", NULL);
+	PARSE(&one, "A", "--", "-f", NULL);
 	check_bad("an extra argument after --", "unexpected argument '-f'");
 
-	parse(&prog, "--req", "r", NULL);
+	PARSE(&prog, "--req", "r", NULL);
 	check(ret == CLI_GO_ON && nargs == 0 && req && !strcmp(req, "r"),
 	      "no limit and no minimum: zero arguments");
-	parse(&prog, "-f", "PROG", "-f", "--req", "x", NULL);
+	PARSE(&prog, "-f", "PROG", "-f", "--req", "x", NULL);
 	check(ret == EXIT_USAGE && flag && strstr(err, "rtcr: error: no req given (--req R)\n"),
 	      "options end at PROGRAM; a required option missing (%s)", oneline(err));
-	parse(&prog, "-r", "x", "PROG", "-f", "a", "b", NULL);
+	PARSE(&prog, "-r", "x", "PROG", "-f", "a", "b", NULL);
 	check(ret == CLI_GO_ON && !flag && nargs == 4 && !strcmp(arg0(), "PROG"),
 	      "PROGRAM and its arguments are left as they are (%d)", nargs);
-	parse(&prog, "-r", "x", "--", "-f", NULL);
+	PARSE(&prog, "-r", "x", "--", "-f", NULL);
 	check(ret == CLI_GO_ON && !flag && nargs == 1 && !strcmp(arg0(), "-f"),
 	      "-- before PROGRAM");
-	parse(&prog, "-r", "x", "PROG", "a", "b", NULL);
-	parse(&one, "ARG", NULL);
+	PARSE(&prog, "-r", "x", "PROG", "a", "b", NULL);
+	PARSE(&one, "ARG", NULL);
 	check(ret == CLI_GO_ON && nargs == 1 && !strcmp(arg0(), "ARG"),
 	      "a fresh scan each time (optind reset)");
 }
@@ -272,11 +271,11 @@ static void test_too_many_options(void)
 
 	for (int i = 0; i <= CLI_MAX_OPTS; i++)
 		many[i] = (struct cli_opt)CLI_OPT("x", 0, CLI_FLAG, &flag);
-	parse(&c, NULL);
+	PARSE(&c, NULL);
 	check(ret == EXIT_FAIL && strstr(err, "more than"),
 	      "more than CLI_MAX_OPTS options refused");
 	many[CLI_MAX_OPTS] = (struct cli_opt)CLI_END;
-	parse(&c, NULL);
+	PARSE(&c, NULL);
 	check(ret == CLI_GO_ON, "CLI_MAX_OPTS options are fine");
 }
 
