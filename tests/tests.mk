@@ -22,8 +22,12 @@ $(BUILD)/tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/librtcr.a $(PROTO_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $@ $< $(BUILD)/librtcr.a -lprotobuf-c -lxxhash -lsodium \
-	  -lpthread
+	$(CC) $(CFLAGS) -I. $(LDFLAGS) -o $@ $< $(UNIT_EXTRA) $(BUILD)/librtcr.a -lprotobuf-c -lxxhash \
+	  -lsodium -lpthread
+
+# The command line's option parser is not in librtcr.a: its test links it.
+$(BUILD)/tests/unit/test_cli_opts: UNIT_EXTRA = $(BUILD)/src/cli/opt.o
+$(BUILD)/tests/unit/test_cli_opts: $(BUILD)/src/cli/opt.o
 
 test-targets: $(TEST_TARGETS)
 unit-tests: $(UNIT_TESTS)

@@ -147,6 +147,12 @@ int rtcr_show(const char *dir, FILE *out, bool json);
 /* Prints each feature rtcr uses, present or not; returns 0 when the basics are there. */
 int rtcr_check(FILE *out, bool json);
 
+/* ---- keys for migration ---- */
+/* Write a new random key file at path (mode 0600) for rtcr serve and
+ * rtcr migrate. -EEXIST if path exists, unless replace: then it is
+ * replaced atomically. */
+int rtcr_keygen(const char *path, bool replace);
+
 #ifdef __cplusplus
 }
 #endif

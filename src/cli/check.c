@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr check: does this kernel have what rtcr needs? */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -20,29 +19,17 @@ static const char usage[] =
 
 int cmd_check(int argc, char **argv)
 {
-	enum { OPT_JSON = 256 };
-	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	bool json = false;
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("json", 0, CLI_FLAG, &json),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "check", .usage = usage, .opts = opts};
+	int ret;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_JSON:
-			json = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("check");
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error("check", "unexpected argument '%s'", argv[optind]);
+	ret = cli_parse(&cmd, argc, argv, NULL);
+	if (ret != CLI_GO_ON)
+		return ret;
 	ret = rtcr_check(stdout, json);
 	fflush(stdout);
 	return ret == 0 ? EXIT_OK : EXIT_FAIL;

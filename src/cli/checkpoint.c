@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr checkpoint: write an image of a running target. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/str.h"
 #include "cli/cli.h"
 #include "rtcr/rtcr.h"
 
@@ -67,7 +67,7 @@ static void print_json(const struct rtcr_ckpt_result *res, bool dry_run)
 			if (n) {
 				if (!first)
 					fputc(',', stdout);
-				cli_json_str(stdout, line);
+				json_str(stdout, line);
 				first = false;
 			}
 			p += n;
@@ -81,65 +81,32 @@ static void print_json(const struct rtcr_ckpt_result *res, bool dry_run)
 
 int cmd_checkpoint(int argc, char **argv)
 {
-	enum { OPT_LEAVE = 256, OPT_KILL, OPT_DRY, OPT_JSON, OPT_INC, OPT_FULL, OPT_PARENT, OPT_LIVE };
-	static const struct option longopts[] = {
-	    {"incremental", no_argument, NULL, OPT_INC},
-	    {"full", no_argument, NULL, OPT_FULL},
-	    {"parent", required_argument, NULL, OPT_PARENT},
-	    {"live", no_argument, NULL, OPT_LIVE},
-	    {"output", required_argument, NULL, 'o'},
-	    {"leave-running", no_argument, NULL, OPT_LEAVE},
-	    {"kill", no_argument, NULL, OPT_KILL},
-	    {"dry-run", no_argument, NULL, OPT_DRY},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct rtcr_ckpt_req r = {0};
 	struct rtcr_ckpt_result res;
 	bool json = false, leave = false;
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("incremental", 0, CLI_FLAG, &r.incremental),
+	    CLI_OPT("full", 0, CLI_FLAG, &r.full),
+	    CLI_OPT("parent", 0, CLI_STR, &r.parent),
+	    CLI_OPT("live", 0, CLI_FLAG, &r.live),
+	    CLI_OPT("output", 'o', CLI_STR, &r.dir),
+	    CLI_OPT("leave-running", 0, CLI_FLAG, &leave),
+	    CLI_OPT("kill", 0, CLI_FLAG, &r.kill),
+	    CLI_OPT("dry-run", 0, CLI_FLAG, &r.dry_run),
+	    CLI_OPT("json", 0, CLI_FLAG, &json),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "checkpoint",
+				    .usage = usage,
+				    .opts = opts,
+				    .min_args = 1,
+				    .max_args = 1,
+				    .missing_arg = "no target NAME given"};
+	int first, ret;
 
-	while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'o':
-			r.dir = optarg;
-			break;
-		case OPT_LEAVE:
-			leave = true;
-			break;
-		case OPT_KILL:
-			r.kill = true;
-			break;
-		case OPT_DRY:
-			r.dry_run = true;
-			break;
-		case OPT_JSON:
-			json = true;
-			break;
-		case OPT_INC:
-			r.incremental = true;
-			break;
-		case OPT_FULL:
-			r.full = true;
-			break;
-		case OPT_PARENT:
-			r.parent = optarg;
-			break;
-		case OPT_LIVE:
-			r.live = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("checkpoint");
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("checkpoint", "no target NAME given");
-	if (argc - optind > 1)
-		return cli_usage_error("checkpoint", "unexpected argument '%s'", argv[optind + 1]);
+	ret = cli_parse(&cmd, argc, argv, &first);
+	if (ret != CLI_GO_ON)
+		return ret;
 	if (leave && r.kill)
 		return cli_usage_error("checkpoint",
 				       "--leave-running and --kill exclude each other");
@@ -148,11 +115,10 @@ int cmd_checkpoint(int argc, char **argv)
 	if (r.dry_run && r.kill)
 		return cli_usage_error("checkpoint", "--dry-run and --kill exclude each other");
 	if (r.full && (r.incremental || r.parent))
-		return cli_usage_error("checkpoint",
-				       "--full excludes --incremental and --parent");
+		return cli_usage_error("checkpoint", "--full excludes --incremental and --parent");
 	if (r.live && r.kill)
 		return cli_usage_error("checkpoint", "--live and --kill exclude each other");
-	r.name = argv[optind];
+	r.name = argv[first];
 
 	ret = rtcr_checkpoint(&r, &res);
 	if (ret < 0)

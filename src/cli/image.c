@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr image: operations on image directories (merge). */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,32 +26,24 @@ static const char usage[] =
 
 static int cmd_merge(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *out = NULL;
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("output", 'o', CLI_STR, &out, .missing = "no output directory given (-o OUT)"),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "image",
+				    .usage = usage,
+				    .opts = opts,
+				    .min_args = 1,
+				    .max_args = -1,
+				    .missing_arg = "no image directory given"};
+	int first, ret;
 
-	optind = 0; /* a fresh scan: main() used getopt already */
-	while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("image");
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("image", "no image directory given");
-	if (!out)
-		return cli_usage_error("image", "no output directory given (-o OUT)");
-	ret = rtcr_image_merge((const char *const *)&argv[optind], argc - optind, out);
+	/* cli_parse starts a fresh scan: main() used getopt already */
+	ret = cli_parse(&cmd, argc, argv, &first);
+	if (ret != CLI_GO_ON)
+		return ret;
+	ret = rtcr_image_merge((const char *const *)&argv[first], argc - first, out);
 	if (ret < 0)
 		return cli_fail(ret);
 	printf("merged the image chain of %s into %s\n", argv[argc - 1], out);

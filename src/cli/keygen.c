@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr keygen: make the key file that rtcr serve and rtcr migrate share. */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli/cli.h"
-#include "migrate/stream.h"
+#include "rtcr/rtcr.h"
 
 static const char usage[] =
     "Usage: rtcr keygen -o FILE [--force]\n"
@@ -28,38 +27,24 @@ static const char usage[] =
 
 int cmd_keygen(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"output", required_argument, NULL, 'o'},
-	    {"force", no_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	char abspath[PATH_MAX];
 	const char *path = NULL;
 	bool force = false;
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("output", 'o', CLI_STR, &path),
+	    CLI_OPT("force", 'f', CLI_FLAG, &force),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "keygen", .usage = usage, .opts = opts};
+	int ret;
 
-	while ((opt = getopt_long(argc, argv, "o:fh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'o':
-			path = optarg;
-			break;
-		case 'f':
-			force = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("keygen");
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error("keygen", "unexpected argument '%s'", argv[optind]);
+	ret = cli_parse(&cmd, argc, argv, NULL);
+	if (ret != CLI_GO_ON)
+		return ret;
 	if (!path || !*path)
 		return cli_usage_error("keygen", "no key file given (-o FILE)");
 
-	ret = force ? stream_keygen_replace(path) : stream_keygen(path);
+	ret = rtcr_keygen(path, force);
 	if (ret == -EEXIST)
 		fprintf(stderr, "Use --force to replace it (peers that use the old key will be "
 				"refused).\n");

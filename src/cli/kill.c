@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr kill: send a signal to a target. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -21,32 +20,23 @@ static const char usage[] =
 
 int cmd_kill(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"signal", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	int sig = SIGTERM;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("signal", 's', CLI_SIGNAL, &sig),
+	    CLI_END,
 	};
-	int sig = SIGTERM, opt, ret;
+	const struct cli_cmd cmd = {.name = "kill",
+				    .usage = usage,
+				    .opts = opts,
+				    .min_args = 1,
+				    .max_args = 1,
+				    .missing_arg = "no target NAME given"};
+	int first, ret;
 
-	while ((opt = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 's':
-			sig = cli_parse_signal(optarg);
-			if (sig < 0)
-				return cli_usage_error("kill", "unknown signal '%s'", optarg);
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("kill");
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("kill", "no target NAME given");
-	if (argc - optind > 1)
-		return cli_usage_error("kill", "unexpected argument '%s'", argv[optind + 1]);
-	ret = rtcr_kill(argv[optind], sig);
+	ret = cli_parse(&cmd, argc, argv, &first);
+	if (ret != CLI_GO_ON)
+		return ret;
+	ret = rtcr_kill(argv[first], sig);
 	if (ret < 0)
 		return cli_fail(ret);
 	return EXIT_OK;

@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* rtcr: dispatch to the subcommands, global options, shared helpers. */
+/* rtcr: dispatch to the subcommands, global options. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,25 +57,6 @@ static void usage(FILE *f)
 		   "with the target's status (its exit code, or 128+signal).\n");
 }
 
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("rtcr: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'rtcr%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
-	return EXIT_USAGE;
-}
-
-int cli_bad_option(const char *cmd)
-{
-	/* getopt_long has printed what is wrong */
-	fprintf(stderr, "Try 'rtcr %s --help'.\n", cmd);
-	return EXIT_USAGE;
-}
-
 int cli_fail(int ret)
 {
 	/* The library logs the cause where it is known; if nothing was logged
@@ -86,66 +64,6 @@ int cli_fail(int ret)
 	if (!*rtcr_last_error())
 		fprintf(stderr, "rtcr: error: %s\n", strerror(ret < 0 ? -ret : EIO));
 	return EXIT_FAIL;
-}
-
-void cli_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c == '\t')
-			fputs("\\t", f);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-int cli_parse_signal(const char *s)
-{
-	char *end;
-	long n;
-
-	if (!s || !*s)
-		return -1;
-	if (s[0] >= '0' && s[0] <= '9') {
-		errno = 0;
-		n = strtol(s, &end, 10);
-		if (errno || *end || n < 0 || n > SIGRTMAX)
-			return -1;
-		return (int)n;
-	}
-	if (!strncasecmp(s, "SIG", 3))
-		s += 3;
-	if (!strncasecmp(s, "RTMIN", 5) || !strncasecmp(s, "RTMAX", 5)) {
-		bool max = !strncasecmp(s, "RTMAX", 5);
-		int base = max ? SIGRTMAX : SIGRTMIN;
-
-		s += 5;
-		if (!*s)
-			return base;
-		if (*s != (max ? '-' : '+'))
-			return -1;
-		errno = 0;
-		n = strtol(s + 1, &end, 10);
-		if (errno || *end || end == s + 1 || n < 0 || n > SIGRTMAX - SIGRTMIN)
-			return -1;
-		return max ? base - (int)n : base + (int)n;
-	}
-	for (int i = 1; i < SIGRTMIN; i++) {
-		const char *abbrev = sigabbrev_np(i);
-
-		if (abbrev && !strcasecmp(s, abbrev))
-			return i;
-	}
-	return -1;
 }
 
 int main(int argc, char **argv)

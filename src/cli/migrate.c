@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr migrate: move a running target to another node. */
-#include <getopt.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "base/str.h"
 #include "cli/cli.h"
 #include "rtcr/rtcr.h"
 
@@ -46,6 +46,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 migrated, 1 failed (the target runs on here), 2 usage error.\n";
 
+/* Not base fmt_bytes: that prints "1 KiB", "512 B", "1.5 GiB" where users (and
+ * scripts) see "1.0 KiB", "0.5 KiB", "1.50 GiB" here. */
 static void fmt_b(char *b, size_t n, uint64_t v)
 {
 	if (v >= (1ULL << 30))
@@ -70,116 +72,86 @@ static void progress(void *arg, const char *phase, unsigned round, uint64_t sent
 		round, s, rb, d, r);
 }
 
+/* --mode: stop, or precopy (the default) */
+static int mode_opt(const char *v, void *stop)
+{
+	if (!strcmp(v, "stop"))
+		*(bool *)stop = true;
+	else if (strcmp(v, "precopy"))
+		return -EINVAL;
+	return 0;
+}
+
+/* --on-no-converge: abort, or stop (the default) */
+static int no_converge_opt(const char *v, void *abort)
+{
+	if (!strcmp(v, "abort"))
+		*(bool *)abort = true;
+	else if (strcmp(v, "stop"))
+		return -EINVAL;
+	return 0;
+}
+
 int cmd_migrate(int argc, char **argv)
 {
-	enum { OPT_MAXDOWN = 256, OPT_NOCONV, OPT_ROUNDS, OPT_TIMEOUT, OPT_JSON };
-	static const struct option longopts[] = {
-	    {"to", required_argument, NULL, 't'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"mode", required_argument, NULL, 'm'},
-	    {"max-downtime", required_argument, NULL, OPT_MAXDOWN},
-	    {"on-no-converge", required_argument, NULL, OPT_NOCONV},
-	    {"max-rounds", required_argument, NULL, OPT_ROUNDS},
-	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct rtcr_migrate_req r = {0};
 	struct rtcr_migrate_result res;
 	bool json = false, quiet = false;
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("to", 't', CLI_STR, &r.to, .missing = "no destination given (--to HOST:PORT)"),
+	    CLI_OPT("key", 'k', CLI_STR, &r.key_file, .missing = "no key given (--key FILE)"),
+	    CLI_OPT("mode", 'm', CLI_FN, &r.stop, .fn = mode_opt, .hint = " (precopy or stop)"),
+	    CLI_OPT("max-downtime", 0, CLI_UINT, &r.max_downtime_ms, .min = 1, .max = INT_MAX),
+	    CLI_OPT("on-no-converge", 0, CLI_FN, &r.abort_on_no_converge, .fn = no_converge_opt,
+		    .hint = " (stop or abort)"),
+	    CLI_OPT("max-rounds", 0, CLI_UINT, &r.max_rounds, .min = 1, .max = INT_MAX),
+	    CLI_OPT("timeout", 0, CLI_INT, &r.timeout_ms, .min = 1, .max = INT_MAX),
+	    CLI_OPT("json", 0, CLI_FLAG, &json),
+	    CLI_OPT("quiet", 'q', CLI_FLAG, &quiet),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "migrate",
+				    .usage = usage,
+				    .opts = opts,
+				    .min_args = 1,
+				    .max_args = 1,
+				    .missing_arg = "no target NAME given"};
+	int first, ret;
 
-	while ((opt = getopt_long(argc, argv, "t:k:m:qh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 't':
-			r.to = optarg;
-			break;
-		case 'k':
-			r.key_file = optarg;
-			break;
-		case 'm':
-			if (!strcmp(optarg, "stop"))
-				r.stop = true;
-			else if (strcmp(optarg, "precopy"))
-				return cli_usage_error("migrate", "bad --mode '%s' (precopy or stop)",
-						       optarg);
-			break;
-		case OPT_MAXDOWN:
-			r.max_downtime_ms = (unsigned)atoi(optarg);
-			if (atoi(optarg) <= 0)
-				return cli_usage_error("migrate", "bad --max-downtime '%s'", optarg);
-			break;
-		case OPT_NOCONV:
-			if (!strcmp(optarg, "abort"))
-				r.abort_on_no_converge = true;
-			else if (strcmp(optarg, "stop"))
-				return cli_usage_error("migrate",
-						       "bad --on-no-converge '%s' (stop or abort)",
-						       optarg);
-			break;
-		case OPT_ROUNDS:
-			r.max_rounds = (unsigned)atoi(optarg);
-			if (atoi(optarg) <= 0)
-				return cli_usage_error("migrate", "bad --max-rounds '%s'", optarg);
-			break;
-		case OPT_TIMEOUT:
-			r.timeout_ms = atoi(optarg);
-			if (r.timeout_ms <= 0)
-				return cli_usage_error("migrate", "bad --timeout '%s'", optarg);
-			break;
-		case OPT_JSON:
-			json = true;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("migrate");
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("migrate", "no target NAME given");
-	if (argc - optind > 1)
-		return cli_usage_error("migrate", "unexpected argument '%s'", argv[optind + 1]);
-	if (!r.to)
-		return cli_usage_error("migrate", "no destination given (--to HOST:PORT)");
-	if (!r.key_file)
-		return cli_usage_error("migrate", "no key given (--key FILE)");
-	r.name = argv[optind];
-	if (!quiet && !json && isatty(2))
-		r.progress = progress;
-	else if (!quiet && !json)
+	ret = cli_parse(&cmd, argc, argv, &first);
+	if (ret != CLI_GO_ON)
+		return ret;
+	r.name = argv[first];
+	if (!quiet && !json)
 		r.progress = progress;
 	ret = rtcr_migrate(&r, &res);
 	if (ret < 0)
 		return cli_fail(ret);
 	if (json) {
 		printf("{\"name\":");
-		cli_json_str(stdout, r.name);
+		json_str(stdout, r.name);
 		printf(",\"to\":");
-		cli_json_str(stdout, r.to);
+		json_str(stdout, r.to);
 		printf(",\"dest_name\":");
-		cli_json_str(stdout, res.dest_name);
-		printf(",\"mode\":\"%s\",\"total_ns\":%llu,\"downtime_ns\":%llu,\"predicted_downtime_ns\":"
-		       "%llu,\"bytes_sent\":%llu,\"memory_bytes\":%llu,\"rounds\":%u,\"converged\":%s}\n",
-		       res.mode, (unsigned long long)res.total_ns, (unsigned long long)res.downtime_ns,
-		       (unsigned long long)res.predicted_ns, (unsigned long long)res.bytes_sent,
-		       (unsigned long long)res.memory_bytes, res.rounds,
-		       res.converged ? "true" : "false");
+		json_str(stdout, res.dest_name);
+		printf(",\"mode\":\"%s\",\"total_ns\":%llu,\"downtime_ns\":%llu,\"predicted_"
+		       "downtime_ns\":"
+		       "%llu,\"bytes_sent\":%llu,\"memory_bytes\":%llu,\"rounds\":%u,\"converged\":"
+		       "%s}\n",
+		       res.mode, (unsigned long long)res.total_ns,
+		       (unsigned long long)res.downtime_ns, (unsigned long long)res.predicted_ns,
+		       (unsigned long long)res.bytes_sent, (unsigned long long)res.memory_bytes,
+		       res.rounds, res.converged ? "true" : "false");
 	} else {
 		char b[32];
 
 		fmt_b(b, sizeof(b), res.bytes_sent);
-		printf("migrated %s to %s as %s (%s): total %.1f ms, downtime %.1f ms (predicted %.1f "
-		       "ms), %s sent, %u round%s%s\n",
-		       r.name, r.to, res.dest_name, res.mode, res.total_ns / 1e6,
-		       res.downtime_ns / 1e6, res.predicted_ns / 1e6, b, res.rounds,
-		       res.rounds == 1 ? "" : "s", res.converged ? "" : " (did not converge)");
+		printf(
+		    "migrated %s to %s as %s (%s): total %.1f ms, downtime %.1f ms (predicted %.1f "
+		    "ms), %s sent, %u round%s%s\n",
+		    r.name, r.to, res.dest_name, res.mode, res.total_ns / 1e6,
+		    res.downtime_ns / 1e6, res.predicted_ns / 1e6, b, res.rounds,
+		    res.rounds == 1 ? "" : "s", res.converged ? "" : " (did not converge)");
 	}
 	return EXIT_OK;
 }

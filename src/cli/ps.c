@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr ps: list targets. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/str.h"
 #include "cli/cli.h"
 #include "rtcr/rtcr.h"
 
@@ -56,16 +56,16 @@ static void print_json(const struct rtcr_target_info *t, int n)
 	putchar('[');
 	for (int i = 0; i < n; i++) {
 		printf("%s{\"name\":", i ? "," : "");
-		cli_json_str(stdout, t[i].name);
+		json_str(stdout, t[i].name);
 		printf(",\"pid\":%d,\"ns_pid\":%d,\"parent_pid\":%d,\"state\":", (int)t[i].pid,
 		       (int)t[i].ns_pid, (int)t[i].parent_pid);
-		cli_json_str(stdout, t[i].state);
+		json_str(stdout, t[i].state);
 		if (!strcmp(t[i].state, "exited"))
 			printf(",\"status\":%d", t[i].status);
 		printf(",\"started_ns\":%llu,\"command\":", (unsigned long long)t[i].started_ns);
-		cli_json_str(stdout, t[i].command);
+		json_str(stdout, t[i].command);
 		fputs(",\"origin\":", stdout);
-		cli_json_str(stdout, t[i].origin);
+		json_str(stdout, t[i].origin);
 		putchar('}');
 	}
 	puts("]");
@@ -104,30 +104,18 @@ static void print_table(const struct rtcr_target_info *t, int n)
 
 int cmd_ps(int argc, char **argv)
 {
-	enum { OPT_JSON = 256 };
-	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct rtcr_target_info *t = NULL;
 	bool json = false;
-	int opt, n, max = 64;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("json", 0, CLI_FLAG, &json),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "ps", .usage = usage, .opts = opts};
+	int n, max = 64;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_JSON:
-			json = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("ps");
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error("ps", "unexpected argument '%s'", argv[optind]);
+	n = cli_parse(&cmd, argc, argv, NULL);
+	if (n != CLI_GO_ON)
+		return n;
 	for (;;) {
 		struct rtcr_target_info *nt = realloc(t, sizeof(*t) * (size_t)max);
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr restore: start a target again from an image. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -33,48 +32,27 @@ static const char usage[] =
 
 int cmd_restore(int argc, char **argv)
 {
-	enum { OPT_IGNORE_CPU = 256, OPT_TRACK };
-	static const struct option longopts[] = {
-	    {"name", required_argument, NULL, 'n'},
-	    {"detach", no_argument, NULL, 'd'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"ignore-cpu", no_argument, NULL, OPT_IGNORE_CPU},
-	    {"track", required_argument, NULL, OPT_TRACK},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct rtcr_restore_opts o = {0};
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("name", 'n', CLI_STR, &o.name),
+	    CLI_OPT("detach", 'd', CLI_FLAG, &o.detach),
+	    CLI_OPT("log", 'l', CLI_STR, &o.log_file),
+	    CLI_OPT("ignore-cpu", 0, CLI_FLAG, &o.ignore_cpu),
+	    CLI_OPT("track", 0, CLI_STR, &o.track),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "restore",
+				    .usage = usage,
+				    .opts = opts,
+				    .min_args = 1,
+				    .max_args = 1,
+				    .missing_arg = "no image directory given"};
+	int first, ret;
 
-	while ((opt = getopt_long(argc, argv, "n:dl:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'n':
-			o.name = optarg;
-			break;
-		case 'd':
-			o.detach = true;
-			break;
-		case 'l':
-			o.log_file = optarg;
-			break;
-		case OPT_IGNORE_CPU:
-			o.ignore_cpu = true;
-			break;
-		case OPT_TRACK:
-			o.track = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("restore");
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("restore", "no image directory given");
-	if (argc - optind > 1)
-		return cli_usage_error("restore", "unexpected argument '%s'", argv[optind + 1]);
-	o.dir = argv[optind];
+	ret = cli_parse(&cmd, argc, argv, &first);
+	if (ret != CLI_GO_ON)
+		return ret;
+	o.dir = argv[first];
 	ret = rtcr_restore(&o);
 	if (ret < 0)
 		return cli_fail(ret);

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr run: start a program as a target. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -37,42 +36,28 @@ static const char usage[] =
 
 int cmd_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"name", required_argument, NULL, 'n'},
-	    {"detach", no_argument, NULL, 'd'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"track", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct rtcr_run_opts o = {0};
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("name", 'n', CLI_STR, &o.name),
+	    CLI_OPT("detach", 'd', CLI_FLAG, &o.detach),
+	    CLI_OPT("log", 'l', CLI_STR, &o.log_file),
+	    CLI_OPT("track", 't', CLI_STR, &o.track),
+	    CLI_END,
+	};
+	/* options end at PROGRAM; what follows is its own */
+	const struct cli_cmd cmd = {.name = "run",
+				    .usage = usage,
+				    .opts = opts,
+				    .min_args = 1,
+				    .max_args = -1,
+				    .missing_arg = "no PROGRAM given",
+				    .stop_at_arg = true};
+	int first, ret;
 
-	/* "+": options end at PROGRAM; what follows is its own */
-	while ((opt = getopt_long(argc, argv, "+n:dl:t:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'n':
-			o.name = optarg;
-			break;
-		case 'd':
-			o.detach = true;
-			break;
-		case 'l':
-			o.log_file = optarg;
-			break;
-		case 't':
-			o.track = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("run");
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("run", "no PROGRAM given");
-	o.argv = argv + optind;
+	ret = cli_parse(&cmd, argc, argv, &first);
+	if (ret != CLI_GO_ON)
+		return ret;
+	o.argv = argv + first;
 	ret = rtcr_run(&o);
 	if (ret < 0)
 		return cli_fail(ret);

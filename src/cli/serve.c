@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr serve: accept migrations on this node. */
-#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
+#include <limits.h>
 
 #include "cli/cli.h"
 #include "rtcr/rtcr.h"
@@ -29,50 +28,22 @@ static const char usage[] =
 
 int cmd_serve(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"listen", required_argument, NULL, 'l'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"detach", no_argument, NULL, 'd'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"log", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct rtcr_serve_opts o = {0};
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("listen", 'l', CLI_STR, &o.listen,
+		    .missing = "no address given (--listen HOST:PORT)"),
+	    CLI_OPT("key", 'k', CLI_STR, &o.key_file, .missing = "no key given (--key FILE)"),
+	    CLI_OPT("detach", 'd', CLI_FLAG, &o.detach),
+	    CLI_OPT("timeout", 't', CLI_INT, &o.timeout_ms, .min = 1, .max = INT_MAX),
+	    CLI_OPT("log", 'L', CLI_STR, &o.log_file),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "serve", .usage = usage, .opts = opts};
+	int ret;
 
-	while ((opt = getopt_long(argc, argv, "l:k:dt:L:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'l':
-			o.listen = optarg;
-			break;
-		case 'k':
-			o.key_file = optarg;
-			break;
-		case 'd':
-			o.detach = true;
-			break;
-		case 't':
-			o.timeout_ms = atoi(optarg);
-			if (o.timeout_ms <= 0)
-				return cli_usage_error("serve", "bad --timeout '%s'", optarg);
-			break;
-		case 'L':
-			o.log_file = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("serve");
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
-	if (!o.listen)
-		return cli_usage_error("serve", "no address given (--listen HOST:PORT)");
-	if (!o.key_file)
-		return cli_usage_error("serve", "no key given (--key FILE)");
+	ret = cli_parse(&cmd, argc, argv, NULL);
+	if (ret != CLI_GO_ON)
+		return ret;
 	ret = rtcr_serve(&o);
 	if (ret < 0)
 		return cli_fail(ret);

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr show: describe an image. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -20,32 +19,23 @@ static const char usage[] =
 
 int cmd_show(int argc, char **argv)
 {
-	enum { OPT_JSON = 256 };
-	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	bool json = false;
-	int opt, ret;
+	const struct cli_opt opts[] = {
+	    CLI_OPT("json", 0, CLI_FLAG, &json),
+	    CLI_END,
+	};
+	const struct cli_cmd cmd = {.name = "show",
+				    .usage = usage,
+				    .opts = opts,
+				    .min_args = 1,
+				    .max_args = 1,
+				    .missing_arg = "no image directory given"};
+	int first, ret;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_JSON:
-			json = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("show");
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("show", "no image directory given");
-	if (argc - optind > 1)
-		return cli_usage_error("show", "unexpected argument '%s'", argv[optind + 1]);
-	ret = rtcr_show(argv[optind], stdout, json);
+	ret = cli_parse(&cmd, argc, argv, &first);
+	if (ret != CLI_GO_ON)
+		return ret;
+	ret = rtcr_show(argv[first], stdout, json);
 	if (fflush(stdout) && ret >= 0) {
 		perror("rtcr: error: stdout");
 		return EXIT_FAIL;

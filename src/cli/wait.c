@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rtcr wait: wait for a target to end. */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -22,26 +21,19 @@ static const char usage[] =
 
 int cmd_wait(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt, ret;
+	const struct cli_opt opts[] = {CLI_END};
+	const struct cli_cmd cmd = {.name = "wait",
+				    .usage = usage,
+				    .opts = opts,
+				    .min_args = 1,
+				    .max_args = 1,
+				    .missing_arg = "no target NAME given"};
+	int first, ret;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_bad_option("wait");
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error("wait", "no target NAME given");
-	if (argc - optind > 1)
-		return cli_usage_error("wait", "unexpected argument '%s'", argv[optind + 1]);
-	ret = rtcr_wait(argv[optind]);
+	ret = cli_parse(&cmd, argc, argv, &first);
+	if (ret != CLI_GO_ON)
+		return ret;
+	ret = rtcr_wait(argv[first]);
 	if (ret < 0)
 		return cli_fail(ret);
 	return ret;
