@@ -1274,7 +1274,7 @@ static void list_append(char *buf, size_t len, const struct feat_desc *f)
 		snprintf(buf + n, len - n, "%s%s (%s)", n ? ", " : "", f->name, f->enables);
 }
 
-int rtcr_check(FILE *out, bool json)
+int feat_check(FILE *out, bool json)
 {
 	char missing[2048] = "", optional[2048] = "";
 	bool verbose = log_get_level() >= LOG_INFO;

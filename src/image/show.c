@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "image/internal.h"
-#include "rtcr/rtcr.h"
 
 /* ---- strings ---- */
 
@@ -1005,9 +1004,4 @@ int img_show(const char *path, FILE *out, bool json)
 	ret = img_show_meta(img_meta(im), im, path, out, json);
 	img_close(im);
 	return ret;
-}
-
-int rtcr_show(const char *dir, FILE *out, bool json)
-{
-	return img_show(dir, out, json);
 }
