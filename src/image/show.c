@@ -88,12 +88,8 @@ static void jw_bool(struct jw *w, const char *k, bool v)
 
 /* ---- names ---- */
 
-/* The name show prints for a value of a proto enum: the enum value's name
- * without its prefix, in lower case, '_' as '-' (VMA_FILE_PRIVATE:
- * "file-private", FILE_EVENTFD: "eventfd"); "?" for a value the enum does
- * not have. buf of >= 32 bytes. */
-static const char *enum_name(const ProtobufCEnumDescriptor *d, const char *prefix, int v, char *buf,
-			     size_t len)
+const char *img_enum_name(const ProtobufCEnumDescriptor *d, const char *prefix, int v, char *buf,
+			  size_t len)
 {
 	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
 	size_t plen = strlen(prefix), i;
@@ -111,12 +107,12 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, const char *prefi
 
 static const char *vma_kind(int k, char *buf, size_t len)
 {
-	return enum_name(&rtcr__vma_kind__descriptor, "VMA_", k, buf, len);
+	return img_enum_name(&rtcr__vma_kind__descriptor, "VMA_", k, buf, len);
 }
 
 static const char *file_kind(int k, char *buf, size_t len)
 {
-	return enum_name(&rtcr__file_kind__descriptor, "FILE_", k, buf, len);
+	return img_enum_name(&rtcr__file_kind__descriptor, "FILE_", k, buf, len);
 }
 
 static const char *rlimit_name(uint32_t r)
