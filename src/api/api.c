@@ -82,9 +82,7 @@ int rtcr_show(const char *dir, FILE *out, bool json)
 
 int rtcr_image_merge(const char *const *dirs, int n, const char *out_dir)
 {
-	struct img_write_stats st;
-
-	return img_merge(dirs, n, out_dir, &st);
+	return img_merge(dirs, n, out_dir);
 }
 
 /* ---- this kernel ---- */

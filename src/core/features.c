@@ -35,6 +35,7 @@
 
 #include "core/compat.h"
 #include "base/log.h"
+#include "base/str.h"
 #include "rtcr/rtcr.h"
 
 #define PROBE_TIMEOUT_MS 5000
@@ -321,15 +322,6 @@ static void child_pidns(struct probe_res *r)
 	}
 }
 
-static void probe_pidns(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	run_child(child_pidns, &r);
-	set_feat(FEAT_PID_NS, !r.fail, "%s", r.fail ? res_str(&r, b, sizeof(b)) : "");
-}
-
 /* ---- time namespace ---- */
 
 #define TIMENS_MONO_OFF 86400
@@ -376,16 +368,6 @@ static void child_timens(struct probe_res *r)
 		FAIL(r, "a child in the time namespace does not see the CLOCK_MONOTONIC offset");
 	if (WEXITSTATUS(status) & 2)
 		FAIL(r, "a child in the time namespace does not see the CLOCK_BOOTTIME offset");
-}
-
-static void probe_timens(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	run_child(child_timens, &r);
-	set_feat(FEAT_TIME_NS, !r.fail, "%s",
-		 r.fail ? res_str(&r, b, sizeof(b)) : "monotonic and boottime offsets seen");
 }
 
 /* ---- ptrace ---- */
@@ -542,16 +524,6 @@ static void child_clone3(struct probe_res *r)
 		FAIL(r, "waitpid in the namespace");
 }
 
-static void probe_clone3(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	run_child(child_clone3, &r);
-	set_feat(FEAT_CLONE3_SET_TID, !r.fail, "%s",
-		 r.fail ? res_str(&r, b, sizeof(b)) : "got pid 42 in a new pid namespace");
-}
-
 /* ---- PR_SET_MM_MAP ---- */
 
 static int read_small(const char *path, char *buf, size_t len)
@@ -624,22 +596,6 @@ static void child_mm_map(struct probe_res *r)
 	m.exe_fd = (__u32)-1;
 	if (prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m, sizeof(m), 0))
 		FAIL(r, "prctl(PR_SET_MM, PR_SET_MM_MAP) with the current layout");
-}
-
-static void probe_mm_map(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	run_child(child_mm_map, &r);
-	if (r.fail && r.val[0] == 0)
-		mm_map_size = 0;
-	else
-		mm_map_size = r.val[0];
-	if (r.fail)
-		set_feat(FEAT_MM_MAP, false, "%s", res_str(&r, b, sizeof(b)));
-	else
-		set_feat(FEAT_MM_MAP, true, "struct prctl_mm_map: %u bytes", mm_map_size);
 }
 
 /* ---- pidfd ---- */
@@ -756,20 +712,20 @@ static void probe_uffd(void)
 		   {UFFD_FEATURE_EVENT_REMAP, "remap"},
 		   {UFFD_FEATURE_EVENT_REMOVE, "remove"},
 		   {UFFD_FEATURE_EVENT_UNMAP, "unmap"}};
-	const char *how = "";
+	const char *how = "", *err = NULL;
 	char lack[64] = "";
 	int fd;
 
 	fd = uffd_open(&how);
-	if (fd < 0) {
-		set_feat(FEAT_UFFD, false, "userfaultfd and /dev/userfaultfd: %s", strerror(errno));
-		set_feat(FEAT_UFFD_EVENTS, false, "needs userfaultfd");
-		return;
-	}
-	if (uffd_api(fd, 0, &uffd_mask)) {
-		set_feat(FEAT_UFFD, false, "UFFDIO_API: %s", strerror(errno));
-		set_feat(FEAT_UFFD_EVENTS, false, "needs userfaultfd");
-		close(fd);
+	if (fd < 0)
+		err = "userfaultfd and /dev/userfaultfd";
+	else if (uffd_api(fd, 0, &uffd_mask))
+		err = "UFFDIO_API";
+	if (err) {
+		set_feat(FEAT_UFFD, false, "%s: %s", err, strerror(errno));
+		set_feat(FEAT_UFFD_EVENTS, false, "needs %s", feats[FEAT_UFFD].name);
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	close(fd);
@@ -867,23 +823,6 @@ static void child_uffd_wp(struct probe_res *r)
 	close(fd);
 }
 
-static void probe_uffd_wp(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	if (!feat_present(FEAT_UFFD)) {
-		set_feat(FEAT_UFFD_WP, false, "needs userfaultfd");
-		return;
-	}
-	if (!(uffd_mask & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
-		set_feat(FEAT_UFFD_WP, false, "UFFD_FEATURE_PAGEFAULT_FLAG_WP not offered");
-		return;
-	}
-	run_child(child_uffd_wp, &r);
-	set_feat(FEAT_UFFD_WP, !r.fail, "%s", r.fail ? res_str(&r, b, sizeof(b)) : "");
-}
-
 static long pm_scan(int pm, void *start, size_t len, uint64_t flags, uint64_t mask,
 		    struct page_region *vec, size_t nvec, uint64_t *walk_end)
 {
@@ -957,28 +896,6 @@ out:
 	close(fd);
 }
 
-static void probe_uffd_wp_async(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	if (!feat_present(FEAT_UFFD_WP)) {
-		set_feat(FEAT_UFFD_WP_ASYNC, false, "needs uffd_wp");
-		return;
-	}
-	if (!(uffd_mask & UFFD_FEATURE_WP_ASYNC)) {
-		set_feat(FEAT_UFFD_WP_ASYNC, false, "UFFD_FEATURE_WP_ASYNC not offered");
-		return;
-	}
-	run_child(child_uffd_wp_async, &r);
-	if (r.fail)
-		set_feat(FEAT_UFFD_WP_ASYNC, false, "%s", res_str(&r, b, sizeof(b)));
-	else
-		set_feat(FEAT_UFFD_WP_ASYNC, true, "%s",
-			 r.val[1] ? "writes seen and re-protected by PAGEMAP_SCAN"
-				  : "writes resolve (no PAGEMAP_SCAN to read them)");
-}
-
 static void child_uffd_wp_unpop(struct probe_res *r)
 {
 	const char *how, *what;
@@ -1008,24 +925,6 @@ static void child_uffd_wp_unpop(struct probe_res *r)
 	close(fd);
 }
 
-static void probe_uffd_wp_unpop(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	if (!feat_present(FEAT_UFFD_WP)) {
-		set_feat(FEAT_UFFD_WP_UNPOPULATED, false, "needs uffd_wp");
-		return;
-	}
-	if (!(uffd_mask & UFFD_FEATURE_WP_UNPOPULATED)) {
-		set_feat(FEAT_UFFD_WP_UNPOPULATED, false,
-			 "UFFD_FEATURE_WP_UNPOPULATED not offered");
-		return;
-	}
-	run_child(child_uffd_wp_unpop, &r);
-	set_feat(FEAT_UFFD_WP_UNPOPULATED, !r.fail, "%s", r.fail ? res_str(&r, b, sizeof(b)) : "");
-}
-
 /* ---- PAGEMAP_SCAN, guard regions, soft-dirty ---- */
 
 static void child_pagemap_scan(struct probe_res *r)
@@ -1053,15 +952,6 @@ static void child_pagemap_scan(struct probe_res *r)
 		FAIL(r, "PAGEMAP_SCAN: wrong present pages");
 	munmap(mem, 8 * PG);
 	close(pm);
-}
-
-static void probe_pagemap_scan(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	run_child(child_pagemap_scan, &r);
-	set_feat(FEAT_PAGEMAP_SCAN, !r.fail, "%s", r.fail ? res_str(&r, b, sizeof(b)) : "");
 }
 
 /* val[0]: 1 when PAGEMAP_SCAN reported the guard page; val[1]: scan errno. */
@@ -1094,26 +984,6 @@ static void child_guard(struct probe_res *r)
 	munmap(mem, 4 * PG);
 }
 
-static void probe_guard(void)
-{
-	struct probe_res r;
-	char b[160];
-
-	run_child(child_guard, &r);
-	if (r.fail) {
-		set_feat(FEAT_GUARD_REGIONS, false, "%s", res_str(&r, b, sizeof(b)));
-		set_feat(FEAT_PAGEMAP_GUARD, false, "needs guard_regions");
-		return;
-	}
-	set_feat(FEAT_GUARD_REGIONS, true, "%s", "");
-	if (r.val[0])
-		set_feat(FEAT_PAGEMAP_GUARD, true, "%s", "");
-	else
-		set_feat(FEAT_PAGEMAP_GUARD, false,
-			 "PAGEMAP_SCAN does not report the guard page%s%s", r.val[1] ? ": " : "",
-			 r.val[1] ? strerror((int)r.val[1]) : "");
-}
-
 /* val[0]: the pagemap entry of the page written after clear_refs 4. */
 static void child_soft_dirty(struct probe_res *r)
 {
@@ -1142,41 +1012,149 @@ static void child_soft_dirty(struct probe_res *r)
 	munmap((char *)mem, PG);
 }
 
-static void probe_soft_dirty(void)
+/* ---- the probes: one per group ---- */
+
+struct probe;
+typedef void (*verdict_fn)(const struct probe *p, const struct probe_res *r);
+
+/*
+ * A group's probe: either run (in rtcr itself; it sets the group's
+ * features), or child, run in a forked child to decide feature id once
+ * needs is present and uffd_feature offered by UFFDIO_API. Its report
+ * sets id present with the detail ok, or absent with the failed step;
+ * verdict, when set, reads the report instead. When id is found missing,
+ * also (if set) is marked "needs <id>" too.
+ */
+struct probe {
+	void (*run)(void);
+	probe_fn child;
+	enum feat_id id;
+	bool has_needs, has_also;
+	enum feat_id needs, also;
+	uint64_t uffd_feature;
+	const char *uffd_feature_name;
+	const char *ok;
+	verdict_fn verdict;
+};
+
+/* Sets p->id (and p->also) missing when the child failed; true then. */
+static bool probe_failed(const struct probe *p, const struct probe_res *r)
 {
-	struct probe_res r;
 	char b[160];
 
-	run_child(child_soft_dirty, &r);
-	if (r.fail)
-		set_feat(FEAT_SOFT_DIRTY, false, "%s", res_str(&r, b, sizeof(b)));
-	else if (!(r.val[0] & PM_SOFT_DIRTY))
+	if (!r->fail)
+		return false;
+	set_feat(p->id, false, "%s", res_str(r, b, sizeof(b)));
+	if (p->has_also)
+		set_feat(p->also, false, "needs %s", feats[p->id].name);
+	return true;
+}
+
+static void verdict_mm_map(const struct probe *p, const struct probe_res *r)
+{
+	mm_map_size = r->val[0];
+	if (!probe_failed(p, r))
+		set_feat(p->id, true, "struct prctl_mm_map: %u bytes", mm_map_size);
+}
+
+static void verdict_uffd_wp_async(const struct probe *p, const struct probe_res *r)
+{
+	if (!probe_failed(p, r))
+		set_feat(p->id, true, "%s",
+			 r->val[1] ? "writes seen and re-protected by PAGEMAP_SCAN"
+				   : "writes resolve (no PAGEMAP_SCAN to read them)");
+}
+
+static void verdict_guard(const struct probe *p, const struct probe_res *r)
+{
+	if (probe_failed(p, r))
+		return;
+	set_feat(FEAT_GUARD_REGIONS, true, "%s", "");
+	if (r->val[0])
+		set_feat(FEAT_PAGEMAP_GUARD, true, "%s", "");
+	else
+		set_feat(FEAT_PAGEMAP_GUARD, false,
+			 "PAGEMAP_SCAN does not report the guard page%s%s", r->val[1] ? ": " : "",
+			 r->val[1] ? strerror((int)r->val[1]) : "");
+}
+
+static void verdict_soft_dirty(const struct probe *p, const struct probe_res *r)
+{
+	if (probe_failed(p, r))
+		return;
+	if (!(r->val[0] & PM_SOFT_DIRTY))
 		set_feat(
-		    FEAT_SOFT_DIRTY, false,
+		    p->id, false,
 		    "bit 55 not set by a write after clear_refs 4 (CONFIG_MEM_SOFT_DIRTY off)");
 	else
-		set_feat(FEAT_SOFT_DIRTY, true, "%s", "");
+		set_feat(p->id, true, "%s", "");
+}
+
+#define NEEDS(f)     .has_needs = true, .needs = (f)
+#define ALSO(f)	     .has_also = true, .also = (f)
+#define UFFD_FEAT(b) .uffd_feature = (b), .uffd_feature_name = #b
+
+static const struct probe probes[G__COUNT] = {
+    [G_PRIV] = {.run = probe_priv},
+    [G_PIDNS] = {.child = child_pidns, .id = FEAT_PID_NS},
+    [G_TIMENS] = {.child = child_timens,
+		  .id = FEAT_TIME_NS,
+		  .ok = "monotonic and boottime offsets seen"},
+    [G_PTRACE] = {.run = probe_ptrace},
+    [G_CLONE3] = {.child = child_clone3,
+		  .id = FEAT_CLONE3_SET_TID,
+		  .ok = "got pid 42 in a new pid namespace"},
+    [G_MM_MAP] = {.child = child_mm_map, .id = FEAT_MM_MAP, .verdict = verdict_mm_map},
+    [G_PIDFD] = {.run = probe_pidfd},
+    [G_PROCESS_VM] = {.run = probe_process_vm},
+    [G_UFFD] = {.run = probe_uffd},
+    [G_UFFD_WP] = {.child = child_uffd_wp,
+		   .id = FEAT_UFFD_WP,
+		   NEEDS(FEAT_UFFD),
+		   UFFD_FEAT(UFFD_FEATURE_PAGEFAULT_FLAG_WP)},
+    [G_UFFD_WP_ASYNC] = {.child = child_uffd_wp_async,
+			 .id = FEAT_UFFD_WP_ASYNC,
+			 NEEDS(FEAT_UFFD_WP),
+			 UFFD_FEAT(UFFD_FEATURE_WP_ASYNC),
+			 .verdict = verdict_uffd_wp_async},
+    [G_UFFD_WP_UNPOP] = {.child = child_uffd_wp_unpop,
+			 .id = FEAT_UFFD_WP_UNPOPULATED,
+			 NEEDS(FEAT_UFFD_WP),
+			 UFFD_FEAT(UFFD_FEATURE_WP_UNPOPULATED)},
+    [G_PAGEMAP_SCAN] = {.child = child_pagemap_scan, .id = FEAT_PAGEMAP_SCAN},
+    [G_GUARD] = {.child = child_guard,
+		 .id = FEAT_GUARD_REGIONS,
+		 ALSO(FEAT_PAGEMAP_GUARD),
+		 .verdict = verdict_guard},
+    [G_SOFT_DIRTY] = {.child = child_soft_dirty,
+		      .id = FEAT_SOFT_DIRTY,
+		      .verdict = verdict_soft_dirty},
+};
+
+static void run_probe(const struct probe *p)
+{
+	struct probe_res r;
+
+	if (p->run) {
+		p->run();
+		return;
+	}
+	if (p->has_needs && !feat_present(p->needs)) {
+		set_feat(p->id, false, "needs %s", feats[p->needs].name);
+		return;
+	}
+	if (p->uffd_feature && !(uffd_mask & p->uffd_feature)) {
+		set_feat(p->id, false, "%s not offered", p->uffd_feature_name);
+		return;
+	}
+	run_child(p->child, &r);
+	if (p->verdict)
+		p->verdict(p, &r);
+	else if (!probe_failed(p, &r))
+		set_feat(p->id, true, "%s", p->ok ? p->ok : "");
 }
 
 /* ---- cache ---- */
-
-static void (*const group_probe[G__COUNT])(void) = {
-    [G_PRIV] = probe_priv,
-    [G_PIDNS] = probe_pidns,
-    [G_TIMENS] = probe_timens,
-    [G_PTRACE] = probe_ptrace,
-    [G_CLONE3] = probe_clone3,
-    [G_MM_MAP] = probe_mm_map,
-    [G_PIDFD] = probe_pidfd,
-    [G_PROCESS_VM] = probe_process_vm,
-    [G_UFFD] = probe_uffd,
-    [G_UFFD_WP] = probe_uffd_wp,
-    [G_UFFD_WP_ASYNC] = probe_uffd_wp_async,
-    [G_UFFD_WP_UNPOP] = probe_uffd_wp_unpop,
-    [G_PAGEMAP_SCAN] = probe_pagemap_scan,
-    [G_GUARD] = probe_guard,
-    [G_SOFT_DIRTY] = probe_soft_dirty,
-};
 
 static void run_group(enum group g)
 {
@@ -1184,7 +1162,7 @@ static void run_group(enum group g)
 
 	pthread_mutex_lock(&feat_lock);
 	if (!group_done[g]) {
-		group_probe[g]();
+		run_probe(&probes[g]);
 		group_done[g] = true;
 	}
 	pthread_mutex_unlock(&feat_lock);
@@ -1236,22 +1214,6 @@ unsigned int feat_mm_map_size(void)
 }
 
 /* ---- rtcr check ---- */
-
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
 
 static void json_entry(FILE *out, bool first, const char *name, bool yes, const char *enables,
 		       const char *det)

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum feat_id {
 	FEAT_PRIVILEGES,	  /* CAP_SYS_ADMIN + CAP_CHECKPOINT_RESTORE effective */
@@ -51,8 +52,8 @@ const char *feat_enables(enum feat_id id);
 const char *feat_detail(enum feat_id id);
 /* Run every probe now. */
 void feat_probe_all(void);
-/* Print each feature rtcr uses, present or not (rtcr check); 0 when the
- * basics are there. */
+/* rtcr check: print each feature rtcr uses, present or not (text, or a
+ * JSON array); 0 when the basic ones are there, else -EOPNOTSUPP. */
 int feat_check(FILE *out, bool json);
 
 /* The UFFD_FEATURE_* mask UFFDIO_API reported (0 without userfaultfd). */

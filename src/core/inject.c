@@ -176,32 +176,31 @@ void ptrace_reap(pid_t pid)
 	}
 }
 
-int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+/* process_vm_readv/writev of exactly len bytes at addr of pid. */
+static int remote_rw(pid_t pid, uint64_t addr, void *buf, size_t len, bool write)
 {
 	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
-	ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+	const char *what = write ? "write" : "read";
+	ssize_t n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0)
+			  : process_vm_readv(pid, &l, 1, &r, 1, 0);
 
 	if (n < 0)
-		return pr_perror("read %zu bytes at 0x%" PRIx64 " of %d", len, addr, pid);
+		return pr_perror("%s %zu bytes at 0x%" PRIx64 " of %d", what, len, addr, pid);
 	if ((size_t)n != len) {
-		pr_err("short read at 0x%" PRIx64 " of %d (%zd of %zu)", addr, pid, n, len);
+		pr_err("short %s at 0x%" PRIx64 " of %d (%zd of %zu)", what, addr, pid, n, len);
 		return -EFAULT;
 	}
 	return 0;
 }
 
+int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	return remote_rw(pid, addr, buf, len, false);
+}
+
 int remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
 {
-	struct iovec l = {(void *)buf, len}, r = {(void *)(uintptr_t)addr, len};
-	ssize_t n = process_vm_writev(pid, &l, 1, &r, 1, 0);
-
-	if (n < 0)
-		return pr_perror("write %zu bytes at 0x%" PRIx64 " of %d", len, addr, pid);
-	if ((size_t)n != len) {
-		pr_err("short write at 0x%" PRIx64 " of %d (%zd of %zu)", addr, pid, n, len);
-		return -EFAULT;
-	}
-	return 0;
+	return remote_rw(pid, addr, (void *)buf, len, true);
 }
 
 static int scan_for_syscall(pid_t pid, uint64_t start, uint64_t end, uint64_t *ip)

@@ -35,6 +35,7 @@
 #include "core/compat.h"
 #include "core/inject.h"
 #include "base/log.h"
+#include "base/scm.h"
 #include "core/proc.h"
 
 static pid_t raw_clone3(uint64_t flags, pid_t *set_tid, size_t set_tid_size)
@@ -66,25 +67,12 @@ target_child(const struct launch_spec *spec, int sock, int out_w, int err_w)
 {
 	struct ucred cred = {.pid = getpid(), .uid = getuid(), .gid = getgid()};
 	char cbuf[CMSG_SPACE(sizeof(cred))];
-	struct msghdr mh;
-	struct iovec iov;
-	struct cmsghdr *cm;
 	char c = 'r';
+	struct iovec iov = {.iov_base = &c, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	int fd;
 
-	memset(&mh, 0, sizeof(mh));
-	memset(cbuf, 0, sizeof(cbuf));
-	iov.iov_base = &c;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_CREDENTIALS;
-	cm->cmsg_len = CMSG_LEN(sizeof(cred));
-	memcpy(CMSG_DATA(cm), &cred, sizeof(cred));
+	scm_attach(&mh, cbuf, sizeof(cbuf), SCM_CREDENTIALS, &cred, sizeof(cred));
 	if (sendmsg(sock, &mh, 0) != 1)
 		child_fail(sock, "report to parent", errno);
 	if (recv(sock, &c, 1, 0) != 1)
@@ -260,15 +248,60 @@ static int recv_child_pid(int sock, pid_t *pid, char *err, size_t errlen)
 	return -ECHILD;
 }
 
+/* Let the seized child pid go on (over sock) and wait for its exec stop. */
+static int release_until_exec(int sock, pid_t pid)
+{
+	char err[256], c = 'g';
+	ssize_t n;
+	pid_t w;
+	int st;
+
+	if (send(sock, &c, 1, MSG_NOSIGNAL) != 1)
+		return pr_perror("release %d", pid);
+	/* EOF: exec succeeded (the socket is close-on-exec); data: an error */
+	do {
+		n = recv(sock, err, sizeof(err) - 1, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		err[n] = '\0';
+		pr_err("cannot execute %s", err);
+		return -ENOEXEC;
+	}
+	for (;;) {
+		w = waitpid(pid, &st, __WALL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return pr_perror("wait for %d", pid);
+		}
+		if (!WIFSTOPPED(st)) {
+			pr_err("target %d ended before it started", pid);
+			return -ECHILD;
+		}
+		if ((st >> 16) == PTRACE_EVENT_EXEC)
+			return 0;
+		/* anything else before the exec (a stray stop): let it go on */
+		ptrace(PTRACE_CONT, pid, 0, 0);
+	}
+}
+
+/* Close the descriptors of fds[] that are open and mark them closed. */
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
 int launch_target(const struct launch_spec *spec, struct target *t)
 {
 	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	int one = 1, ret, st;
-	pid_t init = -1, pid = -1, w;
+	pid_t init = -1, pid = -1;
 	char err[256] = "";
-	char c = 'g';
 	struct stat sb;
-	ssize_t n;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return pr_perror("socketpair");
@@ -295,16 +328,9 @@ int launch_target(const struct launch_spec *spec, struct target *t)
 			close(errp[0]);
 		init_main(spec, sv[1], outp[1], errp[1]);
 	}
-	close(sv[1]);
-	sv[1] = -1;
-	if (outp[1] >= 0) {
-		close(outp[1]);
-		outp[1] = -1;
-	}
-	if (errp[1] >= 0) {
-		close(errp[1]);
-		errp[1] = -1;
-	}
+	close_fds(&sv[1], 1);
+	close_fds(&outp[1], 1);
+	close_fds(&errp[1], 1);
 	ret = recv_child_pid(sv[0], &pid, err, sizeof(err));
 	if (ret) {
 		pr_err("cannot start %s: %s",
@@ -315,38 +341,9 @@ int launch_target(const struct launch_spec *spec, struct target *t)
 		ret = pr_perror("ptrace seize %d", pid);
 		goto out_kill;
 	}
-	if (send(sv[0], &c, 1, MSG_NOSIGNAL) != 1) {
-		ret = pr_perror("release %d", pid);
+	ret = release_until_exec(sv[0], pid);
+	if (ret)
 		goto out_kill;
-	}
-	/* EOF: exec succeeded (the socket is close-on-exec); data: an error */
-	do {
-		n = recv(sv[0], err, sizeof(err) - 1, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n > 0) {
-		err[n] = '\0';
-		pr_err("cannot execute %s", err);
-		ret = -ENOEXEC;
-		goto out_kill;
-	}
-	for (;;) {
-		w = waitpid(pid, &st, __WALL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = pr_perror("wait for %d", pid);
-			goto out_kill;
-		}
-		if (!WIFSTOPPED(st)) {
-			pr_err("target %d ended before it started", pid);
-			ret = -ECHILD;
-			goto out_kill;
-		}
-		if ((st >> 16) == PTRACE_EVENT_EXEC)
-			break;
-		/* anything else before the exec (a stray stop): let it go on */
-		ptrace(PTRACE_CONT, pid, 0, 0);
-	}
 	t->init_pid = init;
 	t->pid = pid;
 	t->ns_pid = proc_ns_pid(pid);
@@ -386,17 +383,8 @@ out_kill:
 			;
 	}
 out:
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	if (outp[0] >= 0)
-		close(outp[0]);
-	if (outp[1] >= 0)
-		close(outp[1]);
-	if (errp[0] >= 0)
-		close(errp[0]);
-	if (errp[1] >= 0)
-		close(errp[1]);
+	close_fds(sv, 2);
+	close_fds(outp, 2);
+	close_fds(errp, 2);
 	return ret;
 }

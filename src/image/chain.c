@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "image/internal.h"
-#include "rtcr/rtcr.h"
 
 #define MAX_CHAIN 4096
 
@@ -410,8 +409,9 @@ size_t img_chain_length(const struct img *im)
 
 /* ---- merge ---- */
 
-int img_merge(const char *const *dirs, int n, const char *out_dir, struct img_write_stats *st)
+int img_merge(const char *const *dirs, int n, const char *out_dir)
 {
+	struct img_write_stats st;
 	struct img *im = NULL;
 	int ret;
 
@@ -432,7 +432,7 @@ int img_merge(const char *const *dirs, int n, const char *out_dir, struct img_wr
 			return -EINVAL;
 		}
 	}
-	return img_write_resolved(im, out_dir, st);
+	return img_write_resolved(im, out_dir, &st);
 }
 
 int img_write_resolved(struct img *im, const char *out_dir, struct img_write_stats *st)

@@ -26,11 +26,12 @@
 #define IMG_FORMAT_MIN	   1
 /* The version an image needs. */
 #define IMG_VERSION_OF(meta)                                                                       \
-	((meta)->inventory && (meta)->inventory->parent_id && (meta)->inventory->parent_id[0] ? 2 : 1)
-#define IMG_META_FILE	   "rtcr.img"
-#define IMG_PAGES_FILE	   "pages.img"
-#define IMG_PAGE_SIZE	   4096ULL
-#define IMG_MAX_RUN_PAGES  256 /* runs are split into blocks of at most 1 MiB */
+	((meta)->inventory && (meta)->inventory->parent_id && (meta)->inventory->parent_id[0] ? 2  \
+											      : 1)
+#define IMG_META_FILE	  "rtcr.img"
+#define IMG_PAGES_FILE	  "pages.img"
+#define IMG_PAGE_SIZE	  4096ULL
+#define IMG_MAX_RUN_PAGES 256 /* runs are split into blocks of at most 1 MiB */
 
 /* A run of pages in the parent's memory to be written into pages.img. */
 struct img_page_src {
@@ -89,8 +90,8 @@ struct img_blob {
 	size_t nblocks;
 	uint64_t pages_size;
 };
-int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nruns,
-		  bool checksums, struct img_blob *out);
+int img_serialize(Rtcr__Image *meta, const struct img_page_src *runs, size_t nruns, bool checksums,
+		  struct img_blob *out);
 void img_blob_free(struct img_blob *b);
 /*
  * An image received into memory: validate the payload (as img_open does
@@ -141,7 +142,7 @@ int img_open_chain(const char *path, const char *const *search, int nsearch, str
 /* Write the chain ending in dirs[n-1] (the other dirs: where to look for
  * its ancestors) as one full image into out_dir (created; must not hold
  * an image). Every run's checksum is verified on the way. */
-int img_merge(const char *const *dirs, int n, const char *out_dir, struct img_write_stats *st);
+int img_merge(const char *const *dirs, int n, const char *out_dir);
 /* Write an opened (resolved) image as one full image into out_dir; closes im. */
 int img_write_resolved(struct img *im, const char *out_dir, struct img_write_stats *st);
 /* Number of images in an opened chain (1: a full image). */

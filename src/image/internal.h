@@ -93,6 +93,13 @@ int img_decode_named(const uint8_t *payload, size_t plen, uint64_t pages_size, c
 /* True if s is IMG_ID_LEN hex digits. */
 bool img_id_valid(const char *s);
 
+/* The name rtcr show prints for value v of a proto enum: the enum value's
+ * name without prefix, in lower case, '_' as '-' (VMA_FILE_PRIVATE:
+ * "file-private", FILE_EVENTFD: "eventfd"); "?" for a value the enum does
+ * not have. Returns buf (of >= 32 bytes) or "?". */
+const char *img_enum_name(const ProtobufCEnumDescriptor *d, const char *prefix, int v, char *buf,
+			  size_t len);
+
 /*
  * Print a decoded (and validated) image. im gives the pages for checksum
  * verification, or NULL to skip it. Returns 0, or -EBADMSG (logged) when a

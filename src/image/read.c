@@ -71,6 +71,104 @@ static uint64_t packed_count(const ProtobufCFieldDescriptor *f, const uint8_t *p
 	}
 }
 
+/* An error at the field starting at p + off of a message of descriptor d
+ * (the names walk and walk_delimited use). */
+#define WERR(fmt, ...)                                                                             \
+	pr_err("%s: rtcr.img: malformed metadata at payload byte %zu (in %s): " fmt, c->name,      \
+	       (size_t)(p + off - c->base), d->name, ##__VA_ARGS__)
+/* One more allocated element (sub-message, string, bytes, unknown field):
+ * an error past IMG_MAX_MESSAGES in all. */
+#define WCOUNT()                                                                                   \
+	(++c->elements > IMG_MAX_MESSAGES                                                          \
+	     ? (WERR("more than %u sub-messages, strings and unknown fields in all",               \
+		     IMG_MAX_MESSAGES),                                                            \
+		-EINVAL)                                                                           \
+	     : 0)
+
+static int walk(struct wctx *c, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+		int depth);
+
+/*
+ * The length-delimited field f (NULL: unknown) whose key is used bytes at
+ * p + off: *used grows by its length and contents, *n is its number of
+ * elements (packed repeated fields).
+ */
+static int walk_delimited(struct wctx *c, const ProtobufCMessageDescriptor *d,
+			  const ProtobufCFieldDescriptor *f, uint64_t key, const uint8_t *p,
+			  size_t len, size_t off, size_t *used, uint64_t *n, int depth)
+{
+	size_t lused;
+	const uint8_t *q;
+	uint64_t v;
+	int ret;
+
+	if (read_varint(p + off + *used, len - off - *used, &lused, &v) ||
+	    v > len - off - *used - lused) {
+		WERR("length of field %" PRIu64 " runs past the end of its message", key >> 3);
+		return -EINVAL;
+	}
+	q = p + off + *used + lused;
+	if (f && f->type == PROTOBUF_C_TYPE_STRING) {
+		if (v >= IMG_MAX_STR) {
+			WERR("%s: string of %" PRIu64 " bytes (at most %d)", f->name, v,
+			     IMG_MAX_STR - 1);
+			return -EINVAL;
+		}
+		if (memchr(q, 0, v)) {
+			WERR("%s: string with a NUL byte", f->name);
+			return -EINVAL;
+		}
+	}
+	if (f && (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES ||
+		  f->type == PROTOBUF_C_TYPE_MESSAGE)) {
+		if (WCOUNT())
+			return -EINVAL;
+	} else if (f && f->label == PROTOBUF_C_LABEL_REPEATED) {
+		*n = packed_count(f, q, v);
+	}
+	if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+		ret = walk(c, f->descriptor, q, v, depth + 1);
+		if (ret)
+			return ret;
+	}
+	*used += lused + v;
+	return 0;
+}
+
+/* The field at p + off, its key (used bytes) read: *used grows by the rest. */
+static int walk_field(struct wctx *c, const ProtobufCMessageDescriptor *d,
+		      const ProtobufCFieldDescriptor *f, uint64_t key, const uint8_t *p, size_t len,
+		      size_t off, size_t *used, uint64_t *n, int depth)
+{
+	unsigned wt = key & 7;
+	size_t vused, width;
+	uint64_t v;
+
+	switch (wt) {
+	case 0: /* varint */
+		if (read_varint(p + off + *used, len - off - *used, &vused, &v)) {
+			WERR("bad or truncated varint in field %" PRIu64, key >> 3);
+			return -EINVAL;
+		}
+		*used += vused;
+		return 0;
+	case 1: /* 64-bit */
+	case 5: /* 32-bit */
+		width = wt == 1 ? 8 : 4;
+		if (len - off - *used < width) {
+			WERR("truncated %zu-bit field %" PRIu64, width * 8, key >> 3);
+			return -EINVAL;
+		}
+		*used += width;
+		return 0;
+	case 2: /* length delimited */
+		return walk_delimited(c, d, f, key, p, len, off, used, n, depth);
+	default:
+		WERR("unsupported wire type %u", wt);
+		return -EINVAL;
+	}
+}
+
 /*
  * Walk one message of descriptor d in p[0..len). Checks what protobuf-c
  * would accept silently or only after allocating too much: strings with
@@ -86,9 +184,6 @@ static int walk(struct wctx *c, const ProtobufCMessageDescriptor *d, const uint8
 	size_t off = 0, used;
 	int ret = -EINVAL;
 
-#define WERR(fmt, ...)                                                                             \
-	pr_err("%s: rtcr.img: malformed metadata at payload byte %zu (in %s): " fmt, c->name,      \
-	       (size_t)(p + off - c->base), d->name, ##__VA_ARGS__)
 	if (depth > IMG_MAX_DEPTH) {
 		WERR("nested too deeply");
 		goto out;
@@ -103,100 +198,24 @@ static int walk(struct wctx *c, const ProtobufCMessageDescriptor *d, const uint8
 	}
 	while (off < len) {
 		const ProtobufCFieldDescriptor *f;
-		uint64_t key, v, n = 1;
-		unsigned wt;
+		uint64_t key, n = 1;
 
 		if (read_varint(p + off, len - off, &used, &key) || key > UINT32_MAX) {
 			WERR("bad field key");
 			goto out;
 		}
-		wt = key & 7;
 		if ((key >> 3) == 0) {
 			WERR("field number 0");
 			goto out;
 		}
 		f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
-		switch (wt) {
-		case 0: { /* varint */
-			size_t vused;
-
-			if (read_varint(p + off + used, len - off - used, &vused, &v)) {
-				WERR("bad or truncated varint in field %" PRIu64, key >> 3);
-				goto out;
-			}
-			used += vused;
-			break;
-		}
-		case 1: /* 64-bit */
-			if (len - off - used < 8) {
-				WERR("truncated 64-bit field %" PRIu64, key >> 3);
-				goto out;
-			}
-			used += 8;
-			break;
-		case 5: /* 32-bit */
-			if (len - off - used < 4) {
-				WERR("truncated 32-bit field %" PRIu64, key >> 3);
-				goto out;
-			}
-			used += 4;
-			break;
-		case 2: { /* length delimited */
-			size_t lused;
-			const uint8_t *q;
-
-			if (read_varint(p + off + used, len - off - used, &lused, &v) ||
-			    v > len - off - used - lused) {
-				WERR("length of field %" PRIu64 " runs past the end of its message",
-				     key >> 3);
-				goto out;
-			}
-			q = p + off + used + lused;
-			if (f && f->type == PROTOBUF_C_TYPE_STRING) {
-				if (v >= IMG_MAX_STR) {
-					WERR("%s: string of %" PRIu64 " bytes (at most %d)",
-					     f->name, v, IMG_MAX_STR - 1);
-					goto out;
-				}
-				if (memchr(q, 0, v)) {
-					WERR("%s: string with a NUL byte", f->name);
-					goto out;
-				}
-			}
-			if (f && (f->type == PROTOBUF_C_TYPE_STRING ||
-				  f->type == PROTOBUF_C_TYPE_BYTES ||
-				  f->type == PROTOBUF_C_TYPE_MESSAGE)) {
-				if (++c->elements > IMG_MAX_MESSAGES) {
-					WERR(
-					    "more than %u sub-messages, strings and unknown fields "
-					    "in all",
-					    IMG_MAX_MESSAGES);
-					goto out;
-				}
-			} else if (f && f->label == PROTOBUF_C_LABEL_REPEATED) {
-				n = packed_count(f, q, v);
-			}
-			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				size_t start = off + used + lused;
-
-				ret = walk(c, f->descriptor, p + start, v, depth + 1);
-				if (ret)
-					goto out;
-				ret = -EINVAL;
-			}
-			used += lused + v;
-			break;
-		}
-		default:
-			WERR("unsupported wire type %u", wt);
+		ret = walk_field(c, d, f, key, p, len, off, &used, &n, depth);
+		if (ret)
 			goto out;
-		}
+		ret = -EINVAL;
 		/* protobuf-c keeps unknown fields: each one is an allocation too. */
-		if (!f && ++c->elements > IMG_MAX_MESSAGES) {
-			WERR("more than %u sub-messages, strings and unknown fields in all",
-			     IMG_MAX_MESSAGES);
+		if (!f && WCOUNT())
 			goto out;
-		}
 		if (f && f->label == PROTOBUF_C_LABEL_REPEATED && counts) {
 			uint32_t *cnt = &counts[f - d->fields];
 
@@ -210,10 +229,11 @@ static int walk(struct wctx *c, const ProtobufCMessageDescriptor *d, const uint8
 	}
 	ret = 0;
 out:
-#undef WERR
 	free(counts);
 	return ret;
 }
+#undef WCOUNT
+#undef WERR
 
 /* ---- rtcr.img ---- */
 

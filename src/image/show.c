@@ -6,115 +6,18 @@
  */
 #define LOG_PREFIX "image: "
 #include "base/log.h"
+#include "base/str.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
 #include "image/internal.h"
-#include "rtcr/rtcr.h"
-
-/* ---- strings ---- */
-
-/* Length of the valid UTF-8 sequence at s (s[0] >= 0x80), or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	uint32_t cp;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-/* A JSON string (or null): control characters escaped, invalid UTF-8 as U+FFFD. */
-static void json_str(FILE *f, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	while (*s) {
-		size_t n;
-
-		if (*s == '"' || *s == '\\') {
-			fputc('\\', f);
-			fputc(*s++, f);
-		} else if (*s == '\n') {
-			fputs("\\n", f);
-			s++;
-		} else if (*s == '\t') {
-			fputs("\\t", f);
-			s++;
-		} else if (*s < 0x20 || *s == 0x7f) {
-			fprintf(f, "\\u%04x", *s++);
-		} else if (*s < 0x80) {
-			fputc(*s++, f);
-		} else if ((n = utf8_len(s))) {
-			fwrite(s, 1, n, f);
-			s += n;
-		} else {
-			fputs("\\ufffd", f);
-			s++;
-		}
-	}
-	fputc('"', f);
-}
-
-/* Text for a terminal: control characters and invalid UTF-8 as \xNN. */
-static void text_str(FILE *f, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	if (!s) {
-		fputc('-', f);
-		return;
-	}
-	while (*s) {
-		size_t n;
-
-		if (*s < 0x20 || *s == 0x7f || *s == '\\') {
-			if (*s == '\\')
-				fputs("\\\\", f);
-			else
-				fprintf(f, "\\x%02x", *s);
-			s++;
-		} else if (*s < 0x80) {
-			fputc(*s++, f);
-		} else if ((n = utf8_len(s))) {
-			fwrite(s, 1, n, f);
-			s += n;
-		} else {
-			fprintf(f, "\\x%02x", *s++);
-		}
-	}
-}
 
 /* ---- a small JSON writer ---- */
 
@@ -185,21 +88,31 @@ static void jw_bool(struct jw *w, const char *k, bool v)
 
 /* ---- names ---- */
 
-static const char *vma_kind(int k)
+const char *img_enum_name(const ProtobufCEnumDescriptor *d, const char *prefix, int v, char *buf,
+			  size_t len)
 {
-	static const char *const n[] = {"anon", "file-private", "file-shared", "shmem",
-					"vdso", "vvar",		"vsyscall"};
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+	size_t plen = strlen(prefix), i;
+	const char *n;
 
-	return k >= 0 && k < (int)(sizeof(n) / sizeof(n[0])) ? n[k] : "?";
+	if (!ev || strncmp(ev->name, prefix, plen))
+		return "?";
+	n = ev->name + plen;
+	for (i = 0; n[i] && i + 1 < len; i++)
+		buf[i] = n[i] == '_' ? '-'
+				     : (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] - 'A' + 'a' : n[i]);
+	buf[i] = '\0';
+	return buf;
 }
 
-static const char *file_kind(int k)
+static const char *vma_kind(int k, char *buf, size_t len)
 {
-	static const char *const n[] = {"reg",	    "dir",   "chr",	"log",	   "pipe",
-					"fifo",	    "unix",  "inet",	"eventfd", "timerfd",
-					"signalfd", "epoll", "inotify", "memfd",   "ghost"};
+	return img_enum_name(&rtcr__vma_kind__descriptor, "VMA_", k, buf, len);
+}
 
-	return k >= 0 && k < (int)(sizeof(n) / sizeof(n[0])) ? n[k] : "?";
+static const char *file_kind(int k, char *buf, size_t len)
+{
+	return img_enum_name(&rtcr__file_kind__descriptor, "FILE_", k, buf, len);
 }
 
 static const char *rlimit_name(uint32_t r)
@@ -237,24 +150,6 @@ static void prot_str(const Rtcr__Vma *v, char out[5])
 	out[2] = v->prot & PROT_EXEC ? 'x' : '-';
 	out[3] = v->flags & MAP_SHARED ? 's' : 'p';
 	out[4] = '\0';
-}
-
-/* "12 KiB", "1.5 MiB" (buf of >= 32 bytes). */
-static const char *size_str(uint64_t b, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-	double v = (double)b;
-	int u = 0;
-
-	while (v >= 1024 && u < 6) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0 || v == (double)(uint64_t)v)
-		snprintf(buf, len, "%.0f %s", v, units[u]);
-	else
-		snprintf(buf, len, "%.1f %s", v, units[u]);
-	return buf;
 }
 
 static bool sigaction_default(const Rtcr__SigAction *sa)
@@ -387,6 +282,65 @@ static void free_pv(uint64_t **pv, size_t n)
 
 /* ---- JSON ---- */
 
+/* A scalar field of a message, printed by jw_fields: unsigned, signed or
+ * hex (by the member's size), a string or a boolean. */
+enum jf_kind { JF_U, JF_I, JF_HEX, JF_STR, JF_BOOL };
+
+struct jf {
+	const char *key;
+	uint8_t kind, size;
+	uint16_t off;
+};
+
+#define JF(kind, key, type, member)                                                                \
+	{                                                                                          \
+		key, kind, sizeof(((type *)0)->member), offsetof(type, member)                     \
+	}
+
+static uint64_t jf_load(const void *msg, const struct jf *f)
+{
+	const char *p = (const char *)msg + f->off;
+	uint32_t v32;
+	uint64_t v;
+
+	if (f->size == 8) {
+		memcpy(&v, p, 8);
+		return v;
+	}
+	memcpy(&v32, p, 4);
+	return f->kind == JF_I ? (uint64_t)(int64_t)(int32_t)v32 : v32;
+}
+
+static void jw_fields(struct jw *w, const void *msg, const struct jf *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (f[i].kind == JF_STR) {
+			const char *s;
+
+			memcpy(&s, (const char *)msg + f[i].off, sizeof(s));
+			jw_str(w, f[i].key, s);
+		} else if (f[i].kind == JF_BOOL) {
+			jw_bool(w, f[i].key, jf_load(msg, &f[i]) != 0);
+		} else if (f[i].kind == JF_HEX) {
+			jw_hex(w, f[i].key, jf_load(msg, &f[i]));
+		} else if (f[i].kind == JF_I) {
+			jw_i64(w, f[i].key, (int64_t)jf_load(msg, &f[i]));
+		} else {
+			jw_u64(w, f[i].key, jf_load(msg, &f[i]));
+		}
+	}
+}
+
+#define NF(t) (sizeof(t) / sizeof(t[0]))
+
+/* {key: {fields...}} (key NULL: an array element). */
+static void jw_object(struct jw *w, const char *key, const void *msg, const struct jf *f, size_t n)
+{
+	jw_open(w, key, '{');
+	jw_fields(w, msg, f, n);
+	jw_close(w, '}');
+}
+
 static void json_regs(struct jw *w, const Rtcr__UserRegs *r)
 {
 	jw_open(w, "regs", '{');
@@ -398,66 +352,107 @@ static void json_regs(struct jw *w, const Rtcr__UserRegs *r)
 	jw_close(w, '}');
 }
 
-static void json_process(struct jw *w, const struct sctx *sc, const Rtcr__Process *p,
-			 const uint64_t *pv)
+static const struct jf f_creds_ids[] = {
+    JF(JF_U, "uid", Rtcr__Creds, uid),	 JF(JF_U, "euid", Rtcr__Creds, euid),
+    JF(JF_U, "suid", Rtcr__Creds, suid), JF(JF_U, "fsuid", Rtcr__Creds, fsuid),
+    JF(JF_U, "gid", Rtcr__Creds, gid),	 JF(JF_U, "egid", Rtcr__Creds, egid),
+    JF(JF_U, "sgid", Rtcr__Creds, sgid), JF(JF_U, "fsgid", Rtcr__Creds, fsgid),
+};
+static const struct jf f_creds_caps[] = {
+    JF(JF_HEX, "cap_inh", Rtcr__Creds, cap_inh), JF(JF_HEX, "cap_prm", Rtcr__Creds, cap_prm),
+    JF(JF_HEX, "cap_eff", Rtcr__Creds, cap_eff), JF(JF_HEX, "cap_bnd", Rtcr__Creds, cap_bnd),
+    JF(JF_HEX, "cap_amb", Rtcr__Creds, cap_amb), JF(JF_HEX, "securebits", Rtcr__Creds, securebits),
+};
+static const struct jf f_mm[] = {
+    JF(JF_HEX, "start_code", Rtcr__MmInfo, start_code),
+    JF(JF_HEX, "end_code", Rtcr__MmInfo, end_code),
+    JF(JF_HEX, "start_data", Rtcr__MmInfo, start_data),
+    JF(JF_HEX, "end_data", Rtcr__MmInfo, end_data),
+    JF(JF_HEX, "start_brk", Rtcr__MmInfo, start_brk),
+    JF(JF_HEX, "brk", Rtcr__MmInfo, brk),
+    JF(JF_HEX, "start_stack", Rtcr__MmInfo, start_stack),
+    JF(JF_HEX, "arg_start", Rtcr__MmInfo, arg_start),
+    JF(JF_HEX, "arg_end", Rtcr__MmInfo, arg_end),
+    JF(JF_HEX, "env_start", Rtcr__MmInfo, env_start),
+    JF(JF_HEX, "env_end", Rtcr__MmInfo, env_end),
+    JF(JF_U, "auxv_words", Rtcr__MmInfo, n_auxv),
+};
+/* After "exe" (from mm), which is between comm and cwd. */
+static const struct jf f_proc_ids[] = {
+    JF(JF_U, "ppid", Rtcr__Process, ppid),
+    JF(JF_U, "pgid", Rtcr__Process, pgid),
+    JF(JF_U, "sid", Rtcr__Process, sid),
+    JF(JF_STR, "comm", Rtcr__Process, comm),
+};
+static const struct jf f_proc_attrs[] = {
+    JF(JF_STR, "cwd", Rtcr__Process, cwd),
+    JF(JF_STR, "root", Rtcr__Process, root),
+    JF(JF_U, "umask", Rtcr__Process, umask),
+    JF(JF_HEX, "personality", Rtcr__Process, personality),
+    JF(JF_U, "dumpable", Rtcr__Process, dumpable),
+    JF(JF_U, "pdeathsig", Rtcr__Process, pdeathsig),
+    JF(JF_I, "oom_score_adj", Rtcr__Process, oom_score_adj),
+    JF(JF_U, "no_new_privs", Rtcr__Process, no_new_privs),
+    JF(JF_U, "child_subreaper", Rtcr__Process, child_subreaper),
+    JF(JF_U, "thp_disable", Rtcr__Process, thp_disable),
+    JF(JF_U, "timerslack_ns", Rtcr__Process, timerslack_ns),
+};
+static const struct jf f_rseq[] = {
+    JF(JF_HEX, "abi_pointer", Rtcr__Rseq, abi_pointer),
+    JF(JF_U, "abi_size", Rtcr__Rseq, abi_size),
+    JF(JF_HEX, "signature", Rtcr__Rseq, signature),
+    JF(JF_HEX, "flags", Rtcr__Rseq, flags),
+};
+static const struct jf f_sigaltstack[] = {
+    JF(JF_HEX, "sp", Rtcr__SigAltStack, sp),
+    JF(JF_HEX, "flags", Rtcr__SigAltStack, flags),
+    JF(JF_U, "size", Rtcr__SigAltStack, size),
+};
+static const struct jf f_thread_lists[] = {
+    JF(JF_HEX, "robust_list", Rtcr__Thread, robust_list),
+    JF(JF_U, "robust_list_len", Rtcr__Thread, robust_list_len),
+    JF(JF_HEX, "clear_child_tid", Rtcr__Thread, clear_child_tid),
+};
+static const struct jf f_sched[] = {
+    JF(JF_U, "policy", Rtcr__Sched, policy),
+    JF(JF_U, "priority", Rtcr__Sched, priority),
+    JF(JF_I, "nice", Rtcr__Sched, nice),
+};
+static const struct jf f_sigaction[] = {
+    JF(JF_HEX, "handler", Rtcr__SigAction, handler),
+    JF(JF_HEX, "flags", Rtcr__SigAction, flags),
+    JF(JF_HEX, "mask", Rtcr__SigAction, mask),
+    JF(JF_HEX, "restorer", Rtcr__SigAction, restorer),
+};
+static const struct jf f_rlimit[] = {
+    JF(JF_U, "cur", Rtcr__Rlimit, cur),
+    JF(JF_U, "max", Rtcr__Rlimit, max),
+};
+static const struct jf f_itimer[] = {
+    JF(JF_U, "value_us", Rtcr__Itimer, value_us),
+    JF(JF_U, "interval_us", Rtcr__Itimer, interval_us),
+};
+
+static void json_creds_mm(struct jw *w, const Rtcr__Process *p)
 {
-	char sb[32];
-
-	jw_open(w, NULL, '{');
-	jw_u64(w, "pid", p->pid);
-	jw_open(w, "inherit", '[');
-	for (size_t i = 0; i + 1 < p->n_inherit; i += 2) {
-		jw_open(w, NULL, '{');
-		jw_hex(w, "start", p->inherit[i]);
-		jw_hex(w, "end", p->inherit[i + 1]);
-		jw_close(w, '}');
-	}
-	jw_close(w, ']');
-	jw_u64(w, "ppid", p->ppid);
-	jw_u64(w, "pgid", p->pgid);
-	jw_u64(w, "sid", p->sid);
-	jw_str(w, "comm", p->comm);
-	jw_str(w, "exe", p->mm ? p->mm->exe : NULL);
-	jw_str(w, "cwd", p->cwd);
-	jw_str(w, "root", p->root);
-	jw_u64(w, "umask", p->umask);
-	jw_hex(w, "personality", p->personality);
-	jw_u64(w, "dumpable", p->dumpable);
-	jw_u64(w, "pdeathsig", p->pdeathsig);
-	jw_i64(w, "oom_score_adj", p->oom_score_adj);
-	jw_u64(w, "no_new_privs", p->no_new_privs);
-	jw_u64(w, "child_subreaper", p->child_subreaper);
-	jw_u64(w, "thp_disable", p->thp_disable);
-	jw_u64(w, "timerslack_ns", p->timerslack_ns);
 	if (p->creds) {
-		const Rtcr__Creds *c = p->creds;
-
 		jw_open(w, "creds", '{');
-		jw_u64(w, "uid", c->uid), jw_u64(w, "euid", c->euid), jw_u64(w, "suid", c->suid);
-		jw_u64(w, "fsuid", c->fsuid), jw_u64(w, "gid", c->gid), jw_u64(w, "egid", c->egid);
-		jw_u64(w, "sgid", c->sgid), jw_u64(w, "fsgid", c->fsgid);
+		jw_fields(w, p->creds, f_creds_ids, NF(f_creds_ids));
 		jw_open(w, "groups", '[');
-		for (size_t i = 0; i < c->n_groups; i++)
-			jw_u64(w, NULL, c->groups[i]);
+		for (size_t i = 0; i < p->creds->n_groups; i++)
+			jw_u64(w, NULL, p->creds->groups[i]);
 		jw_close(w, ']');
-		jw_hex(w, "cap_inh", c->cap_inh), jw_hex(w, "cap_prm", c->cap_prm);
-		jw_hex(w, "cap_eff", c->cap_eff), jw_hex(w, "cap_bnd", c->cap_bnd);
-		jw_hex(w, "cap_amb", c->cap_amb), jw_hex(w, "securebits", c->securebits);
+		jw_fields(w, p->creds, f_creds_caps, NF(f_creds_caps));
 		jw_close(w, '}');
 	}
-	if (p->mm) {
-		const Rtcr__MmInfo *mm = p->mm;
+	if (p->mm)
+		jw_object(w, "mm", p->mm, f_mm, NF(f_mm));
+}
 
-		jw_open(w, "mm", '{');
-		jw_hex(w, "start_code", mm->start_code), jw_hex(w, "end_code", mm->end_code);
-		jw_hex(w, "start_data", mm->start_data), jw_hex(w, "end_data", mm->end_data);
-		jw_hex(w, "start_brk", mm->start_brk), jw_hex(w, "brk", mm->brk);
-		jw_hex(w, "start_stack", mm->start_stack);
-		jw_hex(w, "arg_start", mm->arg_start), jw_hex(w, "arg_end", mm->arg_end);
-		jw_hex(w, "env_start", mm->env_start), jw_hex(w, "env_end", mm->env_end);
-		jw_u64(w, "auxv_words", mm->n_auxv);
-		jw_close(w, '}');
-	}
+static void json_vmas(struct jw *w, const Rtcr__Process *p, const uint64_t *pv)
+{
+	char kb[32];
+
 	jw_open(w, "vmas", '[');
 	for (size_t i = 0; i < p->n_vmas; i++) {
 		const Rtcr__Vma *v = p->vmas[i];
@@ -469,7 +464,7 @@ static void json_process(struct jw *w, const struct sctx *sc, const Rtcr__Proces
 		jw_hex(w, "end", v->end);
 		jw_str(w, "prot", prot);
 		jw_hex(w, "flags", v->flags);
-		jw_str(w, "kind", vma_kind(v->kind));
+		jw_str(w, "kind", vma_kind(v->kind, kb, sizeof(kb)));
 		jw_u64(w, "size", v->end - v->start);
 		jw_hex(w, "pgoff", v->pgoff);
 		jw_str(w, "path", v->path);
@@ -482,47 +477,33 @@ static void json_process(struct jw *w, const struct sctx *sc, const Rtcr__Proces
 		jw_close(w, '}');
 	}
 	jw_close(w, ']');
-	jw_open(w, "threads", '[');
-	for (size_t i = 0; i < p->n_threads; i++) {
-		const Rtcr__Thread *t = p->threads[i];
+}
 
-		jw_open(w, NULL, '{');
-		jw_u64(w, "tid", t->tid);
-		jw_str(w, "comm", t->comm);
-		json_regs(w, t->regs);
-		jw_u64(w, "xsave_bytes", t->has_xsave ? t->xsave.len : 0);
-		jw_hex(w, "sigmask", t->sigmask);
-		jw_u64(w, "pending_signals", t->n_pending);
-		if (t->rseq) {
-			jw_open(w, "rseq", '{');
-			jw_hex(w, "abi_pointer", t->rseq->abi_pointer);
-			jw_u64(w, "abi_size", t->rseq->abi_size);
-			jw_hex(w, "signature", t->rseq->signature);
-			jw_hex(w, "flags", t->rseq->flags);
-			jw_close(w, '}');
-		}
-		if (t->sigaltstack) {
-			jw_open(w, "sigaltstack", '{');
-			jw_hex(w, "sp", t->sigaltstack->sp);
-			jw_hex(w, "flags", t->sigaltstack->flags);
-			jw_u64(w, "size", t->sigaltstack->size);
-			jw_close(w, '}');
-		}
-		jw_hex(w, "robust_list", t->robust_list);
-		jw_u64(w, "robust_list_len", t->robust_list_len);
-		jw_hex(w, "clear_child_tid", t->clear_child_tid);
-		if (t->in_syscall)
-			jw_u64(w, "in_syscall", t->in_syscall - 1);
-		if (t->sched) {
-			jw_open(w, "sched", '{');
-			jw_u64(w, "policy", t->sched->policy);
-			jw_u64(w, "priority", t->sched->priority);
-			jw_i64(w, "nice", t->sched->nice);
-			jw_close(w, '}');
-		}
-		jw_close(w, '}');
-	}
-	jw_close(w, ']');
+static void json_thread(struct jw *w, const Rtcr__Thread *t)
+{
+	jw_open(w, NULL, '{');
+	jw_u64(w, "tid", t->tid);
+	jw_str(w, "comm", t->comm);
+	json_regs(w, t->regs);
+	jw_u64(w, "xsave_bytes", t->has_xsave ? t->xsave.len : 0);
+	jw_hex(w, "sigmask", t->sigmask);
+	jw_u64(w, "pending_signals", t->n_pending);
+	if (t->rseq)
+		jw_object(w, "rseq", t->rseq, f_rseq, NF(f_rseq));
+	if (t->sigaltstack)
+		jw_object(w, "sigaltstack", t->sigaltstack, f_sigaltstack, NF(f_sigaltstack));
+	jw_fields(w, t, f_thread_lists, NF(f_thread_lists));
+	if (t->in_syscall)
+		jw_u64(w, "in_syscall", t->in_syscall - 1);
+	if (t->sched)
+		jw_object(w, "sched", t->sched, f_sched, NF(f_sched));
+	jw_close(w, '}');
+}
+
+static void json_fds(struct jw *w, const struct sctx *sc, const Rtcr__Process *p)
+{
+	char kb[32];
+
 	jw_open(w, "fds", '[');
 	for (size_t i = 0; i < p->n_fds; i++) {
 		const Rtcr__Fd *fd = p->fds[i];
@@ -533,7 +514,7 @@ static void json_process(struct jw *w, const struct sctx *sc, const Rtcr__Proces
 		jw_u64(w, "file_id", fd->file_id);
 		jw_bool(w, "cloexec", fd->cloexec);
 		if (f) {
-			jw_str(w, "kind", file_kind(f->kind));
+			jw_str(w, "kind", file_kind(f->kind, kb, sizeof(kb)));
 			jw_str(w, "path", f->path);
 			jw_hex(w, "flags", f->flags);
 			jw_u64(w, "pos", f->pos);
@@ -543,6 +524,13 @@ static void json_process(struct jw *w, const struct sctx *sc, const Rtcr__Proces
 		jw_close(w, '}');
 	}
 	jw_close(w, ']');
+}
+
+/* sigactions, shared_pending_signals, rlimits, itimers */
+static void json_signals_limits(struct jw *w, const Rtcr__Process *p)
+{
+	char sb[32];
+
 	jw_open(w, "sigactions", '[');
 	for (size_t i = 0; i < p->n_sigactions; i++) {
 		const Rtcr__SigAction *sa = p->sigactions[i];
@@ -552,35 +540,159 @@ static void json_process(struct jw *w, const struct sctx *sc, const Rtcr__Proces
 		jw_open(w, NULL, '{');
 		jw_u64(w, "signo", sa->signo);
 		jw_str(w, "name", sig_name(sa->signo, sb, sizeof(sb)));
-		jw_hex(w, "handler", sa->handler);
-		jw_hex(w, "flags", sa->flags);
-		jw_hex(w, "mask", sa->mask);
-		jw_hex(w, "restorer", sa->restorer);
+		jw_fields(w, sa, f_sigaction, NF(f_sigaction));
 		jw_close(w, '}');
 	}
 	jw_close(w, ']');
 	jw_u64(w, "shared_pending_signals", p->n_shared_pending);
 	jw_open(w, "rlimits", '[');
 	for (size_t i = 0; i < p->n_rlimits; i++) {
-		const Rtcr__Rlimit *r = p->rlimits[i];
-
 		jw_open(w, NULL, '{');
-		jw_str(w, "resource", rlimit_name(r->resource));
-		jw_u64(w, "cur", r->cur);
-		jw_u64(w, "max", r->max);
+		jw_str(w, "resource", rlimit_name(p->rlimits[i]->resource));
+		jw_fields(w, p->rlimits[i], f_rlimit, NF(f_rlimit));
 		jw_close(w, '}');
 	}
 	jw_close(w, ']');
 	jw_open(w, "itimers", '[');
 	for (size_t i = 0; i < p->n_itimers; i++) {
-		const Rtcr__Itimer *t = p->itimers[i];
-
 		jw_open(w, NULL, '{');
-		jw_str(w, "which", itimer_name(t->which));
-		jw_u64(w, "value_us", t->value_us);
-		jw_u64(w, "interval_us", t->interval_us);
+		jw_str(w, "which", itimer_name(p->itimers[i]->which));
+		jw_fields(w, p->itimers[i], f_itimer, NF(f_itimer));
 		jw_close(w, '}');
 	}
+	jw_close(w, ']');
+}
+
+static void json_process(struct jw *w, const struct sctx *sc, const Rtcr__Process *p,
+			 const uint64_t *pv)
+{
+	jw_open(w, NULL, '{');
+	jw_u64(w, "pid", p->pid);
+	jw_open(w, "inherit", '[');
+	for (size_t i = 0; i + 1 < p->n_inherit; i += 2) {
+		jw_open(w, NULL, '{');
+		jw_hex(w, "start", p->inherit[i]);
+		jw_hex(w, "end", p->inherit[i + 1]);
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+	jw_fields(w, p, f_proc_ids, NF(f_proc_ids));
+	jw_str(w, "exe", p->mm ? p->mm->exe : NULL);
+	jw_fields(w, p, f_proc_attrs, NF(f_proc_attrs));
+	json_creds_mm(w, p);
+	json_vmas(w, p, pv);
+	jw_open(w, "threads", '[');
+	for (size_t i = 0; i < p->n_threads; i++)
+		json_thread(w, p->threads[i]);
+	jw_close(w, ']');
+	json_fds(w, sc, p);
+	json_signals_limits(w, p);
+	jw_close(w, '}');
+}
+
+static const struct jf f_inventory[] = {
+    JF(JF_U, "format_version", Rtcr__Inventory, format_version),
+    JF(JF_STR, "image_id", Rtcr__Inventory, image_id),
+    JF(JF_STR, "parent_id", Rtcr__Inventory, parent_id),
+    JF(JF_STR, "parent_path", Rtcr__Inventory, parent_path),
+    JF(JF_HEX, "parent_meta_sum", Rtcr__Inventory, parent_meta_sum),
+    JF(JF_U, "chain_depth", Rtcr__Inventory, chain_depth),
+    JF(JF_STR, "track_mode", Rtcr__Inventory, track_mode),
+    JF(JF_BOOL, "live", Rtcr__Inventory, live),
+    JF(JF_STR, "name", Rtcr__Inventory, name),
+    JF(JF_U, "created_ns", Rtcr__Inventory, created_ns),
+    JF(JF_STR, "kernel", Rtcr__Inventory, kernel_release),
+    JF(JF_STR, "hostname", Rtcr__Inventory, hostname),
+    JF(JF_STR, "boot_id", Rtcr__Inventory, boot_id),
+    JF(JF_STR, "rtcr_version", Rtcr__Inventory, rtcr_version),
+    JF(JF_U, "root_pid", Rtcr__Inventory, root_pid),
+    JF(JF_U, "pause_ns", Rtcr__Inventory, pause_ns),
+    JF(JF_U, "memory_bytes", Rtcr__Inventory, memory_bytes),
+};
+static const struct jf f_cpu[] = {
+    JF(JF_STR, "vendor", Rtcr__CpuInfo, vendor),
+    JF(JF_STR, "model", Rtcr__CpuInfo, model_name),
+    JF(JF_HEX, "xfeatures_mask", Rtcr__CpuInfo, xfeatures_mask),
+    JF(JF_U, "xsave_size", Rtcr__CpuInfo, xsave_size),
+    JF(JF_U, "flags_count", Rtcr__CpuInfo, n_flags),
+};
+static const struct jf f_timens[] = {
+    JF(JF_I, "monotonic_offset_ns", Rtcr__Timens, monotonic_offset_ns),
+    JF(JF_I, "boottime_offset_ns", Rtcr__Timens, boottime_offset_ns),
+    JF(JF_U, "monotonic_ns", Rtcr__Timens, monotonic_ns),
+    JF(JF_U, "boottime_ns", Rtcr__Timens, boottime_ns),
+    JF(JF_U, "realtime_ns", Rtcr__Timens, realtime_ns),
+};
+static const struct jf f_file[] = {
+    JF(JF_STR, "path", Rtcr__File, path), JF(JF_HEX, "flags", Rtcr__File, flags),
+    JF(JF_U, "pos", Rtcr__File, pos),	  JF(JF_HEX, "mode", Rtcr__File, mode),
+    JF(JF_U, "size", Rtcr__File, size),
+};
+static const struct jf f_shmem[] = {
+    JF(JF_U, "id", Rtcr__Shmem, id),	     JF(JF_U, "size", Rtcr__Shmem, size),
+    JF(JF_STR, "name", Rtcr__Shmem, name),   JF(JF_BOOL, "memfd", Rtcr__Shmem, memfd),
+    JF(JF_HEX, "seals", Rtcr__Shmem, seals),
+};
+static const struct jf f_run[] = {
+    JF(JF_HEX, "addr", Rtcr__PageRun, addr),	   JF(JF_U, "npages", Rtcr__PageRun, npages),
+    JF(JF_HEX, "offset", Rtcr__PageRun, offset),   JF(JF_HEX, "xxh64", Rtcr__PageRun, xxh64),
+    JF(JF_U, "shmem_id", Rtcr__PageRun, shmem_id), JF(JF_U, "pid", Rtcr__PageRun, pid),
+};
+
+static void json_inventory(struct jw *w, const Rtcr__Inventory *inv)
+{
+	jw_open(w, "inventory", '{');
+	jw_fields(w, inv, f_inventory, NF(f_inventory));
+	jw_open(w, "argv", '[');
+	for (size_t i = 0; i < inv->n_argv; i++)
+		jw_str(w, NULL, inv->argv[i]);
+	jw_close(w, ']');
+	if (inv->cpu) {
+		jw_open(w, "cpu", '{');
+		jw_fields(w, inv->cpu, f_cpu, NF(f_cpu));
+		jw_open(w, "flags", '[');
+		for (size_t i = 0; i < inv->cpu->n_flags; i++)
+			jw_str(w, NULL, inv->cpu->flags[i]);
+		jw_close(w, ']');
+		jw_close(w, '}');
+	}
+	if (inv->timens)
+		jw_object(w, "timens", inv->timens, f_timens, NF(f_timens));
+	jw_close(w, '}');
+}
+
+/* files, shmem, pagemap */
+static void json_objects(struct jw *w, const Rtcr__Image *m)
+{
+	uint64_t pages = 0;
+	char kb[32];
+
+	jw_open(w, "files", '[');
+	for (size_t i = 0; i < m->n_files; i++) {
+		const Rtcr__File *f = m->files[i];
+
+		jw_open(w, NULL, '{');
+		jw_u64(w, "id", f->id);
+		jw_str(w, "kind", file_kind(f->kind, kb, sizeof(kb)));
+		jw_fields(w, f, f_file, NF(f_file));
+		if (f->kind == RTCR__FILE_KIND__FILE_LOG)
+			jw_u64(w, "log_stream", f->log_stream);
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+	jw_open(w, "shmem", '[');
+	for (size_t i = 0; i < m->n_shmem; i++)
+		jw_object(w, NULL, m->shmem[i], f_shmem, NF(f_shmem));
+	jw_close(w, ']');
+	jw_open(w, "pagemap", '{');
+	for (size_t i = 0; i < m->n_pagemap; i++)
+		pages += m->pagemap[i]->npages;
+	jw_u64(w, "runs", m->n_pagemap);
+	jw_u64(w, "pages", pages);
+	jw_u64(w, "bytes", pages * IMG_PAGE_SIZE);
+	jw_open(w, "entries", '[');
+	for (size_t i = 0; i < m->n_pagemap; i++)
+		jw_object(w, NULL, m->pagemap[i], f_run, NF(f_run));
 	jw_close(w, ']');
 	jw_close(w, '}');
 }
@@ -589,112 +701,16 @@ static void show_json(FILE *out, const struct sctx *sc, const char *path, uint64
 		      ssize_t bad_run, bool checked)
 {
 	const Rtcr__Image *m = sc->m;
-	const Rtcr__Inventory *inv = m->inventory;
 	struct jw w = {.f = out, .first = {true}};
-	uint64_t pages = 0;
 
 	jw_open(&w, NULL, '{');
 	jw_str(&w, "path", path);
-	jw_open(&w, "inventory", '{');
-	jw_u64(&w, "format_version", inv->format_version);
-	jw_str(&w, "image_id", inv->image_id);
-	jw_str(&w, "parent_id", inv->parent_id);
-	jw_str(&w, "parent_path", inv->parent_path);
-	jw_hex(&w, "parent_meta_sum", inv->parent_meta_sum);
-	jw_u64(&w, "chain_depth", inv->chain_depth);
-	jw_str(&w, "track_mode", inv->track_mode);
-	jw_bool(&w, "live", inv->live);
-	jw_str(&w, "name", inv->name);
-	jw_u64(&w, "created_ns", inv->created_ns);
-	jw_str(&w, "kernel", inv->kernel_release);
-	jw_str(&w, "hostname", inv->hostname);
-	jw_str(&w, "boot_id", inv->boot_id);
-	jw_str(&w, "rtcr_version", inv->rtcr_version);
-	jw_u64(&w, "root_pid", inv->root_pid);
-	jw_u64(&w, "pause_ns", inv->pause_ns);
-	jw_u64(&w, "memory_bytes", inv->memory_bytes);
-	jw_open(&w, "argv", '[');
-	for (size_t i = 0; i < inv->n_argv; i++)
-		jw_str(&w, NULL, inv->argv[i]);
-	jw_close(&w, ']');
-	if (inv->cpu) {
-		jw_open(&w, "cpu", '{');
-		jw_str(&w, "vendor", inv->cpu->vendor);
-		jw_str(&w, "model", inv->cpu->model_name);
-		jw_hex(&w, "xfeatures_mask", inv->cpu->xfeatures_mask);
-		jw_u64(&w, "xsave_size", inv->cpu->xsave_size);
-		jw_u64(&w, "flags_count", inv->cpu->n_flags);
-		jw_open(&w, "flags", '[');
-		for (size_t i = 0; i < inv->cpu->n_flags; i++)
-			jw_str(&w, NULL, inv->cpu->flags[i]);
-		jw_close(&w, ']');
-		jw_close(&w, '}');
-	}
-	if (inv->timens) {
-		jw_open(&w, "timens", '{');
-		jw_i64(&w, "monotonic_offset_ns", inv->timens->monotonic_offset_ns);
-		jw_i64(&w, "boottime_offset_ns", inv->timens->boottime_offset_ns);
-		jw_u64(&w, "monotonic_ns", inv->timens->monotonic_ns);
-		jw_u64(&w, "boottime_ns", inv->timens->boottime_ns);
-		jw_u64(&w, "realtime_ns", inv->timens->realtime_ns);
-		jw_close(&w, '}');
-	}
-	jw_close(&w, '}');
+	json_inventory(&w, m->inventory);
 	jw_open(&w, "processes", '[');
 	for (size_t i = 0; i < m->n_processes; i++)
 		json_process(&w, sc, m->processes[i], pv ? pv[i] : NULL);
 	jw_close(&w, ']');
-	jw_open(&w, "files", '[');
-	for (size_t i = 0; i < m->n_files; i++) {
-		const Rtcr__File *f = m->files[i];
-
-		jw_open(&w, NULL, '{');
-		jw_u64(&w, "id", f->id);
-		jw_str(&w, "kind", file_kind(f->kind));
-		jw_str(&w, "path", f->path);
-		jw_hex(&w, "flags", f->flags);
-		jw_u64(&w, "pos", f->pos);
-		jw_hex(&w, "mode", f->mode);
-		jw_u64(&w, "size", f->size);
-		if (f->kind == RTCR__FILE_KIND__FILE_LOG)
-			jw_u64(&w, "log_stream", f->log_stream);
-		jw_close(&w, '}');
-	}
-	jw_close(&w, ']');
-	jw_open(&w, "shmem", '[');
-	for (size_t i = 0; i < m->n_shmem; i++) {
-		const Rtcr__Shmem *s = m->shmem[i];
-
-		jw_open(&w, NULL, '{');
-		jw_u64(&w, "id", s->id);
-		jw_u64(&w, "size", s->size);
-		jw_str(&w, "name", s->name);
-		jw_bool(&w, "memfd", s->memfd);
-		jw_hex(&w, "seals", s->seals);
-		jw_close(&w, '}');
-	}
-	jw_close(&w, ']');
-	jw_open(&w, "pagemap", '{');
-	for (size_t i = 0; i < m->n_pagemap; i++)
-		pages += m->pagemap[i]->npages;
-	jw_u64(&w, "runs", m->n_pagemap);
-	jw_u64(&w, "pages", pages);
-	jw_u64(&w, "bytes", pages * IMG_PAGE_SIZE);
-	jw_open(&w, "entries", '[');
-	for (size_t i = 0; i < m->n_pagemap; i++) {
-		const Rtcr__PageRun *r = m->pagemap[i];
-
-		jw_open(&w, NULL, '{');
-		jw_hex(&w, "addr", r->addr);
-		jw_u64(&w, "npages", r->npages);
-		jw_hex(&w, "offset", r->offset);
-		jw_hex(&w, "xxh64", r->xxh64);
-		jw_u64(&w, "shmem_id", r->shmem_id);
-		jw_u64(&w, "pid", r->pid);
-		jw_close(&w, '}');
-	}
-	jw_close(&w, ']');
-	jw_close(&w, '}');
+	json_objects(&w, m);
 	jw_open(&w, "checksums", '{');
 	jw_str(&w, "status", !checked ? "not checked" : bad_run < 0 ? "ok" : "mismatch");
 	if (bad_run >= 0)
@@ -706,11 +722,10 @@ static void show_json(FILE *out, const struct sctx *sc, const char *path, uint64
 
 /* ---- text ---- */
 
-static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *p,
-			 const uint64_t *pv)
+/* The process line, exe, cwd, creds, process attributes, inherited ranges. */
+static void text_process_head(FILE *out, const Rtcr__Process *p)
 {
-	char sb[32], prot[5];
-	size_t shown;
+	char sb[32];
 
 	fprintf(out, "\nprocess %" PRIu32 " (", p->pid);
 	text_str(out, p->comm);
@@ -741,7 +756,6 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 		"  umask    %03" PRIo32 "  personality 0x%" PRIx32 "  dumpable %" PRIu32
 		"  no_new_privs %" PRIu32 "  oom_score_adj %" PRId32 "\n",
 		p->umask, p->personality, p->dumpable, p->no_new_privs, p->oom_score_adj);
-
 	if (p->n_inherit) {
 		uint64_t inh = 0;
 
@@ -749,8 +763,14 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 			inh += p->inherit[i + 1] - p->inherit[i];
 		fprintf(out, "  inherits %zu range%s, %s, from the parent image\n",
 			p->n_inherit / 2, p->n_inherit == 2 ? "" : "s",
-			size_str(inh, sb, sizeof(sb)));
+			fmt_bytes(inh, sb, sizeof(sb)));
 	}
+}
+
+static void text_vmas(FILE *out, const Rtcr__Process *p, const uint64_t *pv)
+{
+	char sb[32], kb[32], prot[5];
+
 	fprintf(out, "  vmas (%zu):\n", p->n_vmas);
 	fprintf(out, "    %-33s %-4s %-12s %10s %7s  %s\n", "range", "prot", "kind", "size",
 		"pages", "path");
@@ -759,8 +779,8 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 
 		prot_str(v, prot);
 		fprintf(out, "    %016" PRIx64 "-%016" PRIx64 " %-4s %-12s %10s %7" PRIu64 "  ",
-			v->start, v->end, prot, vma_kind(v->kind),
-			size_str(v->end - v->start, sb, sizeof(sb)), pv ? pv[i] : 0);
+			v->start, v->end, prot, vma_kind(v->kind, kb, sizeof(kb)),
+			fmt_bytes(v->end - v->start, sb, sizeof(sb)), pv ? pv[i] : 0);
 		if (v->path)
 			text_str(out, v->path);
 		else if (v->anon_name) {
@@ -772,7 +792,10 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 			fprintf(out, " (shmem %" PRIu32 ")", v->shmem_id);
 		fputc('\n', out);
 	}
+}
 
+static void text_threads(FILE *out, const Rtcr__Process *p)
+{
 	fprintf(out, "  threads (%zu):\n", p->n_threads);
 	for (size_t i = 0; i < p->n_threads; i++) {
 		const Rtcr__Thread *t = p->threads[i];
@@ -790,6 +813,11 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 			fprintf(out, "  %zu pending signals", t->n_pending);
 		fprintf(out, "  xsave %zu bytes\n", t->has_xsave ? t->xsave.len : 0);
 	}
+}
+
+static void text_fds(FILE *out, const struct sctx *sc, const Rtcr__Process *p)
+{
+	char kb[32];
 
 	fprintf(out, "  fds (%zu):\n", p->n_fds);
 	for (size_t i = 0; i < p->n_fds; i++) {
@@ -801,7 +829,7 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 			fprintf(out, "file %" PRIu32 "?\n", fd->file_id);
 			continue;
 		}
-		fprintf(out, "%s ", file_kind(f->kind));
+		fprintf(out, "%s ", file_kind(f->kind, kb, sizeof(kb)));
 		if (f->kind == RTCR__FILE_KIND__FILE_LOG)
 			fputs(f->log_stream == 1 ? "stdout" : "stderr", out);
 		else
@@ -809,8 +837,23 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 		fprintf(out, "  flags 0%" PRIo32 "  pos %" PRIu64 "%s\n", f->flags, f->pos,
 			fd->cloexec ? "  cloexec" : "");
 	}
+}
 
-	shown = 0;
+/* A limit value: a number, or "unlimited". */
+static void text_limit(FILE *out, uint64_t v)
+{
+	if (v == UINT64_MAX)
+		fputs("unlimited", out);
+	else
+		fprintf(out, "%" PRIu64, v);
+}
+
+/* Signal handlers, pending signals, rlimits, itimers: what is not default. */
+static void text_signals_limits(FILE *out, const Rtcr__Process *p)
+{
+	char sb[32];
+	size_t shown = 0;
+
 	for (size_t i = 0; i < p->n_sigactions; i++) {
 		const Rtcr__SigAction *sa = p->sigactions[i];
 
@@ -829,22 +872,14 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 	}
 	if (p->n_shared_pending)
 		fprintf(out, "  %zu signals pending for the process\n", p->n_shared_pending);
-	if (p->n_rlimits) {
+	if (p->n_rlimits)
 		fputs("  rlimits:\n", out);
-		for (size_t i = 0; i < p->n_rlimits; i++) {
-			const Rtcr__Rlimit *r = p->rlimits[i];
-
-			fprintf(out, "    %-10s ", rlimit_name(r->resource));
-			if (r->cur == UINT64_MAX)
-				fputs("unlimited", out);
-			else
-				fprintf(out, "%" PRIu64, r->cur);
-			fputs(" / ", out);
-			if (r->max == UINT64_MAX)
-				fputs("unlimited\n", out);
-			else
-				fprintf(out, "%" PRIu64 "\n", r->max);
-		}
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		fprintf(out, "    %-10s ", rlimit_name(p->rlimits[i]->resource));
+		text_limit(out, p->rlimits[i]->cur);
+		fputs(" / ", out);
+		text_limit(out, p->rlimits[i]->max);
+		fputc('\n', out);
 	}
 	shown = 0;
 	for (size_t i = 0; i < p->n_itimers; i++) {
@@ -859,34 +894,43 @@ static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *
 	}
 }
 
-static void show_text(FILE *out, const struct sctx *sc, const char *path, uint64_t **pv,
-		      ssize_t bad_run, bool checked)
+static void text_process(FILE *out, const struct sctx *sc, const Rtcr__Process *p,
+			 const uint64_t *pv)
 {
-	const Rtcr__Image *m = sc->m;
-	const Rtcr__Inventory *inv = m->inventory;
-	uint64_t pages = 0, shm_pages = 0;
+	text_process_head(out, p);
+	text_vmas(out, p, pv);
+	text_threads(out, p);
+	text_fds(out, sc, p);
+	text_signals_limits(out, p);
+}
+
+/* "\n  LABEL" then the string (label padded to 9 columns). */
+static void text_field(FILE *out, const char *label, const char *s)
+{
+	fprintf(out, "\n  %-9s", label);
+	text_str(out, s);
+}
+
+static void text_inventory(FILE *out, const char *path, const Rtcr__Inventory *inv)
+{
 	char sb[32], tb[64];
 
 	fputs("image    ", out);
 	text_str(out, path);
-	fputs("\n  id       ", out);
-	text_str(out, inv->image_id);
+	text_field(out, "id", inv->image_id);
 	if (inv->parent_id && *inv->parent_id) {
-		fputs("\n  parent   ", out);
-		text_str(out, inv->parent_id);
+		text_field(out, "parent", inv->parent_id);
 		fputs(" in ", out);
 		text_str(out, inv->parent_path ? inv->parent_path : "?");
 		fprintf(out, "\n  chain    incremental, %u link%s above a full image",
 			inv->chain_depth, inv->chain_depth == 1 ? "" : "s");
 	}
 	if (inv->track_mode && *inv->track_mode) {
-		fputs("\n  tracking ", out);
-		text_str(out, inv->track_mode);
+		text_field(out, "tracking", inv->track_mode);
 		if (inv->live)
 			fputs(" (live checkpoint)", out);
 	}
-	fputs("\n  name     ", out);
-	text_str(out, inv->name);
+	text_field(out, "name", inv->name);
 	if (inv->created_ns) {
 		time_t t = (time_t)(inv->created_ns / 1000000000ULL);
 		struct tm tm;
@@ -896,17 +940,12 @@ static void show_text(FILE *out, const struct sctx *sc, const char *path, uint64
 		else
 			fprintf(out, "\n  created  %" PRIu64 " ns", inv->created_ns);
 	}
-	fputs("\n  kernel   ", out);
-	text_str(out, inv->kernel_release);
-	fputs("\n  host     ", out);
-	text_str(out, inv->hostname);
-	if (inv->rtcr_version) {
-		fputs("\n  rtcr     ", out);
-		text_str(out, inv->rtcr_version);
-	}
+	text_field(out, "kernel", inv->kernel_release);
+	text_field(out, "host", inv->hostname);
+	if (inv->rtcr_version)
+		text_field(out, "rtcr", inv->rtcr_version);
 	if (inv->cpu) {
-		fputs("\n  cpu      ", out);
-		text_str(out, inv->cpu->vendor);
+		text_field(out, "cpu", inv->cpu->vendor);
 		fprintf(out, ", %zu flags, xsave %" PRIu32 " bytes, xcr0 0x%" PRIx64,
 			inv->cpu->n_flags, inv->cpu->xsave_size, inv->cpu->xfeatures_mask);
 		if (inv->cpu->model_name) {
@@ -924,24 +963,31 @@ static void show_text(FILE *out, const struct sctx *sc, const char *path, uint64
 	}
 	fprintf(out, "\n  pause    %.3f ms", inv->pause_ns / 1e6);
 	fprintf(out, "\n  memory   %" PRIu64 " bytes (%s)\n", inv->memory_bytes,
-		size_str(inv->memory_bytes, sb, sizeof(sb)));
+		fmt_bytes(inv->memory_bytes, sb, sizeof(sb)));
+}
 
+static void show_text(FILE *out, const struct sctx *sc, const char *path, uint64_t **pv,
+		      ssize_t bad_run, bool checked)
+{
+	const Rtcr__Image *m = sc->m;
+	uint64_t pages = 0, shm_pages = 0;
+	char sb[32];
+
+	text_inventory(out, path, m->inventory);
 	for (size_t i = 0; i < m->n_processes; i++)
 		text_process(out, sc, m->processes[i], pv ? pv[i] : NULL);
 
-	if (m->n_shmem) {
+	if (m->n_shmem)
 		fprintf(out, "\nshmem (%zu):\n", m->n_shmem);
-		for (size_t i = 0; i < m->n_shmem; i++) {
-			const Rtcr__Shmem *s = m->shmem[i];
+	for (size_t i = 0; i < m->n_shmem; i++) {
+		const Rtcr__Shmem *s = m->shmem[i];
 
-			fprintf(out, "  %4" PRIu32 "  %10s  ", s->id,
-				size_str(s->size, sb, sizeof(sb)));
-			text_str(out, s->name);
-			fprintf(out, "%s", s->memfd ? "  memfd" : "");
-			if (s->seals)
-				fprintf(out, "  seals 0x%" PRIx32, s->seals);
-			fputc('\n', out);
-		}
+		fprintf(out, "  %4" PRIu32 "  %10s  ", s->id, fmt_bytes(s->size, sb, sizeof(sb)));
+		text_str(out, s->name);
+		fprintf(out, "%s", s->memfd ? "  memfd" : "");
+		if (s->seals)
+			fprintf(out, "  seals 0x%" PRIx32, s->seals);
+		fputc('\n', out);
 	}
 	for (size_t i = 0; i < m->n_pagemap; i++) {
 		pages += m->pagemap[i]->npages;
@@ -949,7 +995,7 @@ static void show_text(FILE *out, const struct sctx *sc, const char *path, uint64
 			shm_pages += m->pagemap[i]->npages;
 	}
 	fprintf(out, "\npagemap: %zu runs, %" PRIu64 " pages (%s), %" PRIu64 " of them shmem\n",
-		m->n_pagemap, pages, size_str(pages * IMG_PAGE_SIZE, sb, sizeof(sb)), shm_pages);
+		m->n_pagemap, pages, fmt_bytes(pages * IMG_PAGE_SIZE, sb, sizeof(sb)), shm_pages);
 	if (!checked)
 		fputs("checksums: not checked\n", out);
 	else if (bad_run < 0)

@@ -319,12 +319,9 @@ static int validate_shmem(struct vctx *c)
 	return 0;
 }
 
-static const char *vma_kind_name(int k)
+static const char *vma_kind_name(int k, char *buf, size_t len)
 {
-	static const char *const names[] = {"anon", "file-private", "file-shared", "shmem",
-					    "vdso", "vvar",	    "vsyscall"};
-
-	return k >= 0 && k < (int)(sizeof(names) / sizeof(names[0])) ? names[k] : "?";
+	return img_enum_name(&rtcr__vma_kind__descriptor, "VMA_", k, buf, len);
 }
 
 static int validate_siginfo(struct vctx *c, const Rtcr__SigInfo *si, uint32_t pid, uint32_t tid,
@@ -408,7 +405,12 @@ static int validate_vmas(struct vctx *c, const Rtcr__Process *p)
 		case RTCR__VMA_KIND__VMA_FILE_PRIVATE:
 		case RTCR__VMA_KIND__VMA_FILE_SHARED:
 			if (str_empty(v->path)) {
-				VMA_ERR("%s mapping without a path", vma_kind_name(v->kind));
+				{
+					char kb[32];
+
+					VMA_ERR("%s mapping without a path",
+						vma_kind_name(v->kind, kb, sizeof(kb)));
+				}
 				return -EINVAL;
 			}
 			if (v->pgoff & PAGE_MASK_LOW) {
@@ -786,6 +788,105 @@ static int cmp_run_pos(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+#define RUN_ERR(fmt, ...)                                                                          \
+	VERR(c,                                                                                    \
+	     "page run %zu (addr 0x%" PRIx64 ", %" PRIu32 " pages at offset 0x%" PRIx64 "): " fmt, \
+	     i, r->addr, r->npages, r->offset, ##__VA_ARGS__)
+
+/* Page run i of process memory, of len bytes: inside one vma whose pages
+ * are saved. */
+static int validate_run_vma(struct vctx *c, size_t i, const Rtcr__PageRun *r, uint64_t len)
+{
+	const Rtcr__Image *im = c->im;
+	const Rtcr__Process *p;
+	const Rtcr__Vma *v;
+	char kb[32];
+
+	if (r->pid == 0) {
+		p = im->processes[0];
+	} else {
+		const struct id_idx *pi = find_id(c->procs, im->n_processes, r->pid);
+
+		if (!pi) {
+			RUN_ERR("unknown process %" PRIu32, r->pid);
+			return -EINVAL;
+		}
+		p = im->processes[pi->idx];
+	}
+	v = find_vma(p, r->addr);
+	if (!v || v->end - r->addr < len) {
+		RUN_ERR("not inside one vma of process %" PRIu32, p->pid);
+		return -EINVAL;
+	}
+	switch (v->kind) {
+	case RTCR__VMA_KIND__VMA_FILE_SHARED:
+	case RTCR__VMA_KIND__VMA_VDSO:
+	case RTCR__VMA_KIND__VMA_VVAR:
+	case RTCR__VMA_KIND__VMA_VSYSCALL:
+		RUN_ERR("inside a %s vma (0x%" PRIx64 "-0x%" PRIx64 ") of process %" PRIu32
+			", whose pages are never saved",
+			vma_kind_name(v->kind, kb, sizeof(kb)), v->start, v->end, p->pid);
+		return -EINVAL;
+	default:
+		return 0;
+	}
+}
+
+/* Page run i: its size, checksum, place in pages.img, and what it fills. */
+static int validate_run(struct vctx *c, size_t i, const Rtcr__PageRun *r, uint64_t *lenp)
+{
+	const Rtcr__Image *im = c->im;
+	uint64_t len;
+
+	if (!r) {
+		VERR(c, "page run %zu missing", i);
+		return -EINVAL;
+	}
+	if (r->npages < 1 || r->npages > IMG_MAX_RUN_PAGES) {
+		RUN_ERR("page count not in 1..%d", IMG_MAX_RUN_PAGES);
+		return -EINVAL;
+	}
+	if (!r->has_xxh64) {
+		RUN_ERR("no checksum");
+		return -EINVAL;
+	}
+	*lenp = len = (uint64_t)r->npages * IMG_PAGE_SIZE;
+	if (r->offset & PAGE_MASK_LOW) {
+		RUN_ERR("offset not page aligned");
+		return -EINVAL;
+	}
+	if (r->offset < IMG_PAGES_HDR_SIZE) {
+		RUN_ERR("offset inside the pages.img header");
+		return -EINVAL;
+	}
+	if (c->pages_size < len || r->offset > c->pages_size - len) {
+		RUN_ERR("beyond the end of pages.img (%" PRIu64 " bytes)", c->pages_size);
+		return -EINVAL;
+	}
+	if (r->addr & PAGE_MASK_LOW) {
+		RUN_ERR("address not page aligned");
+		return -EINVAL;
+	}
+	if (r->shmem_id) {
+		const struct id_idx *s = find_id(c->shmem, im->n_shmem, r->shmem_id);
+		uint64_t size;
+
+		if (!s) {
+			RUN_ERR("unknown shmem object %" PRIu32, r->shmem_id);
+			return -EINVAL;
+		}
+		size = im->shmem[s->idx]->size;
+		if (size < len || r->addr > size - len) {
+			RUN_ERR("outside shmem object %" PRIu32 " (0x%" PRIx64 " bytes)",
+				r->shmem_id, size);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return validate_run_vma(c, i, r, len);
+}
+#undef RUN_ERR
+
 static int validate_pagemap(struct vctx *c)
 {
 	const Rtcr__Image *im = c->im;
@@ -807,88 +908,8 @@ static int validate_pagemap(struct vctx *c)
 		const Rtcr__PageRun *r = im->pagemap[i];
 		uint64_t len;
 
-		if (!r) {
-			VERR(c, "page run %zu missing", i);
+		if (validate_run(c, i, r, &len))
 			goto out;
-		}
-#define RUN_ERR(fmt, ...)                                                                          \
-	VERR(c,                                                                                    \
-	     "page run %zu (addr 0x%" PRIx64 ", %" PRIu32 " pages at offset 0x%" PRIx64 "): " fmt, \
-	     i, r->addr, r->npages, r->offset, ##__VA_ARGS__)
-		if (r->npages < 1 || r->npages > IMG_MAX_RUN_PAGES) {
-			RUN_ERR("page count not in 1..%d", IMG_MAX_RUN_PAGES);
-			goto out;
-		}
-		if (!r->has_xxh64) {
-			RUN_ERR("no checksum");
-			goto out;
-		}
-		len = (uint64_t)r->npages * IMG_PAGE_SIZE;
-		if (r->offset & PAGE_MASK_LOW) {
-			RUN_ERR("offset not page aligned");
-			goto out;
-		}
-		if (r->offset < IMG_PAGES_HDR_SIZE) {
-			RUN_ERR("offset inside the pages.img header");
-			goto out;
-		}
-		if (c->pages_size < len || r->offset > c->pages_size - len) {
-			RUN_ERR("beyond the end of pages.img (%" PRIu64 " bytes)", c->pages_size);
-			goto out;
-		}
-		if (r->addr & PAGE_MASK_LOW) {
-			RUN_ERR("address not page aligned");
-			goto out;
-		}
-		if (r->shmem_id) {
-			const struct id_idx *s = find_id(c->shmem, im->n_shmem, r->shmem_id);
-			uint64_t size;
-
-			if (!s) {
-				RUN_ERR("unknown shmem object %" PRIu32, r->shmem_id);
-				goto out;
-			}
-			size = im->shmem[s->idx]->size;
-			if (size < len || r->addr > size - len) {
-				RUN_ERR("outside shmem object %" PRIu32 " (0x%" PRIx64 " bytes)",
-					r->shmem_id, size);
-				goto out;
-			}
-		} else {
-			const Rtcr__Process *p;
-			const Rtcr__Vma *v;
-
-			if (r->pid == 0) {
-				p = im->processes[0];
-			} else {
-				const struct id_idx *pi =
-				    find_id(c->procs, im->n_processes, r->pid);
-
-				if (!pi) {
-					RUN_ERR("unknown process %" PRIu32, r->pid);
-					goto out;
-				}
-				p = im->processes[pi->idx];
-			}
-			v = find_vma(p, r->addr);
-			if (!v || v->end - r->addr < len) {
-				RUN_ERR("not inside one vma of process %" PRIu32, p->pid);
-				goto out;
-			}
-			switch (v->kind) {
-			case RTCR__VMA_KIND__VMA_FILE_SHARED:
-			case RTCR__VMA_KIND__VMA_VDSO:
-			case RTCR__VMA_KIND__VMA_VVAR:
-			case RTCR__VMA_KIND__VMA_VSYSCALL:
-				RUN_ERR("inside a %s vma (0x%" PRIx64 "-0x%" PRIx64
-					") of process %" PRIu32 ", whose pages are never saved",
-					vma_kind_name(v->kind), v->start, v->end, p->pid);
-				goto out;
-			default:
-				break;
-			}
-		}
-#undef RUN_ERR
 		pos[i] = (struct run_pos){r->offset, r->offset + len, i};
 		total += len;
 	}

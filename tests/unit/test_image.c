@@ -391,8 +391,8 @@ static void test_round_trip(void)
 	{
 		FILE *f = fopen("/dev/null", "w");
 
-		check(rtcr_show(dir, f, false) == 0, "rtcr_show (text)");
-		check(rtcr_show(dir, f, true) == 0, "rtcr_show (json)");
+		check(img_show(dir, f, false) == 0, "img_show (text)");
+		check(img_show(dir, f, true) == 0, "img_show (json)");
 		fclose(f);
 	}
 out:
@@ -495,7 +495,7 @@ static void test_corruption(void)
 			      "unverified access still possible");
 		}
 		img_close(im);
-		check(rtcr_show(dir, f, true) == -EBADMSG, "rtcr_show reports the bad run");
+		check(img_show(dir, f, true) == -EBADMSG, "img_show reports the bad run");
 		fclose(f);
 	}
 	free(dir);
