@@ -34,7 +34,7 @@ unit-tests: $(UNIT_TESTS)
 
 check: all $(TEST_TARGETS) $(UNIT_TESTS)
 	@BUILD=$(BUILD) RTCR=$(abspath $(BUILD)/rtcr) TARGET_DIR=$(abspath $(BUILD)/tests/targets) \
-	  bash tests/integration/check.sh $(UNIT_TESTS)
+	  bash tests/integration/check.sh $(abspath scripts/layers.py) $(UNIT_TESTS)
 
 # A sub-make with its own build directory. CFLAGS/LDFLAGS go through the
 # environment so that the main Makefile still appends its own flags.
