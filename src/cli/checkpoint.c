@@ -96,12 +96,8 @@ int cmd_checkpoint(int argc, char **argv)
 	    CLI_OPT("json", 0, CLI_FLAG, &json),
 	    CLI_END,
 	};
-	const struct cli_cmd cmd = {.name = "checkpoint",
-				    .usage = usage,
-				    .opts = opts,
-				    .min_args = 1,
-				    .max_args = 1,
-				    .missing_arg = "no target NAME given"};
+	const struct cli_cmd cmd = {
+	    .name = "checkpoint", .usage = usage, .opts = opts, CLI_ONE_TARGET};
 	int first, ret;
 
 	ret = cli_parse(&cmd, argc, argv, &first);

@@ -77,6 +77,8 @@ struct cli_cmd {
 	{                                                                                          \
 		.name = (n), .short_name = (s), .type = (t), .dest = (d), __VA_ARGS__              \
 	}
+/* The positional arguments of a command that acts on one target: NAME. */
+#define CLI_ONE_TARGET .min_args = 1, .max_args = 1, .missing_arg = "no target NAME given"
 #define CLI_END                                                                                    \
 	{                                                                                          \
 		.name = NULL                                                                       \

@@ -25,12 +25,7 @@ int cmd_kill(int argc, char **argv)
 	    CLI_OPT("signal", 's', CLI_SIGNAL, &sig),
 	    CLI_END,
 	};
-	const struct cli_cmd cmd = {.name = "kill",
-				    .usage = usage,
-				    .opts = opts,
-				    .min_args = 1,
-				    .max_args = 1,
-				    .missing_arg = "no target NAME given"};
+	const struct cli_cmd cmd = {.name = "kill", .usage = usage, .opts = opts, CLI_ONE_TARGET};
 	int first, ret;
 
 	ret = cli_parse(&cmd, argc, argv, &first);

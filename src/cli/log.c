@@ -20,12 +20,7 @@ static const char usage[] =
 int cmd_log(int argc, char **argv)
 {
 	const struct cli_opt opts[] = {CLI_END};
-	const struct cli_cmd cmd = {.name = "log",
-				    .usage = usage,
-				    .opts = opts,
-				    .min_args = 1,
-				    .max_args = 1,
-				    .missing_arg = "no target NAME given"};
+	const struct cli_cmd cmd = {.name = "log", .usage = usage, .opts = opts, CLI_ONE_TARGET};
 	int first, ret;
 
 	ret = cli_parse(&cmd, argc, argv, &first);

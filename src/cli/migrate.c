@@ -110,12 +110,8 @@ int cmd_migrate(int argc, char **argv)
 	    CLI_OPT("quiet", 'q', CLI_FLAG, &quiet),
 	    CLI_END,
 	};
-	const struct cli_cmd cmd = {.name = "migrate",
-				    .usage = usage,
-				    .opts = opts,
-				    .min_args = 1,
-				    .max_args = 1,
-				    .missing_arg = "no target NAME given"};
+	const struct cli_cmd cmd = {
+	    .name = "migrate", .usage = usage, .opts = opts, CLI_ONE_TARGET};
 	int first, ret;
 
 	ret = cli_parse(&cmd, argc, argv, &first);
