@@ -215,6 +215,7 @@ static void fwd_push(struct sup *s, struct fwd *f, const char *p, size_t n)
 	fwd_arm(s, f);
 }
 
+/* Unlike a forward's loop: the log file blocks, and a failure warns once. */
 static void log_append(struct sup *s, const char *p, size_t n)
 {
 	while (n && s->logfd >= 0) {

@@ -357,6 +357,7 @@ int sup_restore(const struct rtcr_restore_opts *o, const struct track_opts *trac
 		return pr_perror("cannot open image directory %s", o->dir);
 	ro = *o;
 	ro.dir = absdir;
+	/* as for a run, but the default name comes from the image */
 	if (o->name) {
 		if (rundir_check_name(o->name))
 			return -EINVAL;
