@@ -36,7 +36,7 @@
  * (it must see the address space after our own scratch mapping is gone
  * from consideration). */
 static const struct session_ops *const dump_order[] = {
-    &session_threads, &session_process, &session_signals, &session_timers,
+    &session_threads, &session_process, &session_signals, &session_timers, &session_ipc,
     &session_files,   &session_locks,	&session_seccomp, &session_memory,
 };
 

@@ -39,8 +39,9 @@
 #define SCRATCH_LEN (1ULL << 20)
 
 static const struct session_ops *const sessions[] = {
-    &session_memory, &session_tasks,   &session_files,	 &session_process, &session_locks,
-    &session_timers, &session_signals, &session_threads, &session_seccomp,
+    &session_ipc,     &session_memory,	&session_ipc_finish, &session_tasks,
+    &session_files,   &session_process, &session_locks,	     &session_timers,
+    &session_signals, &session_threads, &session_seccomp,
 };
 #define NSESSIONS (sizeof(sessions) / sizeof(sessions[0]))
 

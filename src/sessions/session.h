@@ -146,6 +146,7 @@ extern const struct session_ops session_memory, session_files, session_process, 
     session_threads, session_seccomp, session_tasks;
 extern const struct session_ops session_timers __attribute__((weak));
 extern const struct session_ops session_locks __attribute__((weak));
+extern const struct session_ops session_ipc, session_ipc_finish; /* ipc-sysv.c */
 
 /* Record that a resource cannot be checkpointed: logs an error (or, in a
  * dry run, appends a line to the report) and returns -ENOTSUP. */
