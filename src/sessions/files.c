@@ -39,6 +39,7 @@
 static const struct fd_ops *const *fd_kinds(size_t *n)
 {
 	static const struct fd_ops *const all[] = {
+	    &fd_mqueue, /* before the regular files: a queue is one on the mqueue fs */
 	    &fd_log,	 &fd_pipe,    &fd_fifo,	    &fd_unix,  &fd_inet,
 	    &fd_eventfd, &fd_timerfd, &fd_signalfd, &fd_epoll, &fd_inotify,
 	    &fd_memfd,	 &fd_ghost,   &fd_reg,	    &fd_dir,   &fd_chr,

@@ -64,5 +64,6 @@ extern const struct fd_ops fd_pipe __attribute__((weak)), fd_fifo __attribute__(
     fd_timerfd __attribute__((weak)), fd_signalfd __attribute__((weak)),
     fd_epoll __attribute__((weak)), fd_inotify __attribute__((weak)),
     fd_memfd __attribute__((weak)), fd_ghost __attribute__((weak));
+extern const struct fd_ops fd_mqueue __attribute__((weak)); /* fd-mqueue.c */
 
 #endif
