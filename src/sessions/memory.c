@@ -38,6 +38,7 @@
 #include "core/arch/x86_64/vdso.h"
 #include "core/compat.h"
 #include "sessions/session.h"
+#include "sessions/ipc.h"
 #include "base/log.h"
 #include "core/proc.h"
 
@@ -953,6 +954,10 @@ static int memory_dump(struct ckpt_ctx *c)
 			v->has_ino = 1;
 			v->ino = st.st_ino;
 			ret = dump_shmem(c, v, &m, &st, memfd, name);
+			if (ret)
+				goto out;
+		} else if (!strncmp(m.path, "/SYSV", 5) && (v->flags & MAP_SHARED)) {
+			ret = ipc_dump_shm_vma(c, v, m.ino, m.pgoff); /* System V shm */
 			if (ret)
 				goto out;
 		} else if (m.path[0] == '/') {
@@ -2000,6 +2005,9 @@ static int memory_restore(struct rst_ctx *r)
 			}
 			break;
 		}
+		case RTCR__VMA_KIND__VMA_SYSV_SHM:
+			ret = ipc_shm_attach(r, v, v->madv & MADVB_MAYWRITE);
+			break;
 		default:
 			break; /* vDSO/vvar moved; shmem below; vsyscall is the kernel's */
 		}
