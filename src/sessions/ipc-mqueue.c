@@ -25,6 +25,8 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <mqueue.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,26 @@
 #define FSOPEN_CLOEXEC_	     1
 #define FSMOUNT_CLOEXEC_     1
 #define FSCONFIG_CMD_CREATE_ 6
+
+/* Releasing a detached mount waits for an RCU grace period (tens of ms):
+ * done by a thread of its own, not in the target's pause. */
+static void *close_later(void *a)
+{
+	close((int)(intptr_t)a);
+	return NULL;
+}
+
+static void close_in_background(int fd)
+{
+	pthread_attr_t at;
+	pthread_t th;
+
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &at, close_later, (void *)(intptr_t)fd))
+		close(fd);
+	pthread_attr_destroy(&at);
+}
 
 /* A directory descriptor on the namespace's mqueue filesystem. */
 static int mq_root(void)
@@ -61,7 +83,7 @@ static int mq_root(void)
 out:
 	close(fs);
 	if (mnt >= 0)
-		close(mnt);
+		close(mnt); /* dir keeps the mount */
 	return dir;
 }
 
@@ -182,6 +204,8 @@ int ipc_mq_dump(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns)
 			continue;
 		ret = mq_dump_one(c, ns, dirfd(d), de->d_name);
 	}
+	/* the last reference to the mount: closed in the background */
+	close_in_background(dup(dirfd(d)));
 	closedir(d);
 	return ret;
 }
