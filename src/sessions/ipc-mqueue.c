@@ -5,7 +5,9 @@
  *
  * The queues are listed on a detached mount of the namespace's mqueue
  * filesystem (fsopen("mqueue") takes the namespace of the caller; nothing
- * is mounted anywhere). Each queue: mode, owner and inode (fstat), its
+ * is mounted anywhere), made once per target (ipc_mq_root, at its first
+ * checkpoint, by ipc-sysv.c) and kept: a checkpoint lists it with getdents
+ * on the open directory. Each queue: mode, owner and inode (fstat), its
  * attributes (mq_getattr), whether a process is registered for
  * notification (the QSIZE/NOTIFY/SIGNO/NOTIFY_PID line a read of the queue
  * returns). The kernel has no way to read a message without taking it, so
@@ -45,33 +47,34 @@
 #define FSCONFIG_CMD_CREATE_ 6
 
 /* Releasing a detached mount waits for an RCU grace period (tens of ms):
- * done by a thread of its own, not in the target's pause. */
+ * done by a thread of its own, not in anybody's pause. */
 static void *close_later(void *a)
 {
 	close((int)(intptr_t)a);
 	return NULL;
 }
 
-static void close_in_background(int fd)
+void ipc_mq_release_root(int dir)
 {
 	pthread_attr_t at;
 	pthread_t th;
 
+	if (dir < 0)
+		return;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &at, close_later, (void *)(intptr_t)fd))
-		close(fd);
+	if (pthread_create(&th, &at, close_later, (void *)(intptr_t)dir))
+		close(dir);
 	pthread_attr_destroy(&at);
 }
 
-/* A directory descriptor on the namespace's mqueue filesystem. */
-static int mq_root(void)
+int ipc_mq_root(void)
 {
 	int fs, mnt = -1, dir;
 
 	fs = (int)syscall(SYS_fsopen, "mqueue", FSOPEN_CLOEXEC_);
 	if (fs < 0)
-		return pr_perror("fsopen mqueue");
+		return errno == ENODEV ? -ENODEV : pr_perror("fsopen mqueue");
 	if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE_, NULL, NULL, 0) < 0 ||
 	    (mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC_, 0)) < 0) {
 		dir = pr_perror("mount the IPC namespace's mqueue filesystem");
@@ -83,7 +86,7 @@ static int mq_root(void)
 out:
 	close(fs);
 	if (mnt >= 0)
-		close(mnt); /* dir keeps the mount */
+		close(mnt); /* dir keeps the mount: no release here */
 	return dir;
 }
 
@@ -185,28 +188,29 @@ out:
 	return ret;
 }
 
-int ipc_mq_dump(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns)
+int ipc_mq_dump(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns, int dir)
 {
-	struct dirent *de;
-	DIR *d;
-	int dir, ret = 0;
+	/* struct linux_dirent64 records */
+	char buf[4096] __attribute__((aligned(8)));
+	long n;
+	int ret = 0;
 
-	dir = mq_root();
 	if (dir < 0)
-		return dir;
-	d = fdopendir(dir);
-	if (!d) {
-		close(dir);
-		return pr_perror("list the mqueue filesystem");
+		return 0; /* no mqueue filesystem on this kernel */
+	if (lseek(dir, 0, SEEK_SET) < 0)
+		return pr_perror("rewind the mqueue filesystem's directory");
+	while (!ret && (n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+		for (long off = 0; !ret && off < n;) {
+			const struct dirent64 *de = (const void *)(buf + off);
+
+			off += de->d_reclen;
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			ret = mq_dump_one(c, ns, dir, de->d_name);
+		}
 	}
-	while (!ret && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		ret = mq_dump_one(c, ns, dirfd(d), de->d_name);
-	}
-	/* the last reference to the mount: closed in the background */
-	close_in_background(dup(dirfd(d)));
-	closedir(d);
+	if (!ret && n < 0)
+		ret = pr_perror("list the mqueue filesystem");
 	return ret;
 }
 

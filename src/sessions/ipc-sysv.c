@@ -6,17 +6,22 @@
  * (launch.c), so everything in it is the target's; it is saved once per
  * image (Image.ipc), with the first process.
  *
- * Access: a short-lived thread of rtcr joins the target's IPC namespace
- * (setns on /proc/PID/ns/ipc) and works there with the ordinary calls:
- * *_INFO / *_STAT list the objects (every index up to the highest in
- * use), shmat + /proc/self/map_files read a segment's data pages (sparse:
- * SEEK_DATA, into a Shmem object of the image), semctl GETALL the values,
- * msgrcv MSG_COPY the messages without taking them. rtcr's own attach is
- * undone at once (with shm_rmid_forced turned off meanwhile, so that a
- * segment nobody else has attached survives it). Nothing runs in the
- * target, whose threads are all stopped meanwhile.
+ * Checkpoint: the thread that runs it joins the target's IPC namespace
+ * (setns) for the time of the dump and goes back to its own: no thread is
+ * started, and what costs to make is made once per target and kept (see
+ * "kept across checkpoints" below: the root of the namespace's mqueue
+ * filesystem, its limits opened). In the namespace, the in-use counts of
+ * *_INFO say which kinds have objects at all: a namespace without objects
+ * costs a few system calls (tens of microseconds). For a kind with objects,
+ * *_STAT lists them (every index up to the highest in use), shmat +
+ * /proc/self/map_files read a segment's data pages (sparse: SEEK_DATA,
+ * into a Shmem object of the image), semctl GETALL the values, msgrcv
+ * MSG_COPY the messages without taking them. rtcr's own attach is undone
+ * at once (with shm_rmid_forced turned off meanwhile, so that a segment
+ * nobody else has attached survives it). Nothing runs in the target,
+ * whose threads are all stopped meanwhile.
  *
- * Restore: the same thread, in the new namespace (launch.c made it), for
+ * Restore: a short-lived thread of rtcr (ipc_in_ns), in the new namespace (launch.c made it), for
  * each object writes /proc/sys/kernel/{shm,sem,msg}_next_id (the kernel
  * then gives exactly that id), creates it with its key and mode and with
  * the creator's uid/gid as effective ids of this thread only (raw
@@ -77,7 +82,19 @@ union semun {
 	struct seminfo *__buf;
 };
 
-/* The namespace's limits that are saved and set again. */
+/* What the *_INFO calls tell of the namespace: the highest index in use
+ * and the number of objects of each kind, and the System V limits. */
+struct ns_info {
+	int shm_max, sem_max, msg_max;
+	struct shm_info shm;   /* used_ids */
+	struct shminfo shmlim; /* shmmax, shmall, shmmni */
+	struct seminfo sem;    /* semusz (sets in use); semmsl, semmns, semopm, semmni */
+	struct msginfo msg;    /* msgpool (queues in use); msgmax, msgmnb, msgmni */
+};
+
+/* The namespace's limits that are saved and set again; the first
+ * NSYSV_LIMITS are read from struct ns_info (the *_INFO calls), the
+ * others from their file. */
 static const char *const sysctls[] = {
     "kernel/shmmax",
     "kernel/shmall",
@@ -93,7 +110,8 @@ static const char *const sysctls[] = {
     "fs/mqueue/msgsize_default",
     "kernel/shm_rmid_forced", /* last: see ipc_finish */
 };
-#define NSYSCTLS (sizeof(sysctls) / sizeof(sysctls[0]))
+#define NSYSCTLS     (sizeof(sysctls) / sizeof(sysctls[0]))
+#define NSYSV_LIMITS 7
 
 /* ---------- the helper thread ---------- */
 
@@ -178,6 +196,107 @@ static int set_next_id(const char *kind, int32_t id)
 	return sysctl_write(name, val);
 }
 
+/* ---------- the namespace, kept across checkpoints ---------- */
+
+/*
+ * Per target: a descriptor of its IPC namespace (it pins the namespace, so
+ * that its inode number, the key, names no other one while kept), the
+ * root of its mqueue filesystem (a detached mount: making and releasing
+ * one costs a millisecond and an RCU grace period, listing an open one a
+ * getdents) and the files of the limits that no *_INFO call shows
+ * (the fs/mqueue ones, shm_rmid_forced), opened in it. Made at the target's first
+ * checkpoint. A supervisor runs one target, so one entry is kept; another
+ * namespace (another target of the same process, or a target that moved
+ * to a new namespace) replaces it. It goes with the supervisor, which
+ * ends with its target (the kernel closes the descriptors).
+ */
+static struct ns_keep {
+	dev_t dev;
+	ino_t ino; /* 0: nothing kept */
+	int nsfd;
+	int mqdir;	     /* -1: no mqueue filesystem */
+	int sysfd[NSYSCTLS]; /* -1: not on this kernel */
+} keep;
+static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
+static int home_nsfd = -1; /* our own IPC namespace */
+
+/* This thread into the namespace of nsfd, and back (ns_leave). */
+static int ns_enter(int nsfd)
+{
+	if (home_nsfd < 0) {
+		home_nsfd = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
+		if (home_nsfd < 0)
+			return pr_perror("open our own IPC namespace");
+	}
+	if (setns(nsfd, CLONE_NEWIPC) < 0)
+		return pr_perror("join the target's IPC namespace");
+	return 0;
+}
+
+static int ns_leave(void)
+{
+	if (setns(home_nsfd, CLONE_NEWIPC) < 0)
+		return pr_perror("go back to rtcr's own IPC namespace");
+	return 0;
+}
+
+static void keep_drop(void)
+{
+	if (!keep.ino)
+		return;
+	close(keep.nsfd);
+	ipc_mq_release_root(keep.mqdir);
+	for (size_t i = 0; i < NSYSCTLS; i++)
+		if (keep.sysfd[i] >= 0)
+			close(keep.sysfd[i]);
+	keep.ino = 0;
+}
+
+/* The kept handles of pid's IPC namespace (made if need be); keep_lock held. */
+static int keep_get(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+	int fd, ret, r2;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", pid);
+	if (stat(path, &st) < 0)
+		return pr_perror("stat %s", path);
+	if (keep.ino && keep.ino == st.st_ino && keep.dev == st.st_dev)
+		return 0;
+	keep_drop();
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = pr_perror("open %s", path);
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	keep.nsfd = fd;
+	keep.mqdir = -1;
+	for (size_t i = 0; i < NSYSCTLS; i++)
+		keep.sysfd[i] = -1;
+	ret = ns_enter(fd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	for (size_t i = NSYSV_LIMITS; i < NSYSCTLS; i++) {
+		snprintf(path, sizeof(path), "/proc/sys/%s", sysctls[i]);
+		keep.sysfd[i] = open(path, O_RDONLY | O_CLOEXEC); /* -1: not on this kernel */
+	}
+	ret = ipc_mq_root();
+	if (ret >= 0)
+		keep.mqdir = ret;
+	ret = ret == -ENODEV || ret >= 0 ? 0 : ret;
+	r2 = ns_leave();
+	keep.dev = st.st_dev;
+	keep.ino = st.st_ino;
+	if (ret || r2)
+		keep_drop();
+	return ret ? ret : r2;
+}
+
 /* ---------- checkpoint ---------- */
 
 static Rtcr__IpcPerm *perm_new(const struct ipc_perm *p, int id)
@@ -233,14 +352,9 @@ out:
 	return ret;
 }
 
-static int dump_shm(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns)
+static int dump_shm(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns, const struct ns_info *in)
 {
-	struct shm_info info;
-	int max = shmctl(0, SHM_INFO, (struct shmid_ds *)&info);
-
-	if (max < 0)
-		return pr_perror("shmctl SHM_INFO");
-	for (int i = 0; i <= max; i++) {
+	for (int i = 0; in->shm.used_ids && i <= in->shm_max; i++) {
 		struct shmid_ds ds;
 		Rtcr__SysvShm *s;
 		int id = shmctl(i, SHM_STAT, &ds), ret;
@@ -268,15 +382,11 @@ static int dump_shm(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns)
 	return 0;
 }
 
-static int dump_sem(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns)
+static int dump_sem(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns, const struct ns_info *in)
 {
-	struct seminfo info;
-	union semun arg = {.__buf = &info};
-	int max = semctl(0, 0, SEM_INFO, arg);
+	union semun arg;
 
-	if (max < 0)
-		return pr_perror("semctl SEM_INFO");
-	for (int i = 0; i <= max; i++) {
+	for (int i = 0; in->sem.semusz && i <= in->sem_max; i++) {
 		struct semid_ds ds;
 		unsigned short *vals;
 		Rtcr__SysvSem *s;
@@ -354,14 +464,9 @@ static int msg_contents(Rtcr__SysvMsg *q, int id, const struct msqid_ds *ds)
 	return ret;
 }
 
-static int dump_msg(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns)
+static int dump_msg(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns, const struct ns_info *in)
 {
-	struct msginfo info;
-	int max = msgctl(0, MSG_INFO, (struct msqid_ds *)&info);
-
-	if (max < 0)
-		return pr_perror("msgctl MSG_INFO");
-	for (int i = 0; i <= max; i++) {
+	for (int i = 0; in->msg.msgpool && i <= in->msg_max; i++) {
 		struct msqid_ds ds;
 		Rtcr__SysvMsg *q;
 		int id = msgctl(i, MSG_STAT, &ds), ret;
@@ -393,14 +498,78 @@ static int dump_msg(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns)
 	return 0;
 }
 
-static int dump_sysctls(Rtcr__IpcNamespace *ns)
+static int ns_info_read(struct ns_info *in)
 {
+	union semun arg = {.__buf = &in->sem};
+
+	in->shm_max = shmctl(0, SHM_INFO, (struct shmid_ds *)&in->shm);
+	if (in->shm_max < 0 || shmctl(0, IPC_INFO, (struct shmid_ds *)&in->shmlim) < 0)
+		return pr_perror("shmctl SHM_INFO, IPC_INFO");
+	in->sem_max = semctl(0, 0, SEM_INFO, arg);
+	if (in->sem_max < 0)
+		return pr_perror("semctl SEM_INFO");
+	in->msg_max = msgctl(0, MSG_INFO, (struct msqid_ds *)&in->msg);
+	if (in->msg_max < 0)
+		return pr_perror("msgctl MSG_INFO");
+	return 0;
+}
+
+/* Limit i of sysctls[] as its /proc/sys file shows it (without the
+ * newline); 1: not on this kernel. */
+static int limit_value(const struct ns_info *in, size_t i, char *val, size_t len)
+{
+	ssize_t n;
+
+	switch (i) {
+	case 0:
+		snprintf(val, len, "%lu", (unsigned long)in->shmlim.shmmax);
+		return 0;
+	case 1:
+		snprintf(val, len, "%lu", (unsigned long)in->shmlim.shmall);
+		return 0;
+	case 2:
+		snprintf(val, len, "%lu", (unsigned long)in->shmlim.shmmni);
+		return 0;
+	case 3:
+		snprintf(val, len, "%d", in->msg.msgmax);
+		return 0;
+	case 4:
+		snprintf(val, len, "%d", in->msg.msgmnb);
+		return 0;
+	case 5:
+		snprintf(val, len, "%d", in->msg.msgmni);
+		return 0;
+	case 6: /* semmsl semmns semopm semmni, as proc_dointvec lists them */
+		snprintf(val, len, "%d\t%d\t%d\t%d", in->sem.semmsl, in->sem.semmns, in->sem.semopm,
+			 in->sem.semmni);
+		return 0;
+	}
+	if (keep.sysfd[i] < 0)
+		return 1; /* not on this kernel */
+	n = pread(keep.sysfd[i], val, len - 1, 0);
+	if (n < 0)
+		return pr_perror("read /proc/sys/%s", sysctls[i]);
+	while (n > 0 && (val[n - 1] == '\n' || val[n - 1] == ' '))
+		n--;
+	val[n] = '\0';
+	return 0;
+}
+
+/* *forced: the value of shm_rmid_forced ("0" if unknown). */
+static int dump_sysctls(Rtcr__IpcNamespace *ns, const struct ns_info *in, char *forced, size_t flen)
+{
+	snprintf(forced, flen, "0");
 	for (size_t i = 0; i < NSYSCTLS; i++) {
 		Rtcr__IpcSysctl *s;
 		char val[128];
+		int ret = limit_value(in, i, val, sizeof(val));
 
-		if (sysctl_read(sysctls[i], val, sizeof(val)))
-			continue; /* not on this kernel */
+		if (ret < 0)
+			return ret;
+		if (ret)
+			continue;
+		if (!strcmp(sysctls[i], "kernel/shm_rmid_forced") && strlen(val) < flen)
+			memcpy(forced, val, strlen(val) + 1);
 		s = calloc(1, sizeof(*s));
 		if (s) {
 			rtcr__ipc_sysctl__init(s);
@@ -413,36 +582,34 @@ static int dump_sysctls(Rtcr__IpcNamespace *ns)
 	return 0;
 }
 
-struct dump_arg {
-	struct ckpt_ctx *c;
-	Rtcr__IpcNamespace *ns;
-};
-
-static int dump_in_ns(void *a)
+/* In the namespace: its limits and System V objects. */
+static int dump_in_ns(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns)
 {
-	struct dump_arg *d = a;
-	char forced[16] = "0";
+	struct ns_info in;
+	char forced[16];
+	bool lift;
 	int ret, r2;
 
-	ret = dump_sysctls(d->ns);
+	ret = ns_info_read(&in);
+	if (!ret)
+		ret = dump_sysctls(ns, &in, forced, sizeof(forced));
 	if (ret)
 		return ret;
-	/* our attach and detach must not destroy a segment nobody attached */
-	sysctl_read("kernel/shm_rmid_forced", forced, sizeof(forced));
-	if (strcmp(forced, "0") && (ret = sysctl_write("kernel/shm_rmid_forced", "0")))
+	/* our attach and detach must not destroy a segment nobody attached:
+	 * shm_rmid_forced off meanwhile, if there are segments */
+	lift = strcmp(forced, "0") && in.shm.used_ids;
+	if (lift && (ret = sysctl_write("kernel/shm_rmid_forced", "0")))
 		return ret;
-	ret = dump_shm(d->c, d->ns);
-	if (strcmp(forced, "0")) {
+	ret = dump_shm(c, ns, &in);
+	if (lift) {
 		r2 = sysctl_write("kernel/shm_rmid_forced", forced);
 		if (!ret)
 			ret = r2;
 	}
 	if (!ret)
-		ret = dump_sem(d->c, d->ns);
+		ret = dump_sem(c, ns, &in);
 	if (!ret)
-		ret = dump_msg(d->c, d->ns);
-	if (!ret)
-		ret = ipc_mq_dump(d->c, d->ns);
+		ret = dump_msg(c, ns, &in);
 	return ret;
 }
 
@@ -478,18 +645,44 @@ static int check_undo(struct ckpt_ctx *c)
 			   c->ns_pid, ids);
 }
 
+/* RTCR_NO_IPC=1 in the supervisor's environment: no IPC part at all (for
+ * measuring what the session costs; such an image loses the objects). */
+static bool ipc_disabled(void)
+{
+	static int off = -1;
+
+	if (off < 0) {
+		const char *e = getenv("RTCR_NO_IPC");
+
+		off = e && *e && strcmp(e, "0");
+	}
+	return off;
+}
+
 static int ipc_dump(struct ckpt_ctx *c)
 {
-	struct dump_arg d = {.c = c};
-	int ret;
+	Rtcr__IpcNamespace *ns;
+	int ret, r2;
 
-	if (c->pid == c->t->pid && !c->img->ipc) {
-		d.ns = calloc(1, sizeof(*d.ns));
-		if (!d.ns)
+	if (c->pid == c->t->pid && !c->img->ipc && !ipc_disabled()) {
+		ns = calloc(1, sizeof(*ns));
+		if (!ns)
 			return -ENOMEM;
-		rtcr__ipc_namespace__init(d.ns);
-		c->img->ipc = d.ns;
-		ret = ipc_in_ns(c->pid, dump_in_ns, &d);
+		rtcr__ipc_namespace__init(ns);
+		c->img->ipc = ns;
+		pthread_mutex_lock(&keep_lock);
+		ret = keep_get(c->pid);
+		if (!ret)
+			ret = ns_enter(keep.nsfd);
+		if (!ret) {
+			ret = dump_in_ns(c, ns);
+			r2 = ns_leave();
+			if (!ret)
+				ret = r2;
+		}
+		if (!ret)
+			ret = ipc_mq_dump(c, ns, keep.mqdir);
+		pthread_mutex_unlock(&keep_lock);
 		if (ret)
 			return ret;
 	}

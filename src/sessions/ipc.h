@@ -28,9 +28,15 @@ int ipc_dump_shm_vma(struct ckpt_ctx *c, Rtcr__Vma *v, uint64_t ino, uint64_t pg
  * the recorded protection (maywrite: the attachment was not SHM_RDONLY). */
 int ipc_shm_attach(struct rst_ctx *r, const Rtcr__Vma *v, bool maywrite);
 
-/* POSIX message queues (ipc-mqueue.c), called by ipc-sysv.c in the
- * namespace's helper thread. */
-int ipc_mq_dump(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns);
+/* POSIX message queues (ipc-mqueue.c), called by ipc-sysv.c. */
+/* A directory descriptor on the root of the mqueue filesystem of the
+ * caller's IPC namespace (a detached mount); -ENODEV: no such fs here. */
+int ipc_mq_root(void);
+/* Close such a descriptor: in the background (the release of the mount
+ * waits for an RCU grace period). */
+void ipc_mq_release_root(int dir);
+/* The queues of the namespace whose mqueue root is dir (-1: none). */
+int ipc_mq_dump(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns, int dir);
 int ipc_mq_validate(const Rtcr__IpcNamespace *ns);
 int ipc_mq_restore(const Rtcr__IpcNamespace *ns);
 /* The queue named name of the image (NULL: none). */
