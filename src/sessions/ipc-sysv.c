@@ -10,7 +10,7 @@
  * (setns) for the time of the dump and goes back to its own: no thread is
  * started, and what costs to make is made once per target and kept (see
  * "kept across checkpoints" below: the root of the namespace's mqueue
- * filesystem, its limits opened). In the namespace, the in-use counts of
+ * filesystem, the files of its limits). In the namespace, the in-use counts of
  * *_INFO say which kinds have objects at all: a namespace without objects
  * costs a few system calls (tens of microseconds). For a kind with objects,
  * *_STAT lists them (every index up to the highest in use), shmat +
@@ -21,8 +21,8 @@
  * nobody else has attached survives it). Nothing runs in the target,
  * whose threads are all stopped meanwhile.
  *
- * Restore: a short-lived thread of rtcr (ipc_in_ns), in the new namespace (launch.c made it), for
- * each object writes /proc/sys/kernel/{shm,sem,msg}_next_id (the kernel
+ * Restore: a short-lived thread of rtcr (ipc_in_ns), in the new
+ * namespace (launch.c made it), for each object writes /proc/sys/kernel/{shm,sem,msg}_next_id (the kernel
  * then gives exactly that id), creates it with its key and mode and with
  * the creator's uid/gid as effective ids of this thread only (raw
  * setresuid/setresgid: cuid/cgid cannot be set otherwise), fills it,
