@@ -27,6 +27,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -147,6 +148,7 @@ init_main(const struct launch_spec *spec, int sock, int out_w, int err_w)
 	pid_t child, p;
 	int st, ret;
 	sigset_t all;
+	struct statfs sfs;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 0) {
@@ -154,8 +156,8 @@ init_main(const struct launch_spec *spec, int sock, int out_w, int err_w)
 	}
 	setsid();
 	prctl(PR_SET_NAME, "rtcr-init");
-	if (unshare(CLONE_NEWTIME) < 0)
-		child_fail(sock, "create time namespace", errno);
+	if (unshare(CLONE_NEWTIME | CLONE_NEWIPC) < 0)
+		child_fail(sock, "create time and IPC namespaces", errno);
 	/* a /proc that shows this pid namespace, so that /proc/PID and
 	 * /proc/self/task/TID mean what the target's getpid()/gettid() say;
 	 * everything else is the host's view (mounts keep propagating in) */
@@ -165,6 +167,10 @@ init_main(const struct launch_spec *spec, int sock, int out_w, int err_w)
 		child_fail(sock, "make mounts private", errno);
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		child_fail(sock, "mount /proc for the pid namespace", errno);
+	if (statfs("/dev/mqueue", &sfs) == 0 &&
+	    sfs.f_type == 0x19800202 /* the IPC namespace's own */ &&
+	    mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail(sock, "mount /dev/mqueue for the IPC namespace", errno);
 	if (spec->mono_off || spec->boot_off) {
 		ret = write_timens_offsets(spec->mono_off, spec->boot_off);
 		if (ret)

@@ -260,7 +260,7 @@ static int validate_files(struct vctx *c)
 			break;
 		default:
 			/* the other kinds validate their own part (fd_ops.prepare) */
-			if ((int)f->kind < 0 || (int)f->kind > RTCR__FILE_KIND__FILE_GHOST) {
+			if ((int)f->kind < 0 || (int)f->kind > RTCR__FILE_KIND__FILE_MQUEUE) {
 				VERR(c, "file %" PRIu32 ": unknown kind %d", f->id, (int)f->kind);
 				return -EINVAL;
 			}
@@ -379,7 +379,7 @@ static int validate_vmas(struct vctx *c, const Rtcr__Process *p)
 		}
 		prev_end = v->end;
 		if ((int)v->kind < RTCR__VMA_KIND__VMA_ANON ||
-		    (int)v->kind > RTCR__VMA_KIND__VMA_VSYSCALL) {
+		    (int)v->kind > RTCR__VMA_KIND__VMA_SYSV_SHM) {
 			VMA_ERR("unknown kind %d", (int)v->kind);
 			return -EINVAL;
 		}

@@ -24,6 +24,7 @@
 #include "core/arch/x86_64/vdso.h"
 #include "core/compat.h"
 #include "sessions/memory.h"
+#include "sessions/ipc.h"
 #include "base/log.h"
 #include "core/proc.h"
 
@@ -927,6 +928,9 @@ int memory_restore(struct rst_ctx *r)
 			}
 			break;
 		}
+		case RTCR__VMA_KIND__VMA_SYSV_SHM:
+			ret = ipc_shm_attach(r, v, v->madv & MADVB_MAYWRITE);
+			break;
 		default:
 			break; /* vDSO/vvar moved; shmem below; vsyscall is the kernel's */
 		}

@@ -32,6 +32,7 @@
 #include "core/arch/x86_64/vdso.h"
 #include "core/compat.h"
 #include "sessions/memory.h"
+#include "sessions/ipc.h"
 #include "base/log.h"
 #include "core/proc.h"
 
@@ -631,6 +632,8 @@ static int dump_vma(struct ckpt_ctx *c, const struct maps_line *m, Rtcr__Vma **v
 	if (!strncmp(m->path, "[anon_shmem:", 12) || !strncmp(m->path, "/memfd:", 7) ||
 	    !strcmp(m->path, "/dev/zero (deleted)") || !strcmp(m->path, "/ (deleted)"))
 		return dump_vma_shmem(c, v, m);
+	if (!strncmp(m->path, "/SYSV", 5) && (v->flags & MAP_SHARED))
+		return ipc_dump_shm_vma(c, v, m->ino, m->pgoff); /* System V shm */
 	if (m->path[0] == '/') {
 		ret = dump_vma_file(c, v, m, scan);
 		*file_backed = *scan;

@@ -9,21 +9,24 @@
 #include "sessions/files.h"
 
 extern const struct session_ops session_memory, session_tasks, session_files, session_process,
-    session_locks, session_timers, session_signals, session_threads, session_seccomp;
+    session_locks, session_timers, session_signals, session_threads, session_seccomp, session_ipc,
+    session_ipc_finish;
 
 /* Restore order (see registry.h). Dump order: threads first (their
  * registers as stopped), memory last (it must see the address space after
  * our own scratch mapping is gone from consideration). */
 const struct session_kind session_kinds[] = {
-    {.ops = &session_memory, .dump_step = 8},
-    {.ops = &session_tasks}, /* restore only: threads made while still privileged */
-    {.ops = &session_files, .dump_step = 5, .per_fdtable = true},
+    {.ops = &session_ipc, .dump_step = 5}, /* the IPC namespace's objects, before mappings */
+    {.ops = &session_memory, .dump_step = 9},
+    {.ops = &session_ipc_finish}, /* restore only: removal marks once attached */
+    {.ops = &session_tasks},	  /* restore only: threads made while still privileged */
+    {.ops = &session_files, .dump_step = 6, .per_fdtable = true},
     {.ops = &session_process, .dump_step = 2},
-    {.ops = &session_locks, .dump_step = 6},
+    {.ops = &session_locks, .dump_step = 7},
     {.ops = &session_timers, .dump_step = 4},
     {.ops = &session_signals, .dump_step = 3},
     {.ops = &session_threads, .dump_step = 1},
-    {.ops = &session_seccomp, .dump_step = 7},
+    {.ops = &session_seccomp, .dump_step = 8},
 };
 const size_t session_nkinds = sizeof(session_kinds) / sizeof(session_kinds[0]);
 
@@ -57,7 +60,7 @@ void session_kinds_cleanup(struct rst_ctx *r)
 }
 
 extern const struct fd_ops fd_reg, fd_dir, fd_chr, fd_log, fd_pipe, fd_fifo, fd_unix, fd_inet,
-    fd_eventfd, fd_timerfd, fd_signalfd, fd_epoll, fd_inotify, fd_memfd, fd_ghost;
+    fd_eventfd, fd_timerfd, fd_signalfd, fd_epoll, fd_inotify, fd_memfd, fd_ghost, fd_mqueue;
 
 #define FD_KIND(k, o, ...) [RTCR__FILE_KIND__##k] = {.name = #k, .ops = &(o), ##__VA_ARGS__}
 
@@ -79,6 +82,7 @@ const struct fd_kind fd_kinds[] = {
     FD_KIND(FILE_INOTIFY, fd_inotify),
     FD_KIND(FILE_MEMFD, fd_memfd),
     FD_KIND(FILE_GHOST, fd_ghost),
+    FD_KIND(FILE_MQUEUE, fd_mqueue),
 };
 const size_t fd_nkinds = sizeof(fd_kinds) / sizeof(fd_kinds[0]);
 
