@@ -254,8 +254,7 @@ static int create_process(struct rst_shared *sh, size_t idx)
 	if (ptrace(PTRACE_SETOPTIONS, r->pid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
 	    0)
 		return pr_perror("pid %u: suspend seccomp", p->pid);
-	if (p->zombie)
-		return 0;
+	/* a zombie too: it leaves its session and group as they were */
 	if (p->sid == p->pid)
 		return inject_call(&r->ij, NULL, "setsid", __NR_setsid, 0, 0, 0, 0, 0, 0);
 	return 0;
@@ -289,7 +288,9 @@ static int make_zombie(struct rst_ctx *r)
 	return 0;
 }
 
-/* Process groups once every process exists: leaders first. */
+/* Process groups once every process exists, before the zombies exit
+ * (a zombie may lead a group others are in, or be in another's group):
+ * leaders first. */
 static int restore_pgids(struct rst_shared *sh)
 {
 	int ret;
@@ -300,7 +301,7 @@ static int restore_pgids(struct rst_shared *sh)
 			const Rtcr__Process *p = r->proc;
 			long cur = 0;
 
-			if (p->zombie || p->sid == p->pid || (pass == 0) != (p->pgid == p->pid))
+			if (p->sid == p->pid || (pass == 0) != (p->pgid == p->pid))
 				continue;
 			ret = inject_syscall(&r->ij, &cur, __NR_getpgid, 0, 0, 0, 0, 0, 0);
 			if (ret)
@@ -599,14 +600,11 @@ static int restore_processes(struct restore *R)
 		if (ret)
 			return ret;
 	}
-	for (size_t k = 1; k < sh->nprocs; k++) {
-		if (sh->procs[k].proc->zombie) {
+	ret = restore_pgids(sh);
+	for (size_t k = 1; k < sh->nprocs && !ret; k++)
+		if (sh->procs[k].proc->zombie)
 			ret = make_zombie(&sh->procs[k]);
-			if (ret)
-				return ret;
-		}
-	}
-	return restore_pgids(sh);
+	return ret;
 }
 
 /* 4. The sessions, phase by phase: every process, the kinds of the phase. */
