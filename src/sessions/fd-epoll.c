@@ -9,9 +9,13 @@
  * file kept open under another number: dup) or now names another file.
  * kcmp(KCMP_EPOLL_TFD) tells whether descriptor tfd still is the watched
  * file; when not, the process's other descriptors are searched for it, and
- * the one found is recorded as via_fd. A watched file the process no longer
- * has any descriptor for (kept alive by a mapping, or by another process)
- * is refused: nothing could name it at restore.
+ * the one found is recorded as via_fd. An epoll shared by processes (fork)
+ * may watch a descriptor of another process that has it too (added there):
+ * that process's table is searched, and recorded as via_pid; the entry is
+ * checked against, and added again in, that table. A watched file no
+ * process that has the epoll has a descriptor for (kept alive by a
+ * mapping, or by another process) is refused: nothing could name it at
+ * restore.
  *
  * Restore: epoll_create1 in the target; then, when every descriptor is in
  * place (post), EPOLL_CTL_ADD of every entry in the target, through tfd
