@@ -621,25 +621,45 @@ static int suspend_seccomp(struct cproc *ps, int nps)
 	return 0;
 }
 
-/* b shares a's descriptor table (CLONE_FILES): restored when a is its parent. */
-static int shared_fdtable(struct ckpt_ctx *c, struct cproc *a, struct cproc *b)
+static pid_t parent_of(pid_t pid)
 {
 	char path[64], *stat = NULL, val[32];
 	pid_t pp = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", b->pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	if (read_file(path, &stat) >= 0 && proc_status_field(stat, "PPid", val, sizeof(val)) == 0)
 		pp = (pid_t)atoi(val);
 	free(stat);
-	if (pp == a->pid && !b->fdtable_of)
-		b->fdtable_of = a->ns_pid;
-	else if (!b->fdtable_of)
-		return ckpt_refuse(c,
-				   "pid %d and pid %d share one descriptor table "
-				   "(CLONE_FILES) without being parent and child: "
-				   "not supported yet",
-				   a->ns_pid, b->ns_pid);
-	return 0;
+	return pp;
+}
+
+/*
+ * ps[j] shares the descriptor table of ps[i] (CLONE_FILES), i < j. The
+ * table is recorded with the first of its sharers (the owner, in the order
+ * the restore creates them); every other one is created sharing it, by its
+ * parent when that is a sharer made before it, or else by a sharer made
+ * before it whose parent is its parent (CLONE_FILES | CLONE_PARENT).
+ */
+static int shared_fdtable(struct ckpt_ctx *c, struct cproc *ps, int i, int j)
+{
+	struct cproc *b = &ps[j];
+	pid_t owner = ps[i].fdtable_of ? ps[i].fdtable_of : ps[i].ns_pid, pp;
+
+	if (b->fdtable_of)
+		return 0; /* an earlier sharer was found already */
+	b->fdtable_of = owner;
+	pp = parent_of(b->pid);
+	for (int k = 0; k < j; k++) {
+		if (ps[k].zombie || (ps[k].ns_pid != owner && ps[k].fdtable_of != owner))
+			continue;
+		if (ps[k].pid == pp || (pp && parent_of(ps[k].pid) == pp))
+			return 0;
+	}
+	return ckpt_refuse(c,
+			   "pid %d shares the descriptor table of pid %d (CLONE_FILES), but "
+			   "neither its parent nor a sibling of it shares that table: not "
+			   "supported yet",
+			   b->ns_pid, owner);
 }
 
 /* What processes may share but rtcr does not restore shared yet. */
@@ -663,7 +683,7 @@ static int check_sharing(struct ckpt_ctx *c, const struct ckpt_opts *o, struct c
 				else
 					ret = -EAGAIN;
 			} else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_FILES, 0, 0) == 0) {
-				ret = shared_fdtable(c, &ps[i], &ps[j]);
+				ret = shared_fdtable(c, ps, i, j);
 			} else if (syscall(SYS_kcmp, ps[i].pid, ps[j].pid, KCMP_SIGHAND, 0, 0) == 0)
 				ret = ckpt_refuse(c,
 						  "pid %d and pid %d share their signal handlers "

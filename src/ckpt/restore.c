@@ -207,6 +207,28 @@ static void shared_free(struct rst_shared *sh)
 	free(sh->fd_state);
 }
 
+/* Who creates procs[idx], which shares the descriptor table of another
+ * process (CLONE_FILES): its parent if that shares the table, else a
+ * sibling that does (with CLONE_PARENT), made before it; or NULL. */
+static struct rst_ctx *table_sharer(struct rst_shared *sh, size_t idx)
+{
+	const Rtcr__Process *p = sh->procs[idx].proc;
+	struct rst_ctx *sib = NULL;
+
+	for (size_t i = 0; i < idx; i++) {
+		const Rtcr__Process *s = sh->procs[i].proc;
+		bool owner = !s->has_fdtable_of && s->pid == p->fdtable_of;
+
+		if (s->zombie || (!owner && (!s->has_fdtable_of || s->fdtable_of != p->fdtable_of)))
+			continue;
+		if (s->pid == p->ppid)
+			return &sh->procs[i];
+		if (s->ppid == p->ppid && !sib)
+			sib = &sh->procs[i];
+	}
+	return sib;
+}
+
 /* A process of the image that is not the first: forked by its parent's
  * stub (or by the first process with CLONE_PARENT when its parent is init),
  * with its pid, before anything is restored; a session leader calls
@@ -226,20 +248,25 @@ static int create_process(struct rst_shared *sh, size_t idx)
 	memset(&ca, 0, sizeof(ca));
 	ca.exit_signal = SIGCHLD;
 	if (p->fdtable_of) {
-		if (!creator || creator->proc->pid != p->fdtable_of) {
-			pr_err("pid %u: shares the descriptor table of %u, which is not its parent",
+		creator = table_sharer(sh, idx);
+		if (!creator) {
+			pr_err("pid %u: shares the descriptor table of %u, but neither its parent "
+			       "nor a sibling made before it does",
 			       p->pid, p->fdtable_of);
-			return -ENOTSUP;
+			return -EINVAL;
 		}
-		ca.flags |= CLONE_FILES;
-	}
-	if (!creator) {
+		ca.flags = CLONE_FILES | (creator->proc->pid == p->ppid ? 0 : CLONE_PARENT);
+	} else if (!creator) {
 		if (p->ppid != 1)
 			pr_warn("pid %u: its parent %u is not in the image; init adopts it", p->pid,
 				p->ppid);
 		creator = &sh->procs[0];
 		ca.flags = CLONE_PARENT;
 	}
+	/* clone3 takes no exit signal with CLONE_PARENT: the new process gets
+	 * the exit signal of its creator (restored ones have SIGCHLD) */
+	if (ca.flags & CLONE_PARENT)
+		ca.exit_signal = 0;
 	ret = rst_clone_stopped(creator, ca.flags, ca.exit_signal, p->pid, "process", &r->pid);
 	if (ret)
 		return ret;
@@ -254,8 +281,7 @@ static int create_process(struct rst_shared *sh, size_t idx)
 	if (ptrace(PTRACE_SETOPTIONS, r->pid, 0, RTCR_PTRACE_OPTS_ALL | PTRACE_O_SUSPEND_SECCOMP) <
 	    0)
 		return pr_perror("pid %u: suspend seccomp", p->pid);
-	if (p->zombie)
-		return 0;
+	/* a zombie too: it leaves its session and group as they were */
 	if (p->sid == p->pid)
 		return inject_call(&r->ij, NULL, "setsid", __NR_setsid, 0, 0, 0, 0, 0, 0);
 	return 0;
@@ -289,7 +315,9 @@ static int make_zombie(struct rst_ctx *r)
 	return 0;
 }
 
-/* Process groups once every process exists: leaders first. */
+/* Process groups once every process exists, before the zombies exit
+ * (a zombie may lead a group others are in, or be in another's group):
+ * leaders first. */
 static int restore_pgids(struct rst_shared *sh)
 {
 	int ret;
@@ -300,7 +328,7 @@ static int restore_pgids(struct rst_shared *sh)
 			const Rtcr__Process *p = r->proc;
 			long cur = 0;
 
-			if (p->zombie || p->sid == p->pid || (pass == 0) != (p->pgid == p->pid))
+			if (p->sid == p->pid || (pass == 0) != (p->pgid == p->pid))
 				continue;
 			ret = inject_syscall(&r->ij, &cur, __NR_getpgid, 0, 0, 0, 0, 0, 0);
 			if (ret)
@@ -599,14 +627,11 @@ static int restore_processes(struct restore *R)
 		if (ret)
 			return ret;
 	}
-	for (size_t k = 1; k < sh->nprocs; k++) {
-		if (sh->procs[k].proc->zombie) {
+	ret = restore_pgids(sh);
+	for (size_t k = 1; k < sh->nprocs && !ret; k++)
+		if (sh->procs[k].proc->zombie)
 			ret = make_zombie(&sh->procs[k]);
-			if (ret)
-				return ret;
-		}
-	}
-	return restore_pgids(sh);
+	return ret;
 }
 
 /* 4. The sessions, phase by phase: every process, the kinds of the phase. */

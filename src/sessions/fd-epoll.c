@@ -9,9 +9,13 @@
  * file kept open under another number: dup) or now names another file.
  * kcmp(KCMP_EPOLL_TFD) tells whether descriptor tfd still is the watched
  * file; when not, the process's other descriptors are searched for it, and
- * the one found is recorded as via_fd. A watched file the process no longer
- * has any descriptor for (kept alive by a mapping, or by another process)
- * is refused: nothing could name it at restore.
+ * the one found is recorded as via_fd. An epoll shared by processes (fork)
+ * may watch a descriptor of another process that has it too (added there):
+ * that process's table is searched, and recorded as via_pid; the entry is
+ * checked against, and added again in, that table. A watched file no
+ * process that has the epoll has a descriptor for (kept alive by a
+ * mapping, or by another process) is refused: nothing could name it at
+ * restore.
  *
  * Restore: epoll_create1 in the target; then, when every descriptor is in
  * place (post), EPOLL_CTL_ADD of every entry in the target, through tfd
@@ -39,6 +43,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "core/proc.h"
 #include "sessions/fd-event.h"
 
 #define EPOLL_MAX_ENTRIES 65536
@@ -51,9 +56,10 @@ static bool epoll_match(struct ckpt_ctx *c, const struct fd_info *fi)
 	return ev_is_anon(fi, "[eventpoll]");
 }
 
-/* Is descriptor fd of the process the file of the toff-th entry of epoll
- * descriptor efd added as tfd? 1 yes, 0 no, or -errno. */
-static int is_watched(struct ckpt_ctx *c, int efd, int tfd, int toff, int fd)
+/* Is descriptor fd of process pid the file of the toff-th entry of epoll
+ * descriptor efd (of the process being dumped) added as tfd? 1 yes, 0 no,
+ * or -errno. */
+static int is_watched(struct ckpt_ctx *c, pid_t pid, int efd, int tfd, int toff, int fd)
 {
 	struct kcmp_epoll_slot slot;
 	long r;
@@ -61,45 +67,136 @@ static int is_watched(struct ckpt_ctx *c, int efd, int tfd, int toff, int fd)
 	slot.efd = (uint32_t)efd;
 	slot.tfd = (uint32_t)tfd;
 	slot.toff = (uint32_t)toff;
-	r = syscall(SYS_kcmp, c->pid, c->pid, KCMP_EPOLL_TFD, fd, &slot);
+	r = syscall(SYS_kcmp, pid, c->pid, KCMP_EPOLL_TFD, fd, &slot);
 
 	if (r == 0)
 		return 1;
-	if (r > 0 || errno == EBADF)
+	if (r > 0 || errno == EBADF || errno == ESRCH || errno == EPERM)
 		return 0;
-	return pr_perror("pid %d: kcmp(KCMP_EPOLL_TFD) of fd %d and epoll fd %d entry %d/%d",
-			 c->ns_pid, fd, efd, tfd, toff);
+	return pr_perror("pid %d: kcmp(KCMP_EPOLL_TFD) of fd %d (host pid %d) and epoll fd %d "
+			 "entry %d/%d",
+			 c->ns_pid, fd, pid, efd, tfd, toff);
 }
 
-/* A descriptor of the process on the file of an entry whose tfd no longer is. */
-static int find_via(struct ckpt_ctx *c, int efd, int tfd, int toff, int *via)
+/* A descriptor of process pid on the file of an entry (not tfd itself). */
+static int find_via(struct ckpt_ctx *c, pid_t pid, int efd, int tfd, int toff, int *via)
 {
 	char path[64];
-	struct dirent *de;
-	DIR *d;
-	int ret = 0;
+	int *fds = NULL, n = 0, ret;
 
 	*via = -1;
-	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
-	d = opendir(path);
-	if (!d)
-		return pr_perror("open %s", path);
-	while ((de = readdir(d))) {
-		int fd;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	ret = dir_numbers(path, &fds, &n);
+	if (ret)
+		return ret == -ENOMEM ? ret : 0; /* a zombie, or gone: no table */
+	for (int i = 0; i < n; i++) {
+		if (fds[i] == tfd || (pid == c->pid && fds[i] == efd))
 			continue;
-		fd = atoi(de->d_name);
-		if (fd == tfd || fd == efd)
-			continue;
-		ret = is_watched(c, efd, tfd, toff, fd);
+		ret = is_watched(c, pid, efd, tfd, toff, fds[i]);
 		if (ret < 0)
 			break;
-		if (ret && (*via < 0 || fd < *via))
-			*via = fd;
+		if (ret && (*via < 0 || fds[i] < *via))
+			*via = fds[i];
 		ret = 0;
 	}
-	closedir(d);
+	free(fds);
+	return ret;
+}
+
+/* Does process pid have the epoll efd (of the process being dumped) in
+ * its descriptor table? */
+static bool has_epoll(struct ckpt_ctx *c, pid_t pid, int efd)
+{
+	char path[64];
+	int *fds = NULL, n = 0;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (dir_numbers(path, &fds, &n))
+		return false;
+	for (int i = 0; i < n && !found; i++)
+		found = syscall(SYS_kcmp, pid, c->pid, KCMP_FILE, fds[i], efd) == 0;
+	free(fds);
+	return found;
+}
+
+/* The processes of the target (descendants of init), but the one being
+ * dumped and those sharing its descriptor table. */
+static int other_processes(struct ckpt_ctx *c, pid_t **out, int *n)
+{
+	char path[96], *buf = NULL, *p, *end;
+	pid_t *ps = NULL;
+	int np = 0, ret = 0;
+
+	ps = malloc(sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	ps[np++] = c->t->init_pid;
+	for (int i = 0; i < np && !ret; i++) {
+		int *tids = NULL, nt = 0;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", ps[i]);
+		if (dir_numbers(path, &tids, &nt))
+			continue;
+		for (int j = 0; j < nt && !ret; j++) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", ps[i], tids[j]);
+			if (read_file(path, &buf) < 0)
+				continue;
+			for (p = buf; !ret; p = end) {
+				long child = strtol(p, &end, 10);
+				pid_t *nps;
+
+				if (end == p)
+					break;
+				nps = realloc(ps, sizeof(*ps) * (size_t)(np + 1));
+				if (!nps) {
+					ret = -ENOMEM;
+					break;
+				}
+				ps = nps;
+				ps[np++] = (pid_t)child;
+			}
+			free(buf);
+			buf = NULL;
+		}
+		free(tids);
+	}
+	*n = 0;
+	for (int i = 1; i < np; i++) /* not init */
+		if (ps[i] != c->pid && syscall(SYS_kcmp, ps[i], c->pid, KCMP_FILES, 0, 0) != 0)
+			ps[(*n)++] = ps[i];
+	*out = ps;
+	return ret;
+}
+
+/*
+ * The watched file of an entry that no descriptor of the dumped process
+ * names: an epoll shared with other processes (fork) may watch a
+ * descriptor of another one (added there). That process must have the
+ * epoll as well: the entry is added again there.
+ */
+static int find_elsewhere(struct ckpt_ctx *c, int efd, int tfd, int toff, int *via,
+			  uint32_t *via_pid)
+{
+	pid_t *ps = NULL;
+	int n = 0, ret;
+
+	*via = -1;
+	ret = other_processes(c, &ps, &n);
+	for (int i = 0; i < n && !ret && *via < 0; i++) {
+		if (!has_epoll(c, ps[i], efd))
+			continue;
+		ret = is_watched(c, ps[i], efd, tfd, toff, tfd);
+		if (ret > 0) {
+			*via = tfd;
+			ret = 0;
+		} else if (!ret) {
+			ret = find_via(c, ps[i], efd, tfd, toff, via);
+		}
+		if (!ret && *via >= 0)
+			*via_pid = (uint32_t)proc_ns_pid(ps[i]);
+	}
+	free(ps);
 	return ret;
 }
 
@@ -107,7 +204,8 @@ static int refuse_closed(struct ckpt_ctx *c, int efd, int tfd)
 {
 	return ckpt_refuse(c,
 			   "pid %d: fd %d: epoll watches a file added as fd %d that the "
-			   "process has closed: no descriptor of it names that file any more",
+			   "process has closed: no descriptor of it (or of another process "
+			   "that has this epoll) names that file any more",
 			   c->ns_pid, efd, tfd);
 }
 
@@ -130,6 +228,7 @@ static int epoll_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *
 		unsigned int events;
 		unsigned long long data;
 		int tfd, toff = 0, via;
+		uint32_t via_pid;
 
 		if (sscanf(p, "%d events: %x data: %llx", &tfd, &events, &data) != 3 || tfd < 0) {
 			pr_err("pid %d: fd %d: cannot parse its fdinfo line 'tfd:%.60s'", c->ns_pid,
@@ -144,20 +243,22 @@ static int epoll_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *
 		for (size_t i = 0; i < ep->n_entries; i++)
 			if (ep->entries[i]->tfd == (uint32_t)tfd)
 				toff++;
-		ret = is_watched(c, fi->fd, tfd, toff, tfd);
+		ret = is_watched(c, c->pid, fi->fd, tfd, toff, tfd);
 		if (ret < 0)
 			return ret;
-		via = tfd;
-		if (!ret) {
-			ret = find_via(c, fi->fd, tfd, toff, &via);
-			if (ret)
-				return ret;
-			if (via < 0)
-				return refuse_closed(c, fi->fd, tfd);
-			pr_info("pid %d: fd %d: epoll entry of fd %d: that number was closed or "
-				"reused; the file is fd %d now",
-				c->ns_pid, fi->fd, tfd, via);
-		}
+		via = ret ? tfd : -1;
+		via_pid = (uint32_t)c->ns_pid;
+		ret = via < 0 ? find_via(c, c->pid, fi->fd, tfd, toff, &via) : 0;
+		if (!ret && via < 0)
+			ret = find_elsewhere(c, fi->fd, tfd, toff, &via, &via_pid);
+		if (ret)
+			return ret;
+		if (via < 0)
+			return refuse_closed(c, fi->fd, tfd);
+		if (via != tfd || via_pid != (uint32_t)c->ns_pid)
+			pr_info("pid %d: fd %d: epoll entry of fd %d: the watched file is fd %d "
+				"of pid %u",
+				c->ns_pid, fi->fd, tfd, via, via_pid);
 		e = calloc(1, sizeof(*e));
 		if (!e)
 			return -ENOMEM;
@@ -167,6 +268,10 @@ static int epoll_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *
 		e->events = events;
 		e->data = data;
 		e->via_fd = (uint32_t)via;
+		if (via_pid != (uint32_t)c->ns_pid) {
+			e->has_via_pid = 1;
+			e->via_pid = via_pid;
+		}
 		ret = pb_push((void ***)&ep->entries, &ep->n_entries, e);
 		if (ret) {
 			free(e);
@@ -184,9 +289,92 @@ static const Rtcr__Fd *fd_entry(const Rtcr__Process *p, uint32_t fd)
 	return NULL;
 }
 
+static const Rtcr__Fd *fd_entry_of(const Rtcr__Process *p, uint32_t file_id)
+{
+	for (size_t i = 0; i < p->n_fds; i++)
+		if (p->fds[i]->file_id == file_id)
+			return p->fds[i];
+	return NULL;
+}
+
+static const Rtcr__Process *proc_by_pid(const Rtcr__Image *img, uint32_t pid)
+{
+	for (size_t k = 0; k < img->n_processes; k++)
+		if (img->processes[k]->pid == pid && !img->processes[k]->zombie)
+			return img->processes[k];
+	return NULL;
+}
+
+/* The first process of the image whose descriptor table has file id. */
+static const Rtcr__Process *first_holder(const Rtcr__Image *img, uint32_t id)
+{
+	for (size_t k = 0; k < img->n_processes; k++) {
+		const Rtcr__Process *p = img->processes[k];
+
+		for (size_t i = 0; i < p->n_fds && !p->zombie; i++)
+			if (p->fds[i]->file_id == id)
+				return p;
+	}
+	return NULL;
+}
+
+/* The process whose descriptor table an entry's numbers are in (where it
+ * is added again): via_pid, or the process whose table that one shares
+ * (CLONE_FILES); without via_pid, the first that has the epoll (def). */
+static const Rtcr__Process *entry_owner(const Rtcr__Image *img, const Rtcr__EpollEntry *e,
+					const Rtcr__Process *def)
+{
+	const Rtcr__Process *p;
+
+	if (!e->has_via_pid)
+		return def;
+	p = proc_by_pid(img, e->via_pid);
+	if (p && p->has_fdtable_of)
+		p = proc_by_pid(img, p->fdtable_of);
+	return p;
+}
+
+static int check_entry(const Rtcr__Image *img, const Rtcr__File *f, size_t i,
+		       const Rtcr__Process *def)
+{
+	const Rtcr__EpollEntry *e = f->epoll->entries[i];
+	const Rtcr__Process *owner;
+	const Rtcr__Fd *via;
+
+	if (!e || !e->has_tfd || !e->has_via_fd || e->tfd > INT_MAX) {
+		pr_err("file %u: epoll entry %zu: missing or invalid", f->id, i);
+		return -EINVAL;
+	}
+	owner = entry_owner(img, e, def);
+	if (!owner) {
+		pr_err("file %u: epoll entry %zu (fd %u): its process %u is not in the image",
+		       f->id, i, e->tfd, e->via_pid);
+		return -EINVAL;
+	}
+	if (!fd_entry_of(owner, f->id)) {
+		pr_err("file %u: epoll entry %zu (fd %u): pid %u, where its watched fd is, has "
+		       "no descriptor of the epoll",
+		       f->id, i, e->tfd, owner->pid);
+		return -EINVAL;
+	}
+	via = fd_entry(owner, e->via_fd);
+	if (!via) {
+		pr_err("file %u: epoll entry %zu (fd %u): fd %u, its watched file, is not in the "
+		       "descriptor table of pid %u",
+		       f->id, i, e->tfd, e->via_fd, owner->pid);
+		return -EINVAL;
+	}
+	if (via->file_id == f->id) {
+		pr_err("file %u: epoll entry %zu: the epoll watches itself", f->id, i);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int epoll_prepare(struct rst_ctx *r, const Rtcr__File *f)
 {
 	const Rtcr__EpollFile *ep = f->epoll;
+	const Rtcr__Process *def;
 	int ret = ev_prepare_common(f, ep, "epoll", O_RDWR);
 
 	if (ret)
@@ -196,27 +384,13 @@ static int epoll_prepare(struct rst_ctx *r, const Rtcr__File *f)
 		       EPOLL_MAX_ENTRIES);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < ep->n_entries; i++) {
-		const Rtcr__EpollEntry *e = ep->entries[i];
-		const Rtcr__Fd *via;
-
-		if (!e || !e->has_tfd || !e->has_via_fd || e->tfd > INT_MAX) {
-			pr_err("file %u: epoll entry %zu: missing or invalid", f->id, i);
-			return -EINVAL;
-		}
-		via = fd_entry(r->proc, e->via_fd);
-		if (!via) {
-			pr_err("file %u: epoll entry %zu (fd %u): fd %u, its watched file, is not "
-			       "in the descriptor table",
-			       f->id, i, e->tfd, e->via_fd);
-			return -EINVAL;
-		}
-		if (via->file_id == f->id) {
-			pr_err("file %u: epoll entry %zu: the epoll watches itself", f->id, i);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	/* checked once, for the first process (every process prepares every file) */
+	if (r->proc != r->img->processes[0])
+		return 0;
+	def = first_holder(r->img, f->id);
+	for (size_t i = 0; i < ep->n_entries && def && !ret; i++)
+		ret = check_entry(r->img, f, i, def);
+	return ret;
 }
 
 static int epoll_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tfd)
@@ -293,25 +467,34 @@ static int add_through(struct rst_ctx *r, const Rtcr__File *f, int epfd, const R
 	return ret ? ret : ret2;
 }
 
+/* Every process that has the epoll adds the entries whose numbers are in
+ * its descriptor table. */
 static int epoll_post(struct rst_ctx *r, const Rtcr__File *f)
 {
 	const Rtcr__EpollFile *ep = f->epoll;
+	const Rtcr__Process *def = first_holder(r->img, f->id);
 	struct epoll_event evs[EV_BATCH];
+	size_t idx[EV_BATCH];
 	int epfd = files_target_fd(r, f->id), ret;
 	uint64_t base;
 
-	for (size_t i = 0; i < ep->n_entries; i += EV_BATCH) {
-		size_t n = ep->n_entries - i < EV_BATCH ? ep->n_entries - i : EV_BATCH;
+	for (size_t i = 0; i < ep->n_entries;) {
+		size_t n = 0;
 
-		for (size_t j = 0; j < n; j++) {
-			evs[j].events = ep->entries[i + j]->events;
-			evs[j].data.u64 = ep->entries[i + j]->data;
+		for (; i < ep->n_entries && n < EV_BATCH; i++) {
+			if (entry_owner(r->img, ep->entries[i], def) != r->proc)
+				continue;
+			evs[n].events = ep->entries[i]->events;
+			evs[n].data.u64 = ep->entries[i]->data;
+			idx[n++] = i;
 		}
+		if (!n)
+			break;
 		ret = rst_scratch_put(r, 0, evs, n * EV_SIZE, &base);
 		if (ret)
 			return ret;
 		for (size_t j = 0; j < n; j++) {
-			const Rtcr__EpollEntry *e = ep->entries[i + j];
+			const Rtcr__EpollEntry *e = ep->entries[idx[j]];
 			uint64_t ev = base + j * EV_SIZE;
 
 			if (e->via_fd == e->tfd)

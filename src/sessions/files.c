@@ -129,11 +129,105 @@ const struct fd_ops fd_log = {
     .open = log_open,
 };
 
+/* ---------- removed directories ---------- */
+
+#define DELETED_SUFFIX " (deleted)"
+
+int dir_remake(const char *path, struct dir_remade *dr)
+{
+	size_t len = strlen(path);
+	char *slash;
+	int ret;
+
+	memset(dr, 0, sizeof(*dr));
+	if (path[0] != '/' || len < 2 || len >= sizeof(dr->path)) {
+		pr_err("the removed directory %s: not an absolute path", path);
+		return -EINVAL;
+	}
+	memcpy(dr->path, path, len + 1);
+	while (len > 1 && dr->path[len - 1] == '/')
+		dr->path[--len] = '\0';
+	memcpy(dr->parents, dr->path, len + 1);
+	/* the missing parents, outermost first */
+	for (char *p = strchr(dr->path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(dr->path, 0700) == 0) {
+			if (dr->nmade == (int)(sizeof(dr->made) / sizeof(dr->made[0]))) {
+				*p = '/';
+				pr_err("the removed directory %s: more than %d parents are missing",
+				       path, dr->nmade);
+				dir_unmake(dr);
+				return -ENAMETOOLONG;
+			}
+			dr->made[dr->nmade++] = (size_t)(p - dr->path);
+		} else if (errno != EEXIST) {
+			ret = -errno;
+			pr_err("the removed directory %s: cannot make its parent %s: %s", path,
+			       dr->path, strerror(errno));
+			*p = '/';
+			dr->path[0] = '\0'; /* nothing at the path itself */
+			dir_unmake(dr);
+			return ret;
+		}
+		*p = '/';
+	}
+	if (mkdir(dr->path, 0700) == 0)
+		return 0;
+	ret = -errno;
+	if (ret == -EEXIST) {
+		slash = strrchr(dr->path, '/');
+		snprintf(slash + 1, sizeof(dr->path) - (size_t)(slash + 1 - dr->path),
+			 ".rtcr-dir-XXXXXX");
+		if (mkdtemp(dr->path)) {
+			pr_warn("the removed directory %s: its path is taken now; made again as %s "
+				"(it reads as that name, deleted)",
+				path, dr->path);
+			return 0;
+		}
+		ret = -errno;
+	}
+	pr_err("the removed directory %s: cannot make it again: %s", path, strerror(-ret));
+	dr->path[0] = '\0';
+	dir_unmake(dr);
+	return ret;
+}
+
+int dir_unmake(struct dir_remade *dr)
+{
+	int ret = 0;
+
+	if (dr->path[0] && rmdir(dr->path) < 0)
+		ret = pr_perror("remove %s again", dr->path);
+	dr->path[0] = '\0';
+	while (dr->nmade > 0) {
+		dr->parents[dr->made[--dr->nmade]] = '\0';
+		if (rmdir(dr->parents) < 0 && !ret)
+			ret = pr_perror("remove %s again (made for a removed directory)",
+					dr->parents);
+	}
+	return ret;
+}
+
 /* regular files, directories: the path must still name the same object */
 static int path_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
 {
 	struct stat now;
 
+	if (f->kind == RTCR__FILE_KIND__FILE_DIR &&
+	    (strstr(fi->link, DELETED_SUFFIX) || fi->st.st_nlink == 0)) {
+		size_t n = strlen(fi->link);
+
+		/* restored as a directory made again, opened and removed */
+		if (n > strlen(DELETED_SUFFIX) &&
+		    !strcmp(fi->link + n - strlen(DELETED_SUFFIX), DELETED_SUFFIX))
+			f->path[n - strlen(DELETED_SUFFIX)] = '\0';
+		if (f->path[0] != '/')
+			return ckpt_refuse(c, "pid %d: fd %d: removed directory %s: no path",
+					   c->ns_pid, fi->fd, fi->link);
+		f->has_deleted = 1;
+		f->deleted = true;
+		return 0;
+	}
 	if (strstr(fi->link, " (deleted)") || fi->st.st_nlink == 0)
 		return ckpt_refuse(c,
 				   "pid %d: fd %d: %s: open files that were deleted are not "
@@ -221,6 +315,15 @@ static int path_prepare(struct rst_ctx *r, const Rtcr__File *f)
 		pr_err("file %u: no path", f->id);
 		return -EINVAL;
 	}
+	if (f->deleted) {
+		if (f->kind != RTCR__FILE_KIND__FILE_DIR || f->path[0] != '/' ||
+		    strlen(f->path) >= sizeof(((struct dir_remade *)0)->path)) {
+			pr_err("file %u: a removed %s: not a directory with an absolute path",
+			       f->id, f->path);
+			return -EINVAL;
+		}
+		return 0; /* made again when opened */
+	}
 	if (stat(f->path, &st) < 0) {
 		ret = -errno;
 		pr_err("restore: %s: %s (an open file of the target)", f->path, strerror(errno));
@@ -229,12 +332,42 @@ static int path_prepare(struct rst_ctx *r, const Rtcr__File *f)
 	return check_identity(f, &st);
 }
 
+/* A removed directory: made again, opened by the target, removed. */
+static int deleted_dir_open(struct rst_ctx *r, const Rtcr__File *f, int *tfd)
+{
+	int flags = (int)(f->flags & ~(uint32_t)OPEN_IGNORED_FLAGS) | O_DIRECTORY | O_CLOEXEC;
+	struct dir_remade dr;
+	uint64_t addr;
+	long fd = -1;
+	int ret, r2;
+
+	ret = dir_remake(f->path, &dr);
+	if (ret)
+		return ret;
+	ret = rst_scratch_put(r, 0, dr.path, strlen(dr.path) + 1, &addr);
+	if (!ret)
+		ret = inject_call(&r->ij, &fd, "openat", __NR_openat, (uint64_t)AT_FDCWD, addr,
+				  (uint64_t)flags, 0, 0, 0);
+	if (ret)
+		pr_err("pid %u: cannot open the removed directory %s again", r->proc->pid, f->path);
+	r2 = dir_unmake(&dr);
+	if (!ret && r2) {
+		inject_call(&r->ij, NULL, "close", __NR_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+		ret = r2;
+	}
+	if (!ret)
+		*tfd = (int)fd;
+	return ret;
+}
+
 static int path_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tfd)
 {
 	struct stat st;
 	int fd, ret;
 	int flags = (int)(f->flags & ~(uint32_t)OPEN_IGNORED_FLAGS) | O_CLOEXEC;
 
+	if (f->deleted)
+		return deleted_dir_open(r, f, tfd);
 	fd = open(f->path, flags);
 	if (fd < 0) {
 		ret = -errno;

@@ -59,4 +59,18 @@ const Rtcr__File *files_by_id(const Rtcr__Image *img, uint32_t id);
 /* The fd number a File has in the target after restore (its first Fd), or -1. */
 int files_target_fd(const struct rst_ctx *r, uint32_t file_id);
 
+/* A removed directory made again for a moment, so that a process can enter
+ * or open it and then see it removed ("path (deleted)"): at its path, with
+ * the parents that are missing; at a new name next to it when the path is
+ * taken (said in a warning). */
+struct dir_remade {
+	char path[4096];    /* what was made (the path, or the new name) */
+	char parents[4096]; /* the path asked for */
+	size_t made[32];    /* lengths of the parents made, outermost first */
+	int nmade;
+};
+int dir_remake(const char *path, struct dir_remade *dr);
+/* Remove it again, and the parents made for it; 0 or -errno (logged). */
+int dir_unmake(struct dir_remade *dr);
+
 #endif

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sessions/files.h"
 #include "sessions/session.h"
 #include "base/log.h"
 #include "core/proc.h"
@@ -562,34 +563,26 @@ out:
 	return ret;
 }
 
-/* A deleted working directory: a new directory next to where it was,
- * entered, then removed (a removed directory is empty). */
+/* A deleted working directory: made again at its path (with the parents
+ * that are missing), entered, then removed again with those parents: the
+ * process reads it as "path (deleted)", as before. */
 static int restore_deleted_cwd(struct rst_ctx *r, const char *cwd)
 {
-	char tmpl[4200], *slash;
+	struct dir_remade dr;
 	uint64_t addr;
-	int ret;
+	int ret, r2;
 
-	snprintf(tmpl, sizeof(tmpl), "%s", cwd);
-	slash = strrchr(tmpl, '/');
-	if (!slash) {
-		pr_err("restore: working directory %s is not absolute", cwd);
-		return -EINVAL;
-	}
-	snprintf(slash + 1, sizeof(tmpl) - (size_t)(slash + 1 - tmpl), ".rtcr-cwd-XXXXXX");
-	if (!mkdtemp(tmpl)) {
-		ret = -errno;
-		pr_err("restore: the deleted working directory %s: cannot make a directory "
-		       "next to it: %s",
-		       cwd, strerror(errno));
+	ret = dir_remake(cwd, &dr);
+	if (ret)
 		return ret;
-	}
-	ret = rst_scratch_put(r, 0, tmpl, strlen(tmpl) + 1, &addr);
+	ret = rst_scratch_put(r, 0, dr.path, strlen(dr.path) + 1, &addr);
 	if (!ret)
 		ret = call(r, "chdir", __NR_chdir, addr, 0, 0, 0, 0);
-	if (rmdir(tmpl) < 0 && !ret)
-		ret = pr_perror("restore: remove %s", tmpl);
-	return ret;
+	if (ret)
+		pr_err("pid %u: cannot enter the deleted working directory %s again", r->proc->pid,
+		       cwd);
+	r2 = dir_unmake(&dr);
+	return ret ? ret : r2;
 }
 
 static int restore_cwd(struct rst_ctx *r)
