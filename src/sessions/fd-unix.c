@@ -654,6 +654,16 @@ static int dump_queue(struct ckpt_ctx *c, const struct fd_info *fi, int sk, cons
 	struct peeked pk;
 	int ret;
 
+	if (u->state == ST_CLOSE && d->type != SOCK_DGRAM) {
+		/* never connected (or its connection failed): nothing can be
+		 * queued, and a peek would fail with EINVAL */
+		if (d->has_rqlen && d->rqueue)
+			return ckpt_refuse(c,
+					   "pid %d: fd %d: %s: unconnected, with %u bytes queued: "
+					   "not supported",
+					   c->ns_pid, fi->fd, desc, d->rqueue);
+		return 0;
+	}
 	memset(&pk, 0, sizeof(pk));
 	ret = unix_peek_queue(c, fi->fd, desc, sk, d->type, u, &pk, pids, npids);
 	if (ret == -EFBIG)
@@ -673,11 +683,6 @@ static int dump_queue(struct ckpt_ctx *c, const struct fd_info *fi, int sk, cons
 		    "pid %d: fd %d: %s: only %" PRIu64 " of the %u bytes of its "
 		    "receive queue can be read (out-of-band data?): not supported yet",
 		    c->ns_pid, fi->fd, desc, pk.bytes, d->rqueue);
-	if (u->n_queue && u->state == ST_CLOSE && d->type != SOCK_DGRAM)
-		return ckpt_refuse(c,
-				   "pid %d: fd %d: %s: unconnected, with data queued: not "
-				   "supported",
-				   c->ns_pid, fi->fd, desc);
 	if (u->n_queue && !u->peer_ino && u->state == ST_CONNECTED)
 		return 0; /* the peer was closed: refilled from a new pair */
 	if (u->n_queue && (!u->peer_ino || !(pd->has_peer && pd->peer == d->ino))) {

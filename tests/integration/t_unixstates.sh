@@ -1,0 +1,25 @@
+#!/bin/bash
+# unixstates: unix socket states beyond pairs and idle listeners (see
+# tests/targets/unixstates.c): a listener with connections not accept()ed
+# yet (accept() returns them in order, connected to their clients), stream
+# sockets never connected (bound or not, with options), datagram sockets
+# connected to a peer that was closed (send()/recv() give what they gave
+# the original), pipes and a FIFO in flight (SCM_RIGHTS) with their data
+# and other ends, half shut down pairs with data queued, seqpacket
+# boundaries, an abstract datagram socket, sockets bound to removed paths.
+# Each survives checkpoint, kill, restore, and a second checkpoint and
+# restore of the restored target. Refused at checkpoint by name (also by
+# --dry-run): a client that wrote to a connection not accept()ed yet, an
+# eventfd only in flight.
+. "$(dirname "$0")/lib.sh"
+
+for mode in unconn dgramgone misc; do
+	mkdir -p "$T/$mode"
+	start "${mode}0" unixstates "$T/$mode" "$mode"
+	wait_for "${mode}0" '^READY'
+	ckpt "${mode}0" "$T/img.$mode"
+	signal "${mode}0" KILL
+	expect_status "${mode}0" 137
+	restore_again "$T/img.$mode" "${mode}1" "$T/img2.$mode" "${mode}2"
+done
+
