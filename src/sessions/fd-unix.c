@@ -15,7 +15,7 @@
  * Refused, with a message naming the socket: a peer outside the target (a
  * daemon, /dev/log: the message names the peer's address), connections
  * waiting in a listener's backlog (not accept()ed yet), files only in
- * flight that are not regular files (a pipe, a socket...), a stream whose
+ * flight that are not regular files, pipes or FIFOs (a socket...), a stream whose
  * queue cannot be read whole (out-of-band data), and unix sockets of
  * another type.
  *

@@ -42,6 +42,11 @@ struct peeked {
 int unix_peek_queue(struct ckpt_ctx *c, int fd, const char *desc, int sk, uint32_t type,
 		    Rtcr__UnixSocketFile *u, struct peeked *pk, const pid_t *pids, size_t npids);
 
+/* A pipe or FIFO end only in flight (kind FILE_PIPE / FILE_FIFO of File f,
+ * which files_add made): its pipe part, read from fd, the parent's
+ * descriptor of it (fd-pipe.c; fi->fd is the socket's, for messages). */
+int pipe_dump_flight(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f, int fd);
+
 /* ---- restore (fd-unix-queue.c) ---- */
 /* Check the queue of File f against the image (at prepare). */
 int unix_check_queue(const Rtcr__Image *img, const Rtcr__File *f, const Rtcr__UnixSocketFile *u);

@@ -13,7 +13,7 @@
 # eventfd only in flight.
 . "$(dirname "$0")/lib.sh"
 
-for mode in unconn dgramgone misc; do
+for mode in unconn dgramgone flight misc; do
 	mkdir -p "$T/$mode"
 	start "${mode}0" unixstates "$T/$mode" "$mode"
 	wait_for "${mode}0" '^READY'
@@ -23,3 +23,10 @@ for mode in unconn dgramgone misc; do
 	restore_again "$T/img.$mode" "${mode}1" "$T/img2.$mode" "${mode}2"
 done
 
+
+mkdir -p "$T/fo"
+start fo0 unixstates "$T/fo" flightother
+wait_for fo0 '^READY'
+ckpt_refused fo0 "$T/img.fo" "an eventfd only in flight" \
+	'pid [0-9]+: fd [0-9]+: unix stream socket: a \[eventfd\] \(anon_inode:\[eventfd\]\) is in flight \(SCM_RIGHTS in its receive queue\) and no process of the target holds it: not supported yet \(only regular files, pipes and FIFOs\)'
+verify fo0
