@@ -13,7 +13,7 @@
 # eventfd only in flight.
 . "$(dirname "$0")/lib.sh"
 
-for mode in unconn dgramgone flight misc; do
+for mode in pending unconn dgramgone flight misc; do
 	mkdir -p "$T/$mode"
 	start "${mode}0" unixstates "$T/$mode" "$mode"
 	wait_for "${mode}0" '^READY'
@@ -30,3 +30,15 @@ wait_for fo0 '^READY'
 ckpt_refused fo0 "$T/img.fo" "an eventfd only in flight" \
 	'pid [0-9]+: fd [0-9]+: unix stream socket: a \[eventfd\] \(anon_inode:\[eventfd\]\) is in flight \(SCM_RIGHTS in its receive queue\) and no process of the target holds it: not supported yet \(only regular files, pipes and FIFOs\)'
 verify fo0
+
+mkdir -p "$T/pd"
+start pd0 unixstates "$T/pd" pendingdata
+wait_for pd0 '^READY'
+rc=0
+rt checkpoint pd0 -o "$T/img.pd" --dry-run >"$T/dry.out" 2>"$T/dry.err" || rc=$?
+[ "$rc" = 1 ] || fail "checkpoint --dry-run of a client that wrote before accept() exited $rc, expected 1: $(cat "$T/dry.out" "$T/dry.err")"
+grep -q "unix stream socket connected to $T/pd/pd.sock, which has not accept()ed the connection yet, with data sent: not supported" "$T/dry.out" ||
+	fail "--dry-run does not name the client with data sent: $(cat "$T/dry.out")"
+ckpt_refused pd0 "$T/img.pd" "data sent on a connection not accept()ed yet" \
+	"pid [0-9]+: fd [0-9]+: unix stream socket connected to $T/pd/pd.sock, which has not accept\(\)ed the connection yet, with data sent: not supported"
+verify pd0

@@ -6,8 +6,10 @@
  *   pending: a stream listener bound to DIR/pend.sock (backlog 4) with two
  *     clients connected and not accept()ed yet (the second one with
  *     O_NONBLOCK), and a seqpacket listener in the abstract namespace with
- *     one. After restore accept() returns them in order, each connected to
- *     its client (data both ways, seqpacket boundaries), then EAGAIN.
+ *     one, and a stream listener with one whose path was removed after the
+ *     connect. After restore accept() returns them in order, each connected
+ *     to its client (data both ways, seqpacket boundaries), then EAGAIN; the
+ *     removed path stays removed.
  *   unconn: stream sockets never connected: one unbound (SO_PASSCRED,
  *     SO_RCVBUF set), one bound to DIR/unconn.sock (O_NONBLOCK), a
  *     seqpacket one bound in the abstract namespace. After restore: the
@@ -133,8 +135,16 @@ static void expect_again(int sk, const char *what)
 /* ---------- pending ---------- */
 
 static struct {
-	int l, c1, c2, q, qc;
+	int l, c1, c2, q, qc, g, gc;
 } pd;
+
+static const char *gone_path(void)
+{
+	static char path[300];
+
+	snprintf(path, sizeof(path), "%s/gone.sock", dir);
+	return path;
+}
 
 static void pending_setup(void)
 {
@@ -146,6 +156,10 @@ static void pending_setup(void)
 	pd.q = bound(SOCK_SEQPACKET, abs1, 1);
 	SETUP(listen(pd.q, 2) == 0, "listen");
 	pd.qc = connected(SOCK_SEQPACKET, abs1, 1);
+	pd.g = bound(SOCK_STREAM, "gone.sock", 0);
+	SETUP(listen(pd.g, 1) == 0, "listen");
+	pd.gc = connected(SOCK_STREAM, "gone.sock", 0);
+	SETUP(unlink(pd.gc >= 0 ? gone_path() : "") == 0, "unlink");
 }
 
 static void pending_one(int l, int c, const char *tag, const char *what)
@@ -179,6 +193,8 @@ static void pending_verify(void)
 	pending_one(pd.q, pd.qc, "seq", "pending seqpacket connection");
 	CHECK(accept(pd.q, NULL, NULL) < 0 && errno == EAGAIN,
 	      "a second connection was pending on the seqpacket listener");
+	pending_one(pd.g, pd.gc, "gone", "pending connection on a removed path");
+	CHECK(access(gone_path(), F_OK) < 0 && errno == ENOENT, "%s exists again", gone_path());
 }
 
 /* ---------- unconn ---------- */
