@@ -18,6 +18,7 @@ for mode in pending unconn dgramgone flight misc; do
 	start "${mode}0" unixstates "$T/$mode" "$mode"
 	wait_for "${mode}0" '^READY'
 	ckpt "${mode}0" "$T/img.$mode"
+	rt show "$T/img.$mode" >/dev/null 2>"$T/show.err" || fail "rtcr show of the $mode image failed: $(cat "$T/show.err")"
 	signal "${mode}0" KILL
 	expect_status "${mode}0" 137
 	restore_again "$T/img.$mode" "${mode}1" "$T/img2.$mode" "${mode}2"
