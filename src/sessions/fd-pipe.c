@@ -43,6 +43,7 @@
 
 #include "core/compat.h"
 #include "base/log.h"
+#include "sessions/fd-unix.h"
 
 #define PIPE_DATA_MAX (1U << 20) /* unread bytes saved per pipe */
 #define PIPE_CAP_MIN  4096U
@@ -159,7 +160,8 @@ static int take_fd(struct ckpt_ctx *c, const struct fd_info *fi, int *fdp)
 	return 0;
 }
 
-/* Save the n unread bytes of the pipe that fd (the target's end) reaches. */
+/* Save the n unread bytes of the pipe that fd (the parent's copy of the
+ * target's end) reaches. */
 static int save_data(struct ckpt_ctx *c, const struct fd_info *fi, int fd, Rtcr__PipeFile *pf,
 		     size_t n)
 {
@@ -168,7 +170,7 @@ static int save_data(struct ckpt_ctx *c, const struct fd_info *fi, int fd, Rtcr_
 
 	if ((fi->flags & O_ACCMODE) == O_WRONLY) {
 		/* tee needs a read end: open a new one on the same pipe */
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, fi->fd);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		rd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (rd < 0)
 			return pr_perror("pid %d: fd %d: open a read end of %s", c->ns_pid, fi->fd,
@@ -206,14 +208,16 @@ static int fifo_check_path(struct ckpt_ctx *c, const struct fd_info *fi, bool *d
 	return 0;
 }
 
-static int pipe_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
+/* The pipe part of File f, from fd: the parent's descriptor of the same
+ * open file description (not closed here). */
+static int dump_taken(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f, int fd)
 {
 	const char *what = kind_word(f->kind);
 	const Rtcr__File *owner;
 	Rtcr__PipeFile *pf;
 	struct stat st;
 	bool deleted = false;
-	int fd = -1, cap, avail, ret, refusals = c->refusals;
+	int cap, avail, ret, refusals = c->refusals;
 
 	if (f->kind == RTCR__FILE_KIND__FILE_FIFO) {
 		ret = fifo_check_path(c, fi, &deleted);
@@ -239,32 +243,22 @@ static int pipe_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 		pf->deleted = true;
 	}
 
-	ret = take_fd(c, fi, &fd);
-	if (ret)
-		goto out;
-	if (fstat(fd, &st) < 0) {
-		ret = pr_perror("stat %s", fi->link);
-		goto out;
-	}
+	if (fstat(fd, &st) < 0)
+		return pr_perror("stat %s", fi->link);
 	if (st.st_ino != fi->st.st_ino || st.st_dev != fi->st.st_dev) {
 		pr_err("pid %d: fd %d: %s changed while the target was paused", c->ns_pid, fi->fd,
 		       fi->link);
-		ret = -ESTALE;
-		goto out;
+		return -ESTALE;
 	}
 	cap = fcntl(fd, F_GETPIPE_SZ);
-	if (cap < 0) {
-		ret = pr_perror("pid %d: fd %d: %s: F_GETPIPE_SZ", c->ns_pid, fi->fd, fi->link);
-		goto out;
-	}
+	if (cap < 0)
+		return pr_perror("pid %d: fd %d: %s: F_GETPIPE_SZ", c->ns_pid, fi->fd, fi->link);
 	if ((unsigned)cap < PIPE_CAP_MIN || (unsigned)cap > PIPE_CAP_MAX ||
-	    ((unsigned)cap & ((unsigned)cap - 1))) {
-		ret = ckpt_refuse(c,
-				  "pid %d: fd %d: %s: a %s of capacity %d bytes is not "
-				  "supported (a power of two, at most %u)",
-				  c->ns_pid, fi->fd, fi->link, what, cap, PIPE_CAP_MAX);
-		goto out;
-	}
+	    ((unsigned)cap & ((unsigned)cap - 1)))
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s: a %s of capacity %d bytes is not "
+				   "supported (a power of two, at most %u)",
+				   c->ns_pid, fi->fd, fi->link, what, cap, PIPE_CAP_MAX);
 	pf->has_capacity = 1;
 	pf->capacity = (uint32_t)cap;
 
@@ -272,43 +266,52 @@ static int pipe_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	if (owner) {
 		/* the data is saved with that File; only check packet mode */
 		if ((fi->flags & O_DIRECT) && owner->pipe->data.len)
-			ret = ckpt_refuse(c,
-					  "pid %d: fd %d: %s: a %s in packet mode (O_DIRECT) "
-					  "with unread data is not supported yet",
-					  c->ns_pid, fi->fd, fi->link, what);
-		goto out;
+			return ckpt_refuse(c,
+					   "pid %d: fd %d: %s: a %s in packet mode (O_DIRECT) "
+					   "with unread data is not supported yet",
+					   c->ns_pid, fi->fd, fi->link, what);
+		return 0;
 	}
-	if (ioctl(fd, FIONREAD, &avail) < 0) {
-		ret = pr_perror("pid %d: fd %d: %s: FIONREAD", c->ns_pid, fi->fd, fi->link);
-		goto out;
-	}
-	if (avail < 0 || (unsigned)avail > PIPE_DATA_MAX) {
-		ret = ckpt_refuse(c,
-				  "pid %d: fd %d: %s holds %d unread bytes; at most %u are saved "
-				  "per %s",
-				  c->ns_pid, fi->fd, fi->link, avail, PIPE_DATA_MAX, what);
-		goto out;
-	}
-	if (avail && (fi->flags & O_DIRECT)) {
-		ret = ckpt_refuse(c,
-				  "pid %d: fd %d: %s: a %s in packet mode (O_DIRECT) with "
-				  "unread data is not supported yet",
-				  c->ns_pid, fi->fd, fi->link, what);
-		goto out;
-	}
+	if (ioctl(fd, FIONREAD, &avail) < 0)
+		return pr_perror("pid %d: fd %d: %s: FIONREAD", c->ns_pid, fi->fd, fi->link);
+	if (avail < 0 || (unsigned)avail > PIPE_DATA_MAX)
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s holds %d unread bytes; at most %u are saved "
+				   "per %s",
+				   c->ns_pid, fi->fd, fi->link, avail, PIPE_DATA_MAX, what);
+	if (avail && (fi->flags & O_DIRECT))
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s: a %s in packet mode (O_DIRECT) with "
+				   "unread data is not supported yet",
+				   c->ns_pid, fi->fd, fi->link, what);
 	pf->has_data = 1;
 	if (avail) {
 		ret = save_data(c, fi, fd, pf, (size_t)avail);
 		if (ret)
-			goto out;
+			return ret;
 	}
 	pr_debug("pid %d: fd %d: %s: capacity %d, %d unread bytes", c->ns_pid, fi->fd, fi->link,
 		 cap, avail);
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
+	return 0;
+}
+
+static int pipe_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
+{
+	int fd = -1, ret;
+
+	ret = take_fd(c, fi, &fd);
+	if (ret)
+		return ret;
+	ret = dump_taken(c, fi, f, fd);
+	close(fd);
 	return ret;
+}
+
+int pipe_dump_flight(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f, int fd)
+{
+	if (f->kind != RTCR__FILE_KIND__FILE_PIPE && f->kind != RTCR__FILE_KIND__FILE_FIFO)
+		return -EINVAL;
+	return dump_taken(c, fi, f, fd);
 }
 
 /* ---------- restore ---------- */
@@ -494,6 +497,11 @@ static int count_uses(const Rtcr__Image *img, struct pipe_state *st)
 				st->refs[hit->ref].uses++;
 		}
 	}
+	/* no process holds it: it is only in flight (SCM_RIGHTS), opened once
+	 * to be sent (fd-unix-queue.c) */
+	for (size_t k = 0; k < st->nrefs; k++)
+		if (!st->refs[k].uses)
+			st->refs[k].uses = 1;
 out:
 	free(ids);
 	free(byid);

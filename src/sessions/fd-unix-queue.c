@@ -18,8 +18,11 @@
  * of a process of the target not recorded yet (kcmp against each process's
  * table; its File is the one that Fd gets), else the file is only in
  * flight: a regular file is recorded as a File of its own (path, flags,
- * offset, identity; the same one twice in one queue is one File), anything
- * else is refused, naming it. On a stream the kernel hands the descriptors
+ * offset, identity; the same one twice in one queue is one File), so is a
+ * pipe or FIFO end (its pipe's capacity and buffered data, fd-pipe.c, if
+ * no other File of the pipe was recorded first: its other end may be held,
+ * in flight too, or closed); anything else (a socket, an eventfd...) is
+ * refused, naming its kind. On a stream the kernel hands the descriptors
  * out with the bytes before them from the same sender (a peek cannot tell
  * where the message that carried them began): they are restored with that
  * whole piece, so a reader that read exactly up to the message gets them
@@ -117,6 +120,58 @@ static const char *flight_what(const struct stat *st, const char *link)
 	return "file of this kind";
 }
 
+static int flight_add(struct flights *fl, int x, uint32_t file_id, Rtcr__UnixPassedFd *m)
+{
+	struct flight *nv = realloc(fl->v, sizeof(*nv) * (fl->n + 1));
+
+	if (!nv)
+		return -ENOMEM;
+	fl->v = nv;
+	fl->v[fl->n].fd = x;
+	fl->v[fl->n].file_id = file_id;
+	fl->n++;
+	m->has_file_id = 1;
+	m->file_id = file_id;
+	return 0;
+}
+
+/* A pipe or FIFO end in flight that no process holds: a File of its own
+ * (its pipe's data and capacity: fd-pipe.c; the other end is another File
+ * of the same pipe, held, in flight too, or none). */
+static int flight_pipe(struct ckpt_ctx *c, int sockfd, int x, const struct stat *st,
+		       const char *link, struct flights *fl, Rtcr__UnixPassedFd *m)
+{
+	Rtcr__FileKind kind =
+	    !strncmp(link, "pipe:[", 6) ? RTCR__FILE_KIND__FILE_PIPE : RTCR__FILE_KIND__FILE_FIFO;
+	struct fd_info fi;
+	char path[64], *fdinfo = NULL, *p;
+	Rtcr__File *f;
+	int ret;
+
+	if (kind == RTCR__FILE_KIND__FILE_FIFO && link[0] != '/')
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: a FIFO in flight (%s) has no path: not "
+				   "supported",
+				   c->ns_pid, sockfd, link);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", x);
+	if (read_file(path, &fdinfo) < 0)
+		return pr_perror("read %s", path);
+	memset(&fi, 0, sizeof(fi));
+	fi.fd = sockfd;
+	fi.link = link;
+	fi.st = *st;
+	fi.fdinfo = fdinfo;
+	p = strstr(fdinfo, "flags:");
+	fi.flags = (p ? (uint32_t)strtoul(p + 6, NULL, 8) : 0) & ~(uint32_t)O_CLOEXEC;
+	ret = files_add(c, kind, link, fi.flags, 0, st, &f);
+	if (!ret)
+		ret = pipe_dump_flight(c, &fi, f, x);
+	if (!ret)
+		ret = flight_add(fl, x, f->id, m);
+	free(fdinfo);
+	return ret;
+}
+
 /*
  * A file in flight that no process of the target holds: recorded as a
  * File of its own (regular files: path, status flags, offset, identity, as
@@ -127,7 +182,6 @@ static int flight_file(struct ckpt_ctx *c, int sockfd, const char *desc, int x,
 {
 	char path[64], link[PATH_MAX];
 	char *fdinfo = NULL, *p;
-	struct flight *nv;
 	struct stat now;
 	Rtcr__File *f;
 	uint32_t flags;
@@ -139,11 +193,13 @@ static int flight_file(struct ckpt_ctx *c, int sockfd, const char *desc, int x,
 	if (n < 0)
 		return pr_perror("read %s", path);
 	link[n] = '\0';
+	if (S_ISFIFO(st->st_mode))
+		return flight_pipe(c, sockfd, x, st, link, fl, m);
 	if (!S_ISREG(st->st_mode))
 		return ckpt_refuse(c,
 				   "pid %d: fd %d: %s: a %s (%s) is in flight (SCM_RIGHTS in its "
 				   "receive queue) and no process of the target holds it: not "
-				   "supported yet (only regular files)",
+				   "supported yet (only regular files, pipes and FIFOs)",
 				   c->ns_pid, sockfd, desc, flight_what(st, link), link);
 	if (strstr(link, " (deleted)") || st->st_nlink == 0)
 		return ckpt_refuse(c,
@@ -160,25 +216,13 @@ static int flight_file(struct ckpt_ctx *c, int sockfd, const char *desc, int x,
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", x);
 	if (read_file(path, &fdinfo) < 0)
 		return pr_perror("read %s", path);
-	nv = realloc(fl->v, sizeof(*nv) * (fl->n + 1));
-	if (!nv) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	fl->v = nv;
 	p = strstr(fdinfo, "flags:");
 	flags = (p ? (uint32_t)strtoul(p + 6, NULL, 8) : 0) & ~(uint32_t)O_CLOEXEC;
 	p = strstr(fdinfo, "pos:");
 	ret = files_add(c, RTCR__FILE_KIND__FILE_REG, link, flags,
 			p ? strtoull(p + 4, NULL, 10) : 0, st, &f);
-	if (ret)
-		goto out;
-	fl->v[fl->n].fd = x;
-	fl->v[fl->n].file_id = f->id;
-	fl->n++;
-	m->has_file_id = 1;
-	m->file_id = f->id;
-out:
+	if (!ret)
+		ret = flight_add(fl, x, f->id, m);
 	free(fdinfo);
 	return ret;
 }
@@ -504,10 +548,12 @@ static int check_passed(const Rtcr__Image *img, const Rtcr__File *f, size_t i,
 			return -EINVAL;
 		}
 		pf = files_by_id(img, id);
-		if (!file_held(img, id) && pf->kind != RTCR__FILE_KIND__FILE_REG) {
+		if (!file_held(img, id) && pf->kind != RTCR__FILE_KIND__FILE_REG &&
+		    pf->kind != RTCR__FILE_KIND__FILE_PIPE &&
+		    pf->kind != RTCR__FILE_KIND__FILE_FIFO) {
 			pr_err(
 			    "file %u: queued message %zu: file %u in flight is neither held by a "
-			    "process nor a regular file",
+			    "process nor a regular file, pipe or FIFO",
 			    f->id, i, id);
 			return -EINVAL;
 		}

@@ -12,10 +12,17 @@
  * recorded (fd-socket.c). The receive queue is read without consuming it,
  * with the descriptors in flight in it: fd-unix-queue.c.
  *
+ * A listener's connections not accept()ed yet (UNIX_DIAG_ICONS: their
+ * clients' inodes, oldest first) are recorded as UnixSocketFile.pending;
+ * each client, a connected socket without a peer inode, finds its listener
+ * by a sock_diag dump (fd-unix-diag.c) and records it (listener_ino).
+ *
  * Refused, with a message naming the socket: a peer outside the target (a
- * daemon, /dev/log: the message names the peer's address), connections
- * waiting in a listener's backlog (not accept()ed yet), files only in
- * flight that are not regular files (a pipe, a socket...), a stream whose
+ * daemon, /dev/log: the message names the peer's address), a connection
+ * not accept()ed yet whose client is outside the target or closed, or
+ * whose client sent data (it waits in the connection's own queue, which
+ * nothing can read before accept()), files only in flight that are not
+ * regular files, pipes or FIFOs (a socket...), a stream whose
  * queue cannot be read whole (out-of-band data), and unix sockets of
  * another type.
  *
@@ -36,8 +43,12 @@
  *    (both in the image): socket(), bind, queue, then connect() to the
  *    peer's address (the peer is made first);
  *  - listening sockets: socket(), bind() (the socket file gets back its
- *    mode and owner), listen() with the recorded backlog;
- *  - unconnected sockets: socket(), bind() if named; datagrams queued on
+ *    mode and owner), listen() with the recorded backlog; then, for each
+ *    connection not accept()ed yet, in order, a new socket connects to it
+ *    and is that client's File (a path removed after bind is removed only
+ *    then), so that accept() returns them as before;
+ *  - unconnected sockets (also streams never connected): socket(), bind()
+ *    if named; datagrams queued on
  *    them are sent again from an unnamed socket (their senders' addresses
  *    are lost: a warning at checkpoint says so).
  * A socket made for another File than the one being opened (the other end
@@ -130,241 +141,6 @@ static const char *addr_str(const uint8_t *name, size_t len, char *buf, size_t b
 	}
 	buf[o] = '\0';
 	return buf;
-}
-
-/* ---------- sock_diag ---------- */
-
-struct udiag {
-	uint8_t type, state;
-	uint32_t ino;
-	uint8_t name[SUN_PATH_LEN + 1];
-	size_t namelen; /* 0: unnamed */
-	bool has_vfs;
-	uint32_t vfs_ino, vfs_dev; /* vfs_dev: the kernel's dev_t (major << 20 | minor) */
-	bool has_peer;
-	uint32_t peer;
-	bool has_rqlen;
-	uint32_t rqueue, wqueue;
-	uint8_t shutdown;
-	uint32_t nicons; /* connections waiting in a listener's backlog */
-};
-
-static int diag_open(void)
-{
-	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-
-	if (nl < 0)
-		return pr_perror("netlink sock_diag socket");
-	return nl;
-}
-
-static int diag_send(int nl, uint32_t ino, uint32_t show, bool dump)
-{
-	struct {
-		struct nlmsghdr nlh;
-		struct unix_diag_req r;
-	} req;
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-
-	memset(&req, 0, sizeof(req));
-	req.nlh.nlmsg_len = sizeof(req);
-	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.nlh.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
-	req.nlh.nlmsg_seq = 1;
-	req.r.sdiag_family = AF_UNIX;
-	req.r.udiag_states = ~0U;
-	req.r.udiag_ino = ino;
-	req.r.udiag_show = show;
-	req.r.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	req.r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return pr_perror("send sock_diag request");
-	return 0;
-}
-
-/* Receive one netlink datagram into a buffer of its size. */
-static ssize_t diag_recv(int nl, char **buf, size_t *cap)
-{
-	ssize_t n;
-	char *nb;
-
-	for (;;) {
-		n = recv(nl, NULL, 0, MSG_PEEK | MSG_TRUNC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return pr_perror("receive sock_diag reply");
-		break;
-	}
-	if ((size_t)n > *cap) {
-		nb = realloc(*buf, (size_t)n);
-		if (!nb)
-			return -ENOMEM;
-		*buf = nb;
-		*cap = (size_t)n;
-	}
-	do
-		n = recv(nl, *buf, *cap, 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return pr_perror("receive sock_diag reply");
-	return n;
-}
-
-static void diag_parse(const struct nlmsghdr *h, struct udiag *d)
-{
-	const struct unix_diag_msg *m = NLMSG_DATA(h);
-	const struct rtattr *a;
-	int len;
-
-	memset(d, 0, sizeof(*d));
-	d->type = m->udiag_type;
-	d->state = m->udiag_state;
-	d->ino = m->udiag_ino;
-	len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
-	for (a = (const struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-		size_t pl = RTA_PAYLOAD(a);
-		const void *p = RTA_DATA(a);
-
-		/* the cases look alike, but each attribute has its own layout and
-		 * fields: one copy per attribute is the plainest */
-		switch (a->rta_type) {
-		case UNIX_DIAG_NAME:
-			d->namelen = pl < (size_t)SUN_PATH_LEN ? pl : (size_t)SUN_PATH_LEN;
-			memcpy(d->name, p, d->namelen);
-			break;
-		case UNIX_DIAG_VFS:
-			if (pl >= sizeof(struct unix_diag_vfs)) {
-				const struct unix_diag_vfs *v = p;
-
-				d->has_vfs = true;
-				d->vfs_ino = v->udiag_vfs_ino;
-				d->vfs_dev = v->udiag_vfs_dev;
-			}
-			break;
-		case UNIX_DIAG_PEER:
-			if (pl >= sizeof(uint32_t)) {
-				d->has_peer = true;
-				memcpy(&d->peer, p, sizeof(uint32_t));
-			}
-			break;
-		case UNIX_DIAG_ICONS:
-			d->nicons = (uint32_t)(pl / sizeof(uint32_t));
-			break;
-		case UNIX_DIAG_RQLEN:
-			if (pl >= sizeof(struct unix_diag_rqlen)) {
-				const struct unix_diag_rqlen *q = p;
-
-				d->has_rqlen = true;
-				d->rqueue = q->udiag_rqueue;
-				d->wqueue = q->udiag_wqueue;
-			}
-			break;
-		case UNIX_DIAG_SHUTDOWN:
-			if (pl >= 1)
-				d->shutdown = *(const uint8_t *)p;
-			break;
-		default:
-			break;
-		}
-	}
-}
-
-#define SHOW_ALL                                                                                   \
-	(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN)
-
-/* The unix socket with inode ino: 0, -ENOENT if there is none, or -errno (logged). */
-static int diag_get(int nl, uint32_t ino, struct udiag *d)
-{
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int ret;
-
-	ret = diag_send(nl, ino, SHOW_ALL /* and the shutdown state, always */, false);
-	if (ret)
-		return ret;
-	n = diag_recv(nl, &buf, &cap);
-	if (n < 0) {
-		ret = (int)n;
-		goto out;
-	}
-	ret = -ENOENT;
-	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-	     h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-
-			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error)
-				ret = e->error;
-			break;
-		}
-		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-		    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
-			continue;
-		diag_parse(h, d);
-		ret = d->ino == ino ? 0 : -ENOENT;
-		break;
-	}
-	if (ret && ret != -ENOENT)
-		pr_err("sock_diag of socket:[%u]: %s", ino, strerror(-ret));
-out:
-	free(buf);
-	return ret;
-}
-
-static bool kdev_eq(uint32_t kdev, dev_t dev)
-{
-	return major(dev) == (kdev >> 20) && minor(dev) == (kdev & 0xfffff);
-}
-
-/* Is a live unix socket bound to the socket file (dev, ino)? 1 yes, 0 no, -errno. */
-static int bound_to_file(dev_t dev, ino_t ino)
-{
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int nl, ret;
-	bool done = false, found = false;
-
-	nl = diag_open();
-	if (nl < 0)
-		return nl;
-	ret = diag_send(nl, 0, UDIAG_SHOW_VFS, true);
-	while (!ret && !done) {
-		n = diag_recv(nl, &buf, &cap);
-		if (n < 0) {
-			ret = (int)n;
-			break;
-		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			struct udiag d;
-
-			if (h->nlmsg_type == NLMSG_DONE) {
-				done = true;
-				break;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-
-				ret = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error
-					  ? e->error
-					  : -EIO;
-				pr_err("sock_diag dump: %s", strerror(-ret));
-				break;
-			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
-				continue;
-			diag_parse(h, &d);
-			if (d.has_vfs && d.vfs_ino == ino && kdev_eq(d.vfs_dev, dev))
-				found = true;
-		}
-	}
-	free(buf);
-	close(nl);
-	return ret ? ret : found;
 }
 
 /* ---------- checkpoint ---------- */
@@ -551,15 +327,91 @@ static int dump_name(struct ckpt_ctx *c, const struct fd_info *fi, const struct 
 	return unix_set_bytes(&u->name, &u->has_name, path, strlen(path));
 }
 
-/* The state of a socket: connected, listening or neither; refuses
- * connections not accept()ed yet. */
-static int dump_state(struct ckpt_ctx *c, const struct fd_info *fi, int sk, const struct udiag *d,
-		      Rtcr__UnixSocketFile *u, const char *desc, const char *own)
+/* A listener's connections not accept()ed yet (u->pending), each from a
+ * client socket in the target. */
+static int dump_pending(struct ckpt_ctx *c, const struct fd_info *fi, const struct udiag *d,
+			Rtcr__UnixSocketFile *u, const char *own, const pid_t *pids, size_t npids)
+{
+	uint32_t n = d->icons ? d->nicons : 0;
+
+	if (d->has_rqlen && d->rqueue != n)
+		return ckpt_refuse(
+		    c,
+		    "pid %d: fd %d: unix %s socket listening on %s: %u connection(s) "
+		    "not accept()ed yet, %u of them with a client: not supported",
+		    c->ns_pid, fi->fd, unix_type_name(d->type), own, d->rqueue, n);
+	if (!n)
+		return 0;
+	u->pending = calloc(n, sizeof(*u->pending));
+	if (!u->pending)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!d->icons[i])
+			return ckpt_refuse(
+			    c,
+			    "pid %d: fd %d: unix %s socket listening on %s: a "
+			    "connection not accept()ed yet whose client was closed: not "
+			    "supported yet",
+			    c->ns_pid, fi->fd, unix_type_name(d->type), own);
+		if (!target_holds(pids, npids, d->icons[i]))
+			return ckpt_refuse(
+			    c,
+			    "pid %d: fd %d: unix %s socket listening on %s: a "
+			    "connection not accept()ed yet from socket:[%u] outside the "
+			    "target: not supported yet",
+			    c->ns_pid, fi->fd, unix_type_name(d->type), own, d->icons[i]);
+		u->pending[u->n_pending++] = d->icons[i];
+	}
+	return 0;
+}
+
+/* A connected stream or seqpacket socket without a peer inode: its peer was
+ * closed, or it waits in a listener's backlog (u->listener_ino). */
+static int dump_waiting(struct ckpt_ctx *c, const struct fd_info *fi, int sk, const struct udiag *d,
+			Rtcr__UnixSocketFile *u, const char *desc, const pid_t *pids, size_t npids)
 {
 	char peer[SUN_PATH_LEN * 4 + 8];
 	struct sockaddr_un pa;
+	uint32_t lino = 0;
 	socklen_t len;
+	int ret;
 
+	ret = unix_find_listener(d->ino, &lino);
+	if (ret < 0)
+		return ret;
+	if (!ret && u->shutdown == SHUT_BITS)
+		return 0; /* the peer was closed (closing shuts this end down) */
+	len = sizeof(pa);
+	memset(&pa, 0, sizeof(pa));
+	if (getpeername(sk, (struct sockaddr *)&pa, &len) < 0)
+		len = 0;
+	len = len > offsetof(struct sockaddr_un, sun_path)
+		  ? len - (socklen_t)offsetof(struct sockaddr_un, sun_path)
+		  : 0;
+	addr_str((const uint8_t *)pa.sun_path, len, peer, sizeof(peer));
+	if (!ret || !target_holds(pids, npids, lino))
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s connected to %s, which has not accept()ed "
+				   "the connection yet: not supported yet",
+				   c->ns_pid, fi->fd, desc, peer);
+	/* what it sent waits in the connection's own queue, which nothing can
+	 * read before accept() */
+	if (d->has_rqlen && d->wqueue)
+		return ckpt_refuse(c,
+				   "pid %d: fd %d: %s connected to %s, which has not accept()ed "
+				   "the connection yet, with data sent: not supported (it cannot "
+				   "be read before accept())",
+				   c->ns_pid, fi->fd, desc, peer);
+	u->has_listener_ino = 1;
+	u->listener_ino = lino;
+	return 0;
+}
+
+/* The state of a socket: connected, listening or neither. */
+static int dump_state(struct ckpt_ctx *c, const struct fd_info *fi, int sk, const struct udiag *d,
+		      Rtcr__UnixSocketFile *u, const char *desc, const char *own, const pid_t *pids,
+		      size_t npids)
+{
 	switch (d->state) {
 	case ST_CONNECTED:
 		/* a datagram socket others connected to is "established" too,
@@ -574,37 +426,17 @@ static int dump_state(struct ckpt_ctx *c, const struct fd_info *fi, int sk, cons
 		return ckpt_refuse(c, "pid %d: fd %d: %s in state %u not supported", c->ns_pid,
 				   fi->fd, desc, d->state);
 	}
-	if (u->state == ST_LISTEN && (d->nicons || (d->has_rqlen && d->rqueue)))
-		return ckpt_refuse(c,
-				   "pid %d: fd %d: unix %s socket listening on %s has %u "
-				   "connection(s) not accept()ed yet: not supported yet",
-				   c->ns_pid, fi->fd, unix_type_name(d->type), own,
-				   d->nicons ? d->nicons : d->rqueue);
 	if (u->state == ST_LISTEN) {
 		u->has_backlog = 1;
 		u->backlog = d->has_rqlen ? d->wqueue : 0;
+		return dump_pending(c, fi, d, u, own, pids, npids);
 	}
 	if (u->state == ST_CONNECTED) {
 		u->has_peer_ino = 1;
 		u->peer_ino = d->has_peer ? d->peer : 0;
 	}
-	if (u->state == ST_CONNECTED && !u->peer_ino && d->type != SOCK_DGRAM &&
-	    u->shutdown != SHUT_BITS) {
-		/* the peer has no inode and was not closed (closing shuts this
-		 * end down): a connection waiting in a listener's backlog */
-		len = sizeof(pa);
-		memset(&pa, 0, sizeof(pa));
-		if (getpeername(sk, (struct sockaddr *)&pa, &len) < 0)
-			len = 0;
-		len = len > offsetof(struct sockaddr_un, sun_path)
-			  ? len - (socklen_t)offsetof(struct sockaddr_un, sun_path)
-			  : 0;
-		addr_str((const uint8_t *)pa.sun_path, len, peer, sizeof(peer));
-		return ckpt_refuse(c,
-				   "pid %d: fd %d: %s connected to %s, which has not accept()ed "
-				   "the connection yet: not supported yet",
-				   c->ns_pid, fi->fd, desc, peer);
-	}
+	if (u->state == ST_CONNECTED && !u->peer_ino && d->type != SOCK_DGRAM)
+		return dump_waiting(c, fi, sk, d, u, desc, pids, npids);
 	return 0;
 }
 
@@ -654,6 +486,16 @@ static int dump_queue(struct ckpt_ctx *c, const struct fd_info *fi, int sk, cons
 	struct peeked pk;
 	int ret;
 
+	if (u->state == ST_CLOSE && d->type != SOCK_DGRAM) {
+		/* never connected (or its connection failed): nothing can be
+		 * queued, and a peek would fail with EINVAL */
+		if (d->has_rqlen && d->rqueue)
+			return ckpt_refuse(c,
+					   "pid %d: fd %d: %s: unconnected, with %u bytes queued: "
+					   "not supported",
+					   c->ns_pid, fi->fd, desc, d->rqueue);
+		return 0;
+	}
 	memset(&pk, 0, sizeof(pk));
 	ret = unix_peek_queue(c, fi->fd, desc, sk, d->type, u, &pk, pids, npids);
 	if (ret == -EFBIG)
@@ -673,11 +515,6 @@ static int dump_queue(struct ckpt_ctx *c, const struct fd_info *fi, int sk, cons
 		    "pid %d: fd %d: %s: only %" PRIu64 " of the %u bytes of its "
 		    "receive queue can be read (out-of-band data?): not supported yet",
 		    c->ns_pid, fi->fd, desc, pk.bytes, d->rqueue);
-	if (u->n_queue && u->state == ST_CLOSE && d->type != SOCK_DGRAM)
-		return ckpt_refuse(c,
-				   "pid %d: fd %d: %s: unconnected, with data queued: not "
-				   "supported",
-				   c->ns_pid, fi->fd, desc);
 	if (u->n_queue && !u->peer_ino && u->state == ST_CONNECTED)
 		return 0; /* the peer was closed: refilled from a new pair */
 	if (u->n_queue && (!u->peer_ino || !(pd->has_peer && pd->peer == d->ino))) {
@@ -713,6 +550,8 @@ static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	size_t npids = 0;
 	int sk = -1, nl = -1, before = c->refusals, ret;
 
+	memset(&d, 0, sizeof(d));
+	memset(&pd, 0, sizeof(pd));
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
@@ -749,7 +588,7 @@ static int unix_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 	/* "unix stream socket", "unix dgram socket /run/x.sock" */
 	snprintf(desc, sizeof(desc), "unix %s socket%s%s", unix_type_name(d.type),
 		 d.namelen ? " " : "", d.namelen ? own : "");
-	ret = dump_state(c, fi, sk, &d, u, desc, own);
+	ret = dump_state(c, fi, sk, &d, u, desc, own, pids, npids);
 	if (!ret && !REFUSED(c, before) && u->peer_ino)
 		ret = dump_peer(c, fi, nl, &d, &pd, u, desc, pids, npids);
 	/* own address: bound again, unless the socket is a connected stream
@@ -773,6 +612,8 @@ out:
 		close(nl);
 	close(sk);
 	free(pids);
+	free(d.icons);
+	free(pd.icons);
 	return ret;
 }
 
@@ -954,6 +795,51 @@ static int check_address(const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
 	return 0;
 }
 
+#define PENDING_MAX 4096U /* connections not accept()ed yet, per listener */
+
+/* A listener's connections not accept()ed yet, and a client waiting in one:
+ * they name each other (each client once), type and state agree. */
+static int check_pending(struct unix_state *st, const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
+{
+	const Rtcr__UnixSocketFile *o;
+	struct usk *p;
+	size_t k;
+
+	if (u->n_pending && (u->state != ST_LISTEN || !binds(u) || u->n_pending > PENDING_MAX ||
+			     u->n_pending > (size_t)u->backlog + 1)) {
+		pr_err("file %u: %zu connection(s) not accept()ed yet on a socket that does not "
+		       "listen, is unnamed or has a backlog of %u",
+		       f->id, u->n_pending, u->backlog);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < u->n_pending; i++) {
+		p = usk_find(st, u->pending[i]);
+		o = p ? p->f->unix_sk : NULL;
+		for (k = 0; k < i && u->pending[k] != u->pending[i]; k++)
+			;
+		if (!o || k < i || o->type != u->type || o->state != ST_CONNECTED || o->peer_ino ||
+		    o->listener_ino != u->ino) {
+			pr_err("file %u: connection %zu not accept()ed yet: socket:[%" PRIu64
+			       "] is not a File of the image waiting in it (once)",
+			       f->id, i, u->pending[i]);
+			return -EINVAL;
+		}
+	}
+	if (!u->listener_ino)
+		return 0;
+	p = usk_find(st, u->listener_ino);
+	o = p ? p->f->unix_sk : NULL;
+	for (k = 0; o && k < o->n_pending && o->pending[k] != u->ino; k++)
+		;
+	if (!o || k == o->n_pending || u->state != ST_CONNECTED || u->peer_ino || u->n_queue) {
+		pr_err("file %u: waits in listener socket:[%" PRIu64 "], which does not list it, "
+		       "or it is not a connected socket with an empty queue",
+		       f->id, u->listener_ino);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int unix_prepare(struct rst_ctx *r, const Rtcr__File *f)
 {
 	const Rtcr__UnixSocketFile *u = f->unix_sk, *pu;
@@ -1032,6 +918,9 @@ static int unix_prepare(struct rst_ctx *r, const Rtcr__File *f)
 		pr_err("file %u: datagrams queued on an unnamed socket", f->id);
 		return -EINVAL;
 	}
+	ret = check_pending(st, f, u);
+	if (ret)
+		return ret;
 	ret = unix_check_queue(r->img, f, u);
 	if (ret)
 		return ret;
@@ -1077,6 +966,8 @@ static int bind_name(int sk, const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
 	if (!is_path(u))
 		return 0;
 	if (u->has_file_gone && u->file_gone) {
+		if (u->n_pending)
+			return 0; /* its clients connect first (connect_pending) */
 		if (unlink(shown) < 0)
 			return pr_perror("restore: remove %s (it had been removed)", shown);
 		return 0;
@@ -1214,6 +1105,41 @@ static int make_pair(struct rst_ctx *r, struct unix_state *st, struct usk *e, st
 	return run_job(r, e);
 }
 
+/* The connections not accept()ed yet of listener e (listening now): a new
+ * socket connects for each, in order, and is the client's File. */
+static int connect_pending(struct unix_state *st, struct usk *e)
+{
+	const Rtcr__UnixSocketFile *u = e->f->unix_sk;
+	char shown[SUN_PATH_LEN * 4 + 8];
+	struct sockaddr_un sa;
+	socklen_t alen = make_addr(u, &sa);
+	struct usk *c;
+	int sk, ret = 0;
+
+	name_str(u, shown, sizeof(shown));
+	for (size_t i = 0; i < u->n_pending && !ret; i++) {
+		c = usk_find(st, u->pending[i]); /* checked at prepare */
+		if (!c || c->made)
+			return -EINVAL;
+		ret = new_socket(c->f, &sk);
+		if (ret)
+			return ret;
+		c->fd = sk;
+		c->made = true;
+		/* never blocks: a full backlog fails */
+		if (fcntl(sk, F_SETFL, O_NONBLOCK) < 0 ||
+		    connect(sk, (struct sockaddr *)&sa, alen) < 0 || fcntl(sk, F_SETFL, 0) < 0)
+			return pr_perror("restore: file %u: connect to %s (connection %zu of %zu "
+					 "not accept()ed yet)",
+					 c->f->id, shown, i + 1, u->n_pending);
+		ret = apply_shutdown(sk, c->f);
+	}
+	if (!ret && u->n_pending && is_path(u) && u->has_file_gone && u->file_gone &&
+	    unlink(shown) < 0)
+		ret = pr_perror("restore: remove %s (it had been removed)", shown);
+	return ret;
+}
+
 /* Make the socket of entry e (and what it needs: its peer) in the parent. */
 static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e)
 {
@@ -1222,6 +1148,18 @@ static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e)
 	struct usk *p;
 	int sk = -1, ret;
 
+	if (u->state == ST_CONNECTED && u->listener_ino) {
+		/* waits in a listener's backlog: made with it */
+		p = usk_find(st, u->listener_ino);
+		if (!p)
+			return -EINVAL; /* checked at prepare */
+		ret = p->made ? 0 : make_socket(r, st, p);
+		if (!ret && !e->made) {
+			pr_err("file %u: not made with its listener, file %u", e->f->id, p->f->id);
+			ret = -EINVAL;
+		}
+		return ret;
+	}
 	if (u->state == ST_CONNECTED) {
 		if (!u->peer_ino)
 			return make_pair(r, st, e, NULL);
@@ -1240,7 +1178,8 @@ static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e)
 		if (listen(sk, (int)u->backlog) < 0)
 			return pr_perror("restore: listen on unix socket %s",
 					 name_str(u, shown, sizeof(shown)));
-		return apply_shutdown(sk, e->f);
+		ret = apply_shutdown(sk, e->f);
+		return ret ? ret : connect_pending(st, e);
 	}
 	/* unconnected, or a datagram socket connected to a peer that is not
 	 * connected back: queued datagrams come from an unnamed socket, then

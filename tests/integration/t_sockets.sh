@@ -8,8 +8,9 @@
 # restored target. A restore while the original still holds its ports
 # fails with a clear message. Refused at checkpoint, with a message naming
 # them (and listed by --dry-run): an established TCP connection, unix
-# sockets connected to a program outside the target, a pipe in flight
-# that no process holds (descriptors in flight: t_scmrights.sh).
+# sockets connected to a program outside the target, a socket in flight
+# that no process holds (descriptors in flight: t_scmrights.sh,
+# t_unixstates.sh).
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/sk"
@@ -51,7 +52,7 @@ ckpt_refused e0 "$T/img3" "an established TCP connection" \
 verify e0
 
 # A socket connected to a program outside the target is refused, naming
-# the peer's address; so is a pipe only in flight.
+# the peer's address; so is a socket only in flight.
 cat >"$T/outside.py" <<'PY'
 import socket, sys, time
 d = sys.argv[1]
@@ -79,6 +80,6 @@ verify o0
 
 start r0 sockets "$T/sk" rights
 wait_for r0 '^READY'
-ckpt_refused r0 "$T/img5" "a pipe only in flight" \
-	'unix stream socket: a pipe \(pipe:\[[0-9]*\]\) is in flight \(SCM_RIGHTS in its receive queue\) and no process of the target holds it: not supported yet'
+ckpt_refused r0 "$T/img5" "a socket only in flight" \
+	'unix stream socket: a socket \(socket:\[[0-9]*\]\) is in flight \(SCM_RIGHTS in its receive queue\) and no process of the target holds it: not supported yet'
 verify r0

@@ -27,9 +27,10 @@
  *   sockets DIR outside: a unix stream socket connected to DIR/out.stream
  *   and a datagram socket connected to DIR/out.dgram, both bound by a
  *   program outside the target;
- *   sockets DIR rights: a pipe in flight (SCM_RIGHTS) in a socketpair that
- *   no process holds any more (refused: only regular files may be only in
- *   flight; see scmrights.c for what is restored).
+ *   sockets DIR rights: a unix socket in flight (SCM_RIGHTS) in a socketpair
+ *   that no process holds any more (refused: only regular files, pipes and
+ *   FIFOs may be only in flight; see scmrights.c and unixstates.c for what
+ *   is restored).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -501,7 +502,7 @@ static void rights(void)
 	int sv[2], pp[2], fd;
 
 	SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
-	SETUP(pipe(pp) == 0, "pipe");
+	SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, pp) == 0, "socketpair");
 	fd = pp[0];
 	/* by hand, not src/base/scm.h: a target shares no code with rtcr, which it tests */
 	memset(cbuf, 0, sizeof(cbuf));
@@ -514,7 +515,7 @@ static void rights(void)
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	SETUP(sendmsg(sv[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
 	close(pp[0]);
-	close(pp[1]); /* the pipe is only in flight now */
+	close(pp[1]); /* the socket is only in flight now */
 	say("READY");
 	tgt_wait_usr1();
 	tgt_finish();
