@@ -816,6 +816,13 @@ static int restore_mm(struct rst_ctx *r)
 	return ret;
 }
 
+/*
+ * The madvise/mlock state of v: hints first, then the lock (mlock2 with
+ * MLOCK_ONFAULT for "lf"), guard pages, the anonymous name, and the seal
+ * last (a sealed VMA cannot be changed any more). A state the kernel does
+ * not take fails the restore: the checkpoint saw it set on a kernel that
+ * had it.
+ */
 static int apply_madv(struct rst_ctx *r, const Rtcr__Vma *v)
 {
 	static const struct {
@@ -828,39 +835,37 @@ static int apply_madv(struct rst_ctx *r, const Rtcr__Vma *v)
 	    {MADVB_DONTFORK, MADV_DONTFORK, "MADV_DONTFORK"},
 	    {MADVB_DONTDUMP, MADV_DONTDUMP, "MADV_DONTDUMP"},
 	    {MADVB_WIPEONFORK, MADV_WIPEONFORK, "MADV_WIPEONFORK"},
-	    {MADVB_MERGEABLE, MADV_MERGEABLE, "MADV_MERGEABLE"},
+	    {MADVB_MERGEABLE, MADV_MERGEABLE, "MADV_MERGEABLE (KSM)"},
+	    {MADVB_SEQUENTIAL, MADV_SEQUENTIAL, "MADV_SEQUENTIAL"},
+	    {MADVB_RANDOM, MADV_RANDOM, "MADV_RANDOM"},
 	};
 	uint64_t len = v->end - v->start, addr;
-	int ret;
+	int ret = 0;
 
-	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-		if (!(v->madv & tab[i].bit))
-			continue;
-		ret = call(r, NULL, tab[i].name, __NR_madvise, v->start, len,
-			   (uint64_t)tab[i].advice, 0, 0, 0);
-		if (ret)
-			pr_warn("0x%" PRIx64 ": %s not restored", v->start, tab[i].name);
-	}
-	if (v->madv & MADVB_LOCKED) {
-		if (call(r, NULL, "mlock", __NR_mlock, v->start, len, 0, 0, 0, 0))
-			pr_warn("0x%" PRIx64 ": mlock not restored", v->start);
-	}
-	for (size_t g = 0; g + 1 < v->n_guards; g += 2) {
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]) && !ret; i++)
+		if (v->madv & tab[i].bit)
+			ret = call(r, NULL, tab[i].name, __NR_madvise, v->start, len,
+				   (uint64_t)tab[i].advice, 0, 0, 0);
+	if (!ret && (v->madv & MADVB_LOCKED))
+		ret = call(r, NULL, "mlock2", __NR_mlock2, v->start, len,
+			   (v->madv & MADVB_LOCKONFAULT) ? MLOCK_ONFAULT : 0, 0, 0, 0);
+	for (size_t g = 0; g + 1 < v->n_guards && !ret; g += 2)
 		ret = call(r, NULL, "MADV_GUARD_INSTALL", __NR_madvise, v->guards[g],
 			   v->guards[g + 1] - v->guards[g], MADV_GUARD_INSTALL, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	if (v->anon_name) {
+	if (!ret && v->anon_name) {
 		ret = rst_scratch_put(r, 0, v->anon_name, strlen(v->anon_name) + 1, &addr);
-		if (ret)
-			return ret;
-		if (call(r, NULL, "name an anonymous mapping", __NR_prctl, PR_SET_VMA,
-			 PR_SET_VMA_ANON_NAME, v->start, len, addr, 0))
+		if (!ret && call(r, NULL, "name an anonymous mapping", __NR_prctl, PR_SET_VMA,
+				 PR_SET_VMA_ANON_NAME, v->start, len, addr, 0))
 			pr_warn("0x%" PRIx64 ": anonymous name '%s' not restored", v->start,
 				v->anon_name);
 	}
-	return 0;
+	if (!ret && (v->madv & MADVB_SEALED))
+		ret = call(r, NULL, "mseal", __NR_mseal, v->start, len, 0, 0, 0, 0);
+	if (ret)
+		pr_err("pid %u: the state of the mapping at 0x%" PRIx64 "-0x%" PRIx64
+		       " (madvise/mlock/mseal 0x%" PRIx64 ") cannot be restored",
+		       r->proc->pid, v->start, v->end, v->madv);
+	return ret;
 }
 
 int memory_restore(struct rst_ctx *r)
@@ -895,7 +900,9 @@ int memory_restore(struct rst_ctx *r)
 				wprot[i] = true;
 			}
 			ret = call(r, NULL, "map anonymous memory", __NR_mmap, v->start, len, prot,
-				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | gd, (uint64_t)-1, 0);
+				   ((v->madv & MADVB_DROPPABLE) ? MAP_DROPPABLE : MAP_PRIVATE) |
+				       MAP_ANONYMOUS | MAP_FIXED | gd,
+				   (uint64_t)-1, 0);
 			break;
 		case RTCR__VMA_KIND__VMA_FILE_PRIVATE:
 		case RTCR__VMA_KIND__VMA_FILE_SHARED: {

@@ -58,33 +58,41 @@ int memory_parse_maps_line(const char *l, struct maps_line *m)
 	return 0;
 }
 
+/* VmFlags (smaps) a process sets itself and the restore sets again */
+static const struct {
+	char vf[3];
+	uint64_t bit;
+} vmflag_bits[] = {
+    {"hg", MADVB_HUGEPAGE},   {"nh", MADVB_NOHUGEPAGE}, {"dc", MADVB_DONTFORK},
+    {"dd", MADVB_DONTDUMP},   {"wf", MADVB_WIPEONFORK}, {"mg", MADVB_MERGEABLE},
+    {"lo", MADVB_LOCKED},     {"mw", MADVB_MAYWRITE},	{"nr", MADVB_NORESERVE},
+    {"sr", MADVB_SEQUENTIAL}, {"rr", MADVB_RANDOM},	{"lf", MADVB_LOCKONFAULT},
+    {"sl", MADVB_SEALED},     {"dp", MADVB_DROPPABLE},
+};
+
 static uint64_t madv_from_vmflags(const char *f)
 {
 	uint64_t m = 0;
 
 	for (const char *p = f; p[0] && p[1]; p += 3) {
-		if (!strncmp(p, "hg", 2))
-			m |= MADVB_HUGEPAGE;
-		else if (!strncmp(p, "nh", 2))
-			m |= MADVB_NOHUGEPAGE;
-		else if (!strncmp(p, "dc", 2))
-			m |= MADVB_DONTFORK;
-		else if (!strncmp(p, "dd", 2))
-			m |= MADVB_DONTDUMP;
-		else if (!strncmp(p, "wf", 2))
-			m |= MADVB_WIPEONFORK;
-		else if (!strncmp(p, "mg", 2))
-			m |= MADVB_MERGEABLE;
-		else if (!strncmp(p, "lo", 2))
-			m |= MADVB_LOCKED;
-		else if (!strncmp(p, "mw", 2))
-			m |= MADVB_MAYWRITE;
-		else if (!strncmp(p, "nr", 2))
-			m |= MADVB_NORESERVE;
+		for (size_t i = 0; i < sizeof(vmflag_bits) / sizeof(vmflag_bits[0]); i++)
+			if (!strncmp(p, vmflag_bits[i].vf, 2))
+				m |= vmflag_bits[i].bit;
 		if (!p[2])
 			break;
 	}
 	return m;
+}
+
+static bool vmflag_set(const char *f, const char *vf)
+{
+	for (const char *p = f; p[0] && p[1]; p += 3) {
+		if (!strncmp(p, vf, 2))
+			return true;
+		if (!p[2])
+			break;
+	}
+	return false;
 }
 
 /* ---------- checkpoint ---------- */
@@ -461,6 +469,7 @@ static int vma_new(struct ckpt_ctx *c, const struct maps_line *m, Rtcr__Vma **ou
 		free(v);
 		return ret;
 	}
+	*out = v;
 	v->has_start = v->has_end = v->has_prot = v->has_flags = v->has_kind = 1;
 	v->has_pgoff = 1;
 	v->start = m->start;
@@ -477,6 +486,15 @@ static int vma_new(struct ckpt_ctx *c, const struct maps_line *m, Rtcr__Vma **ou
 	}
 	v->has_madv = 1;
 	v->madv = madv_from_vmflags(vmflags);
+	if (vmflag_set(vmflags, "ht"))
+		return ckpt_refuse(c,
+				   "pid %d: hugetlb mapping %s at 0x%" PRIx64 " is not supported",
+				   c->ns_pid, m->path, m->start);
+	if (vmflag_set(vmflags, "um") || vmflag_set(vmflags, "uw") || vmflag_set(vmflags, "ui"))
+		return ckpt_refuse(c,
+				   "pid %d: mapping at 0x%" PRIx64
+				   " is registered with a userfaultfd; not supported",
+				   c->ns_pid, m->start);
 	if (strstr(vmflags, "gd") || !strcmp(m->path, "[stack]"))
 		v->flags |= MAP_GROWSDOWN;
 	if (m->path[0])
@@ -653,7 +671,8 @@ static int queue_vma_pages(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_l
 	    .file_backed = file_backed,
 	    .force = !(v->prot & PROT_READ),
 	    /* fork does not give these to the snapshot as they are */
-	    .now = (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK)) || !(v->prot & PROT_READ),
+	    .now = (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK | MADVB_DROPPABLE)) ||
+		   !(v->prot & PROT_READ),
 	};
 
 	if (c->tk)
