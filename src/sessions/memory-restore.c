@@ -658,6 +658,24 @@ static int attach_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh, int owner)
 	return ret;
 }
 
+/* A memfd's owner and permission bits (fchown first: it may clear the
+ * set-id bits). Images without them keep memfd_create's. */
+static int memfd_owner_mode(struct rst_ctx *r, const Rtcr__Shmem *sh, long tfd)
+{
+	int ret = 0;
+
+	if (sh->has_uid && sh->has_gid)
+		ret = call(r, NULL, "fchown a memfd", __NR_fchown, (uint64_t)tfd, sh->uid, sh->gid,
+			   0, 0, 0);
+	if (!ret && sh->has_mode)
+		ret = call(r, NULL, "fchmod a memfd", __NR_fchmod, (uint64_t)tfd, sh->mode, 0, 0, 0,
+			   0);
+	if (ret)
+		pr_err("pid %u: memfd %s: owner %u:%u mode 0%o not restored", r->proc->pid,
+		       sh->name, sh->uid, sh->gid, sh->mode);
+	return ret;
+}
+
 static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 {
 	const Rtcr__Process *p = r->proc;
@@ -691,6 +709,8 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 			return ret;
 		ret = call(r, NULL, "size a memfd", __NR_ftruncate, (uint64_t)tfd, sh->size, 0, 0,
 			   0, 0);
+		if (!ret)
+			ret = memfd_owner_mode(r, sh, tfd);
 		if (ret)
 			goto out;
 	}

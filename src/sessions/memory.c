@@ -247,6 +247,11 @@ int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, con
 	if (memfd) {
 		int seals = fcntl(fd, F_GET_SEALS);
 
+		sh->has_mode = sh->has_uid = sh->has_gid = 1;
+		sh->mode = st.st_mode & 07777;
+		sh->uid = st.st_uid;
+		sh->gid = st.st_gid;
+
 		if (seals > 0) {
 			sh->has_seals = 1;
 			sh->seals = (uint32_t)seals;
