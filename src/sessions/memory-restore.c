@@ -635,21 +635,14 @@ static int attach_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh, int owner)
 	ret = move_high(r, &tfd);
 	if (ret)
 		return ret;
+	/* the object is whole: every piece at its own offset */
 	for (size_t i = 0; i < r->proc->n_vmas && !ret; i++) {
 		const Rtcr__Vma *v = r->proc->vmas[i];
-		uint64_t off = sh->memfd ? v->pgoff : v->pgoff - S->shmem_owner_pgoff[sh->id];
 
 		if (v->kind != RTCR__VMA_KIND__VMA_SHMEM || v->shmem_id != sh->id)
 			continue;
-		if (!sh->memfd && v->pgoff < S->shmem_owner_pgoff[sh->id]) {
-			pr_err("pid %u: shared memory at 0x%" PRIx64 " starts before its other "
-			       "mapping; not supported yet",
-			       r->proc->pid, v->start);
-			ret = -ENOTSUP;
-			break;
-		}
 		ret = call(r, NULL, "map shared memory", __NR_mmap, v->start, v->end - v->start,
-			   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, off);
+			   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, v->pgoff);
 	}
 	if (!ret && sh->memfd && r->shmem_tfd && sh->id <= r->nshmem_tfd)
 		r->shmem_tfd[sh->id] = (int)tfd;
@@ -676,13 +669,50 @@ static int memfd_owner_mode(struct rst_ctx *r, const Rtcr__Shmem *sh, long tfd)
 	return ret;
 }
 
+/*
+ * A new shared anonymous object of the size it had (MAP_SHARED|
+ * MAP_ANONYMOUS, reached through /proc/self/map_files, the mapping made
+ * for that undone): its pieces are then mapped from *tfd at their offsets,
+ * as the one object they were.
+ */
+static int anon_shmem_object(struct rst_ctx *r, const Rtcr__Shmem *sh, long *tfd)
+{
+	uint64_t size = sh->size, addr;
+	char path[96];
+	long res;
+	int ret;
+
+	for (size_t i = 0; i < r->proc->n_vmas && !size; i++) {
+		const Rtcr__Vma *v = r->proc->vmas[i];
+
+		if (v->kind == RTCR__VMA_KIND__VMA_SHMEM && v->shmem_id == sh->id &&
+		    v->pgoff + (v->end - v->start) > size)
+			size = v->pgoff + (v->end - v->start);
+	}
+	ret = call(r, &res, "make shared anonymous memory", __NR_mmap, 0, size,
+		   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%" PRIx64, res,
+		 (uint64_t)res + size);
+	ret = rst_scratch_put(r, 0, path, strlen(path) + 1, &addr);
+	if (!ret)
+		ret = call(r, tfd, path, __NR_openat, (uint64_t)AT_FDCWD, addr, O_RDWR | O_CLOEXEC,
+			   0, 0, 0);
+	if (call(r, NULL, "munmap", __NR_munmap, (uint64_t)res, size, 0, 0, 0, 0) && !ret)
+		ret = -EFAULT;
+	if (!ret)
+		ret = move_high(r, tfd);
+	return ret;
+}
+
 static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 {
 	const Rtcr__Process *p = r->proc;
 	const Rtcr__Vma *first = NULL;
 	struct rst_shared *S = r->shared;
 	char path[128];
-	uint64_t addr, base = 0;
+	uint64_t addr;
 	long tfd = -1, res;
 	int fd = -1, ret = 0;
 	bool mapped = false;
@@ -713,6 +743,10 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 			ret = memfd_owner_mode(r, sh, tfd);
 		if (ret)
 			goto out;
+	} else {
+		ret = anon_shmem_object(r, sh, &tfd);
+		if (ret)
+			goto out;
 	}
 	for (size_t i = 0; i < p->n_vmas; i++) {
 		const Rtcr__Vma *v = p->vmas[i];
@@ -721,26 +755,14 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 			continue;
 		if (!first)
 			first = v;
-		if (sh->memfd) {
-			ret = call(r, NULL, "map a memfd", __NR_mmap, v->start, v->end - v->start,
-				   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, v->pgoff);
-		} else {
-			ret = call(r, NULL, "map shared memory", __NR_mmap, v->start,
-				   v->end - v->start, v->prot,
-				   MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, (uint64_t)-1, 0);
-			base = v->pgoff;
-		}
+		ret = call(r, NULL, sh->memfd ? "map a memfd" : "map shared memory", __NR_mmap,
+			   v->start, v->end - v->start, v->prot, MAP_SHARED | MAP_FIXED,
+			   (uint64_t)tfd, v->pgoff);
 		if (ret)
 			goto out;
 	}
 	/* contents: written by us through the object itself */
-	if (sh->memfd)
-		snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->pid, tfd);
-	else if (first)
-		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, r->pid,
-			 first->start, first->end);
-	else
-		goto out;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->pid, tfd);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		ret = pr_perror("open %s", path);
@@ -753,12 +775,10 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 
 		if (pr->shmem_id != sh->id)
 			continue;
-		if (pr->addr < base)
-			continue;
 		ret = img_run_data(r->im, i, !r->verified, &data, &len);
 		if (ret)
 			goto out;
-		if (pwrite(fd, data, len, (off_t)(pr->addr - base)) != (ssize_t)len) {
+		if (pwrite(fd, data, len, (off_t)pr->addr) != (ssize_t)len) {
 			ret = pr_perror("write shared memory %s", sh->name);
 			goto out;
 		}
@@ -782,7 +802,7 @@ out:
 		}
 	}
 	if (tfd >= 0) {
-		if (!ret && r->shmem_tfd && sh->id <= r->nshmem_tfd)
+		if (!ret && sh->memfd && r->shmem_tfd && sh->id <= r->nshmem_tfd)
 			r->shmem_tfd[sh->id] = (int)tfd;
 		else
 			call(r, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);

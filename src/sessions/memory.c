@@ -288,7 +288,9 @@ int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, con
 	return 0;
 }
 
-/* Shared memory object (MAP_SHARED anonymous, memfd) behind a VMA. */
+/* Shared memory object (MAP_SHARED anonymous, memfd) behind a VMA; the
+ * pieces of one object (split by mprotect, madvise, a partial munmap)
+ * share it, each at its offset (Vma.pgoff). */
 static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m,
 		      const struct stat *st, bool memfd, const char *name)
 {
@@ -296,20 +298,6 @@ static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *
 	uint32_t id;
 	int fd, ret;
 
-	if (!memfd) {
-		for (size_t i = 0; i < c->img->n_shmem; i++) {
-			if (c->img->shmem[i]->ino != st->st_ino)
-				continue;
-			for (size_t j = 0; j < c->proc->n_vmas; j++)
-				if (c->proc->vmas[j]->kind == RTCR__VMA_KIND__VMA_SHMEM &&
-				    c->proc->vmas[j]->shmem_id == c->img->shmem[i]->id)
-					return ckpt_refuse(
-					    c,
-					    "pid %d: shared anonymous memory at 0x%" PRIx64
-					    " mapped in several pieces is not supported yet",
-					    c->ns_pid, m->start);
-		}
-	}
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid, m->start,
 		 m->end);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
