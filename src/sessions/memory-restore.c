@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -33,6 +34,79 @@ static int call(struct rst_ctx *r, long *ret, const char *what, long nr, uint64_
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
 {
 	return inject_call(&r->ij, ret, what, nr, a1, a2, a3, a4, a5, a6);
+}
+
+/* The contents of kept file v (Vma.keep_shmem_id) into fd. */
+static int write_kept_file(struct rst_ctx *r, const Rtcr__Vma *v, int fd)
+{
+	bool found = false;
+	int ret = 0;
+
+	for (size_t i = 0; i < r->img->n_shmem; i++)
+		found |= r->img->shmem[i]->id == v->keep_shmem_id && !r->img->shmem[i]->memfd;
+	if (!found || v->file_size > MEM_KEEP_FILE_MAX || (v->file_mode & ~07777U)) {
+		pr_err("restore: %s: bad saved copy (object %u, %" PRIu64 " bytes, mode 0%o)",
+		       v->path, v->keep_shmem_id, v->file_size, v->file_mode);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < r->img->n_pagemap && !ret; i++) {
+		const Rtcr__PageRun *pr = r->img->pagemap[i];
+		const void *data;
+		size_t len;
+
+		if (pr->shmem_id != v->keep_shmem_id)
+			continue;
+		ret = img_run_data(r->im, i, !r->verified, &data, &len);
+		if (!ret &&
+		    (pr->addr > MEM_KEEP_FILE_MAX || len > MEM_KEEP_FILE_MAX + PG - pr->addr)) {
+			pr_err("restore: %s: saved contents at 0x%" PRIx64 " beyond its size",
+			       v->path, pr->addr);
+			ret = -EINVAL;
+		}
+		if (!ret && pwrite(fd, data, len, (off_t)pr->addr) != (ssize_t)len)
+			ret = pr_perror("restore: %s: write its contents", v->path);
+	}
+	return ret;
+}
+
+/*
+ * A small shared-mapped file of a sticky world-writable directory whose
+ * contents the image keeps (memory.c: keep_small_file): gone, it is made
+ * again (never over anything: O_EXCL, O_NOFOLLOW) with its contents, size,
+ * mode, owner and modification time. There, it is checked as any mapped
+ * file (memory_prepare).
+ */
+static int recreate_kept_file(struct rst_ctx *r, const Rtcr__Vma *v)
+{
+	struct timespec ts[2] = {
+	    {0, UTIME_OMIT},
+	    {(time_t)(v->mtime_ns / 1000000000ULL), (long)(v->mtime_ns % 1000000000ULL)}};
+	int fd, ret;
+
+	fd = open(v->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST
+			   ? 0
+			   : pr_perror("restore: %s is gone and cannot be made again", v->path);
+	ret = write_kept_file(r, v, fd);
+	if (!ret && ftruncate(fd, (off_t)v->file_size) < 0)
+		ret = pr_perror("restore: %s: set its size", v->path);
+	if (!ret && fchown(fd, v->file_uid, v->file_gid) < 0)
+		ret = pr_perror("restore: %s: set its owner %u:%u", v->path, v->file_uid,
+				v->file_gid);
+	if (!ret && fchmod(fd, v->file_mode) < 0)
+		ret = pr_perror("restore: %s: set its mode 0%o", v->path, v->file_mode);
+	if (!ret && futimens(fd, ts) < 0)
+		ret = pr_perror("restore: %s: set its modification time", v->path);
+	close(fd);
+	if (ret) {
+		unlink(v->path);
+		return ret;
+	}
+	pr_info("restore: %s was gone: made again from the image (%" PRIu64
+		" bytes, mode 0%o, owner %u:%u)",
+		v->path, v->file_size, v->file_mode, v->file_uid, v->file_gid);
+	return 0;
 }
 
 int memory_prepare(struct rst_ctx *r)
@@ -63,12 +137,23 @@ int memory_prepare(struct rst_ctx *r)
 			}
 			continue;
 		}
+		if (v->has_keep_shmem_id && v->kind == RTCR__VMA_KIND__VMA_FILE_SHARED) {
+			int ret = recreate_kept_file(r, v);
+
+			if (ret)
+				return ret;
+		}
 		if (stat(v->path, &st) < 0) {
 			int e = errno;
 
 			pr_err("restore: %s: %s (mapped at 0x%" PRIx64 ")", v->path, strerror(e),
 			       v->start);
 			return -e;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			pr_err("restore: %s is no longer a regular file (mapped at 0x%" PRIx64 ")",
+			       v->path, v->start);
+			return -ESTALE;
 		}
 		if ((uint64_t)st.st_size != v->file_size) {
 			pr_err("restore: %s changed since checkpoint (size %" PRIu64 " -> %lld)",

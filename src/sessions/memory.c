@@ -558,6 +558,46 @@ static int dump_deleted_file(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps
 	return 0;
 }
 
+/*
+ * A shared mapping of a small file in a sticky world-writable directory
+ * (/tmp, /var/tmp, /dev/shm: another program may delete it, e.g. a second
+ * JVM's /tmp/hsperfdata_root/2, pid 2 in every namespace): its contents,
+ * mode and owner go into the image, for a restore that finds it gone.
+ */
+static int keep_small_file(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m,
+			   const char *mf, const struct stat *st)
+{
+	char dir[4096], *slash;
+	struct stat ds;
+	uint32_t id = 0;
+	int fd, ret;
+
+	if ((uint64_t)st->st_size > MEM_KEEP_FILE_MAX)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", m->path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (stat(dir, &ds) < 0 || !S_ISDIR(ds.st_mode) || !(ds.st_mode & S_ISVTX) ||
+	    !(ds.st_mode & S_IWOTH))
+		return 0;
+	fd = open(mf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("pid %d: open %s (mapped at 0x%" PRIx64 ")", c->ns_pid, m->path,
+				 m->start);
+	ret = mem_capture_object(c, fd, st->st_ino, false, m->path, &id);
+	close(fd);
+	if (ret)
+		return ret;
+	v->has_keep_shmem_id = v->has_file_mode = v->has_file_uid = v->has_file_gid = 1;
+	v->keep_shmem_id = id;
+	v->file_mode = st->st_mode & 07777;
+	v->file_uid = st->st_uid;
+	v->file_gid = st->st_gid;
+	return 0;
+}
+
 /* A mapping of a file. *scan: a private one, whose pages that are no
  * longer the file's are saved. */
 static int dump_vma_file(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m, bool *scan)
@@ -588,6 +628,8 @@ static int dump_vma_file(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_lin
 	v->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
 	if (v->flags & MAP_SHARED) {
 		v->kind = RTCR__VMA_KIND__VMA_FILE_SHARED;
+		if (!v->has_shmem_id)
+			return keep_small_file(c, v, m, path, &st);
 	} else {
 		v->kind = RTCR__VMA_KIND__VMA_FILE_PRIVATE;
 		*scan = true;

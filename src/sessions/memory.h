@@ -38,6 +38,11 @@ enum {
 #define MLOCK_ONFAULT 0x01
 #endif
 
+/* A file mapped MAP_SHARED in a sticky world-writable directory (/tmp,
+ * /var/tmp, /dev/shm) and at most this long: its contents go into the
+ * image, and a restore recreates the file if it is gone. */
+#define MEM_KEEP_FILE_MAX (1ULL << 20)
+
 struct maps_line {
 	uint64_t start, end, pgoff, ino;
 	char perms[5];
