@@ -483,11 +483,6 @@ static int vma_new(struct ckpt_ctx *c, const struct maps_line *m, Rtcr__Vma **ou
 		return ckpt_refuse(c,
 				   "pid %d: hugetlb mapping %s at 0x%" PRIx64 " is not supported",
 				   c->ns_pid, m->path, m->start);
-	if (vmflag_set(vmflags, "um") || vmflag_set(vmflags, "uw") || vmflag_set(vmflags, "ui"))
-		return ckpt_refuse(c,
-				   "pid %d: mapping at 0x%" PRIx64
-				   " is registered with a userfaultfd; not supported",
-				   c->ns_pid, m->start);
 	if (strstr(vmflags, "gd") || !strcmp(m->path, "[stack]"))
 		v->flags |= MAP_GROWSDOWN;
 	if (m->path[0])
