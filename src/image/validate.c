@@ -308,6 +308,11 @@ static int validate_shmem(struct vctx *c)
 			return -EINVAL;
 		}
 		CHECK_STR(s->name, "shmem %" PRIu32 ": name", s->id);
+		if (s->has_mode && (s->mode & ~07777U)) {
+			VERR(c, "shmem %" PRIu32 ": mode 0%o has bits other than 07777", s->id,
+			     s->mode);
+			return -EINVAL;
+		}
 		c->shmem[i] = (struct id_idx){s->id, (uint32_t)i};
 	}
 	qsort(c->shmem, im->n_shmem, sizeof(*c->shmem), cmp_id_idx);

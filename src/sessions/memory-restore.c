@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -34,6 +35,79 @@ static int call(struct rst_ctx *r, long *ret, const char *what, long nr, uint64_
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
 {
 	return inject_call(&r->ij, ret, what, nr, a1, a2, a3, a4, a5, a6);
+}
+
+/* The contents of kept file v (Vma.keep_shmem_id) into fd. */
+static int write_kept_file(struct rst_ctx *r, const Rtcr__Vma *v, int fd)
+{
+	bool found = false;
+	int ret = 0;
+
+	for (size_t i = 0; i < r->img->n_shmem; i++)
+		found |= r->img->shmem[i]->id == v->keep_shmem_id && !r->img->shmem[i]->memfd;
+	if (!found || v->file_size > MEM_KEEP_FILE_MAX || (v->file_mode & ~07777U)) {
+		pr_err("restore: %s: bad saved copy (object %u, %" PRIu64 " bytes, mode 0%o)",
+		       v->path, v->keep_shmem_id, v->file_size, v->file_mode);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < r->img->n_pagemap && !ret; i++) {
+		const Rtcr__PageRun *pr = r->img->pagemap[i];
+		const void *data;
+		size_t len;
+
+		if (pr->shmem_id != v->keep_shmem_id)
+			continue;
+		ret = img_run_data(r->im, i, !r->verified, &data, &len);
+		if (!ret &&
+		    (pr->addr > MEM_KEEP_FILE_MAX || len > MEM_KEEP_FILE_MAX + PG - pr->addr)) {
+			pr_err("restore: %s: saved contents at 0x%" PRIx64 " beyond its size",
+			       v->path, pr->addr);
+			ret = -EINVAL;
+		}
+		if (!ret && pwrite(fd, data, len, (off_t)pr->addr) != (ssize_t)len)
+			ret = pr_perror("restore: %s: write its contents", v->path);
+	}
+	return ret;
+}
+
+/*
+ * A small shared-mapped file of a sticky world-writable directory whose
+ * contents the image keeps (memory.c: keep_small_file): gone, it is made
+ * again (never over anything: O_EXCL, O_NOFOLLOW) with its contents, size,
+ * mode, owner and modification time. There, it is checked as any mapped
+ * file (memory_prepare).
+ */
+static int recreate_kept_file(struct rst_ctx *r, const Rtcr__Vma *v)
+{
+	struct timespec ts[2] = {
+	    {0, UTIME_OMIT},
+	    {(time_t)(v->mtime_ns / 1000000000ULL), (long)(v->mtime_ns % 1000000000ULL)}};
+	int fd, ret;
+
+	fd = open(v->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST
+			   ? 0
+			   : pr_perror("restore: %s is gone and cannot be made again", v->path);
+	ret = write_kept_file(r, v, fd);
+	if (!ret && ftruncate(fd, (off_t)v->file_size) < 0)
+		ret = pr_perror("restore: %s: set its size", v->path);
+	if (!ret && fchown(fd, v->file_uid, v->file_gid) < 0)
+		ret = pr_perror("restore: %s: set its owner %u:%u", v->path, v->file_uid,
+				v->file_gid);
+	if (!ret && fchmod(fd, v->file_mode) < 0)
+		ret = pr_perror("restore: %s: set its mode 0%o", v->path, v->file_mode);
+	if (!ret && futimens(fd, ts) < 0)
+		ret = pr_perror("restore: %s: set its modification time", v->path);
+	close(fd);
+	if (ret) {
+		unlink(v->path);
+		return ret;
+	}
+	pr_info("restore: %s was gone: made again from the image (%" PRIu64
+		" bytes, mode 0%o, owner %u:%u)",
+		v->path, v->file_size, v->file_mode, v->file_uid, v->file_gid);
+	return 0;
 }
 
 int memory_prepare(struct rst_ctx *r)
@@ -64,12 +138,23 @@ int memory_prepare(struct rst_ctx *r)
 			}
 			continue;
 		}
+		if (v->has_keep_shmem_id && v->kind == RTCR__VMA_KIND__VMA_FILE_SHARED) {
+			int ret = recreate_kept_file(r, v);
+
+			if (ret)
+				return ret;
+		}
 		if (stat(v->path, &st) < 0) {
 			int e = errno;
 
 			pr_err("restore: %s: %s (mapped at 0x%" PRIx64 ")", v->path, strerror(e),
 			       v->start);
 			return -e;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			pr_err("restore: %s is no longer a regular file (mapped at 0x%" PRIx64 ")",
+			       v->path, v->start);
+			return -ESTALE;
 		}
 		if ((uint64_t)st.st_size != v->file_size) {
 			pr_err("restore: %s changed since checkpoint (size %" PRIu64 " -> %lld)",
@@ -636,26 +721,74 @@ static int attach_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh, int owner)
 	ret = move_high(r, &tfd);
 	if (ret)
 		return ret;
+	/* the object is whole: every piece at its own offset */
 	for (size_t i = 0; i < r->proc->n_vmas && !ret; i++) {
 		const Rtcr__Vma *v = r->proc->vmas[i];
-		uint64_t off = sh->memfd ? v->pgoff : v->pgoff - S->shmem_owner_pgoff[sh->id];
 
 		if (v->kind != RTCR__VMA_KIND__VMA_SHMEM || v->shmem_id != sh->id)
 			continue;
-		if (!sh->memfd && v->pgoff < S->shmem_owner_pgoff[sh->id]) {
-			pr_err("pid %u: shared memory at 0x%" PRIx64 " starts before its other "
-			       "mapping; not supported yet",
-			       r->proc->pid, v->start);
-			ret = -ENOTSUP;
-			break;
-		}
 		ret = call(r, NULL, "map shared memory", __NR_mmap, v->start, v->end - v->start,
-			   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, off);
+			   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, v->pgoff);
 	}
 	if (!ret && sh->memfd && r->shmem_tfd && sh->id <= r->nshmem_tfd)
 		r->shmem_tfd[sh->id] = (int)tfd;
 	else
 		call(r, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);
+	return ret;
+}
+
+/* A memfd's owner and permission bits (fchown first: it may clear the
+ * set-id bits). Images without them keep memfd_create's. */
+static int memfd_owner_mode(struct rst_ctx *r, const Rtcr__Shmem *sh, long tfd)
+{
+	int ret = 0;
+
+	if (sh->has_uid && sh->has_gid)
+		ret = call(r, NULL, "fchown a memfd", __NR_fchown, (uint64_t)tfd, sh->uid, sh->gid,
+			   0, 0, 0);
+	if (!ret && sh->has_mode)
+		ret = call(r, NULL, "fchmod a memfd", __NR_fchmod, (uint64_t)tfd, sh->mode, 0, 0, 0,
+			   0);
+	if (ret)
+		pr_err("pid %u: memfd %s: owner %u:%u mode 0%o not restored", r->proc->pid,
+		       sh->name, sh->uid, sh->gid, sh->mode);
+	return ret;
+}
+
+/*
+ * A new shared anonymous object of the size it had (MAP_SHARED|
+ * MAP_ANONYMOUS, reached through /proc/self/map_files, the mapping made
+ * for that undone): its pieces are then mapped from *tfd at their offsets,
+ * as the one object they were.
+ */
+static int anon_shmem_object(struct rst_ctx *r, const Rtcr__Shmem *sh, long *tfd)
+{
+	uint64_t size = sh->size, addr;
+	char path[96];
+	long res;
+	int ret;
+
+	for (size_t i = 0; i < r->proc->n_vmas && !size; i++) {
+		const Rtcr__Vma *v = r->proc->vmas[i];
+
+		if (v->kind == RTCR__VMA_KIND__VMA_SHMEM && v->shmem_id == sh->id &&
+		    v->pgoff + (v->end - v->start) > size)
+			size = v->pgoff + (v->end - v->start);
+	}
+	ret = call(r, &res, "make shared anonymous memory", __NR_mmap, 0, size,
+		   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%" PRIx64, res,
+		 (uint64_t)res + size);
+	ret = rst_scratch_put(r, 0, path, strlen(path) + 1, &addr);
+	if (!ret)
+		ret = call(r, tfd, path, __NR_openat, (uint64_t)AT_FDCWD, addr, O_RDWR | O_CLOEXEC,
+			   0, 0, 0);
+	if (call(r, NULL, "munmap", __NR_munmap, (uint64_t)res, size, 0, 0, 0, 0) && !ret)
+		ret = -EFAULT;
+	if (!ret)
+		ret = move_high(r, tfd);
 	return ret;
 }
 
@@ -665,7 +798,7 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 	const Rtcr__Vma *first = NULL;
 	struct rst_shared *S = r->shared;
 	char path[128];
-	uint64_t addr, base = 0;
+	uint64_t addr;
 	long tfd = -1, res;
 	int fd = -1, ret = 0;
 	bool mapped = false;
@@ -692,6 +825,12 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 			return ret;
 		ret = call(r, NULL, "size a memfd", __NR_ftruncate, (uint64_t)tfd, sh->size, 0, 0,
 			   0, 0);
+		if (!ret)
+			ret = memfd_owner_mode(r, sh, tfd);
+		if (ret)
+			goto out;
+	} else {
+		ret = anon_shmem_object(r, sh, &tfd);
 		if (ret)
 			goto out;
 	}
@@ -702,26 +841,14 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 			continue;
 		if (!first)
 			first = v;
-		if (sh->memfd) {
-			ret = call(r, NULL, "map a memfd", __NR_mmap, v->start, v->end - v->start,
-				   v->prot, MAP_SHARED | MAP_FIXED, (uint64_t)tfd, v->pgoff);
-		} else {
-			ret = call(r, NULL, "map shared memory", __NR_mmap, v->start,
-				   v->end - v->start, v->prot,
-				   MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, (uint64_t)-1, 0);
-			base = v->pgoff;
-		}
+		ret = call(r, NULL, sh->memfd ? "map a memfd" : "map shared memory", __NR_mmap,
+			   v->start, v->end - v->start, v->prot, MAP_SHARED | MAP_FIXED,
+			   (uint64_t)tfd, v->pgoff);
 		if (ret)
 			goto out;
 	}
 	/* contents: written by us through the object itself */
-	if (sh->memfd)
-		snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->pid, tfd);
-	else if (first)
-		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, r->pid,
-			 first->start, first->end);
-	else
-		goto out;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%ld", r->pid, tfd);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		ret = pr_perror("open %s", path);
@@ -734,12 +861,10 @@ static int restore_shmem(struct rst_ctx *r, const Rtcr__Shmem *sh)
 
 		if (pr->shmem_id != sh->id)
 			continue;
-		if (pr->addr < base)
-			continue;
 		ret = img_run_data(r->im, i, !r->verified, &data, &len);
 		if (ret)
 			goto out;
-		if (pwrite(fd, data, len, (off_t)(pr->addr - base)) != (ssize_t)len) {
+		if (pwrite(fd, data, len, (off_t)pr->addr) != (ssize_t)len) {
 			ret = pr_perror("write shared memory %s", sh->name);
 			goto out;
 		}
@@ -763,7 +888,7 @@ out:
 		}
 	}
 	if (tfd >= 0) {
-		if (!ret && r->shmem_tfd && sh->id <= r->nshmem_tfd)
+		if (!ret && sh->memfd && r->shmem_tfd && sh->id <= r->nshmem_tfd)
 			r->shmem_tfd[sh->id] = (int)tfd;
 		else
 			call(r, NULL, "close", __NR_close, (uint64_t)tfd, 0, 0, 0, 0, 0);
@@ -817,6 +942,13 @@ static int restore_mm(struct rst_ctx *r)
 	return ret;
 }
 
+/*
+ * The madvise/mlock state of v: hints first, then the lock (mlock2 with
+ * MLOCK_ONFAULT for "lf"), guard pages, the anonymous name, and the seal
+ * last (a sealed VMA cannot be changed any more). A state the kernel does
+ * not take fails the restore: the checkpoint saw it set on a kernel that
+ * had it.
+ */
 static int apply_madv(struct rst_ctx *r, const Rtcr__Vma *v)
 {
 	static const struct {
@@ -829,39 +961,37 @@ static int apply_madv(struct rst_ctx *r, const Rtcr__Vma *v)
 	    {MADVB_DONTFORK, MADV_DONTFORK, "MADV_DONTFORK"},
 	    {MADVB_DONTDUMP, MADV_DONTDUMP, "MADV_DONTDUMP"},
 	    {MADVB_WIPEONFORK, MADV_WIPEONFORK, "MADV_WIPEONFORK"},
-	    {MADVB_MERGEABLE, MADV_MERGEABLE, "MADV_MERGEABLE"},
+	    {MADVB_MERGEABLE, MADV_MERGEABLE, "MADV_MERGEABLE (KSM)"},
+	    {MADVB_SEQUENTIAL, MADV_SEQUENTIAL, "MADV_SEQUENTIAL"},
+	    {MADVB_RANDOM, MADV_RANDOM, "MADV_RANDOM"},
 	};
 	uint64_t len = v->end - v->start, addr;
-	int ret;
+	int ret = 0;
 
-	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-		if (!(v->madv & tab[i].bit))
-			continue;
-		ret = call(r, NULL, tab[i].name, __NR_madvise, v->start, len,
-			   (uint64_t)tab[i].advice, 0, 0, 0);
-		if (ret)
-			pr_warn("0x%" PRIx64 ": %s not restored", v->start, tab[i].name);
-	}
-	if (v->madv & MADVB_LOCKED) {
-		if (call(r, NULL, "mlock", __NR_mlock, v->start, len, 0, 0, 0, 0))
-			pr_warn("0x%" PRIx64 ": mlock not restored", v->start);
-	}
-	for (size_t g = 0; g + 1 < v->n_guards; g += 2) {
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]) && !ret; i++)
+		if (v->madv & tab[i].bit)
+			ret = call(r, NULL, tab[i].name, __NR_madvise, v->start, len,
+				   (uint64_t)tab[i].advice, 0, 0, 0);
+	if (!ret && (v->madv & MADVB_LOCKED))
+		ret = call(r, NULL, "mlock2", __NR_mlock2, v->start, len,
+			   (v->madv & MADVB_LOCKONFAULT) ? MLOCK_ONFAULT : 0, 0, 0, 0);
+	for (size_t g = 0; g + 1 < v->n_guards && !ret; g += 2)
 		ret = call(r, NULL, "MADV_GUARD_INSTALL", __NR_madvise, v->guards[g],
 			   v->guards[g + 1] - v->guards[g], MADV_GUARD_INSTALL, 0, 0, 0);
-		if (ret)
-			return ret;
-	}
-	if (v->anon_name) {
+	if (!ret && v->anon_name) {
 		ret = rst_scratch_put(r, 0, v->anon_name, strlen(v->anon_name) + 1, &addr);
-		if (ret)
-			return ret;
-		if (call(r, NULL, "name an anonymous mapping", __NR_prctl, PR_SET_VMA,
-			 PR_SET_VMA_ANON_NAME, v->start, len, addr, 0))
+		if (!ret && call(r, NULL, "name an anonymous mapping", __NR_prctl, PR_SET_VMA,
+				 PR_SET_VMA_ANON_NAME, v->start, len, addr, 0))
 			pr_warn("0x%" PRIx64 ": anonymous name '%s' not restored", v->start,
 				v->anon_name);
 	}
-	return 0;
+	if (!ret && (v->madv & MADVB_SEALED))
+		ret = call(r, NULL, "mseal", __NR_mseal, v->start, len, 0, 0, 0, 0);
+	if (ret)
+		pr_err("pid %u: the state of the mapping at 0x%" PRIx64 "-0x%" PRIx64
+		       " (madvise/mlock/mseal 0x%" PRIx64 ") cannot be restored",
+		       r->proc->pid, v->start, v->end, v->madv);
+	return ret;
 }
 
 int memory_restore(struct rst_ctx *r)
@@ -896,7 +1026,9 @@ int memory_restore(struct rst_ctx *r)
 				wprot[i] = true;
 			}
 			ret = call(r, NULL, "map anonymous memory", __NR_mmap, v->start, len, prot,
-				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | gd, (uint64_t)-1, 0);
+				   ((v->madv & MADVB_DROPPABLE) ? MAP_DROPPABLE : MAP_PRIVATE) |
+				       MAP_ANONYMOUS | MAP_FIXED | gd,
+				   (uint64_t)-1, 0);
 			break;
 		case RTCR__VMA_KIND__VMA_FILE_PRIVATE:
 		case RTCR__VMA_KIND__VMA_FILE_SHARED: {

@@ -59,33 +59,41 @@ int memory_parse_maps_line(const char *l, struct maps_line *m)
 	return 0;
 }
 
+/* VmFlags (smaps) a process sets itself and the restore sets again */
+static const struct {
+	char vf[3];
+	uint64_t bit;
+} vmflag_bits[] = {
+    {"hg", MADVB_HUGEPAGE},   {"nh", MADVB_NOHUGEPAGE}, {"dc", MADVB_DONTFORK},
+    {"dd", MADVB_DONTDUMP},   {"wf", MADVB_WIPEONFORK}, {"mg", MADVB_MERGEABLE},
+    {"lo", MADVB_LOCKED},     {"mw", MADVB_MAYWRITE},	{"nr", MADVB_NORESERVE},
+    {"sr", MADVB_SEQUENTIAL}, {"rr", MADVB_RANDOM},	{"lf", MADVB_LOCKONFAULT},
+    {"sl", MADVB_SEALED},     {"dp", MADVB_DROPPABLE},
+};
+
 static uint64_t madv_from_vmflags(const char *f)
 {
 	uint64_t m = 0;
 
 	for (const char *p = f; p[0] && p[1]; p += 3) {
-		if (!strncmp(p, "hg", 2))
-			m |= MADVB_HUGEPAGE;
-		else if (!strncmp(p, "nh", 2))
-			m |= MADVB_NOHUGEPAGE;
-		else if (!strncmp(p, "dc", 2))
-			m |= MADVB_DONTFORK;
-		else if (!strncmp(p, "dd", 2))
-			m |= MADVB_DONTDUMP;
-		else if (!strncmp(p, "wf", 2))
-			m |= MADVB_WIPEONFORK;
-		else if (!strncmp(p, "mg", 2))
-			m |= MADVB_MERGEABLE;
-		else if (!strncmp(p, "lo", 2))
-			m |= MADVB_LOCKED;
-		else if (!strncmp(p, "mw", 2))
-			m |= MADVB_MAYWRITE;
-		else if (!strncmp(p, "nr", 2))
-			m |= MADVB_NORESERVE;
+		for (size_t i = 0; i < sizeof(vmflag_bits) / sizeof(vmflag_bits[0]); i++)
+			if (!strncmp(p, vmflag_bits[i].vf, 2))
+				m |= vmflag_bits[i].bit;
 		if (!p[2])
 			break;
 	}
 	return m;
+}
+
+static bool vmflag_set(const char *f, const char *vf)
+{
+	for (const char *p = f; p[0] && p[1]; p += 3) {
+		if (!strncmp(p, vf, 2))
+			return true;
+		if (!p[2])
+			break;
+	}
+	return false;
 }
 
 /* ---------- checkpoint ---------- */
@@ -240,6 +248,11 @@ int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, con
 	if (memfd) {
 		int seals = fcntl(fd, F_GET_SEALS);
 
+		sh->has_mode = sh->has_uid = sh->has_gid = 1;
+		sh->mode = st.st_mode & 07777;
+		sh->uid = st.st_uid;
+		sh->gid = st.st_gid;
+
 		if (seals > 0) {
 			sh->has_seals = 1;
 			sh->seals = (uint32_t)seals;
@@ -276,7 +289,9 @@ int mem_capture_object(struct ckpt_ctx *c, int fd, uint64_t ino, bool memfd, con
 	return 0;
 }
 
-/* Shared memory object (MAP_SHARED anonymous, memfd) behind a VMA. */
+/* Shared memory object (MAP_SHARED anonymous, memfd) behind a VMA; the
+ * pieces of one object (split by mprotect, madvise, a partial munmap)
+ * share it, each at its offset (Vma.pgoff). */
 static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m,
 		      const struct stat *st, bool memfd, const char *name)
 {
@@ -284,20 +299,6 @@ static int dump_shmem(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *
 	uint32_t id;
 	int fd, ret;
 
-	if (!memfd) {
-		for (size_t i = 0; i < c->img->n_shmem; i++) {
-			if (c->img->shmem[i]->ino != st->st_ino)
-				continue;
-			for (size_t j = 0; j < c->proc->n_vmas; j++)
-				if (c->proc->vmas[j]->kind == RTCR__VMA_KIND__VMA_SHMEM &&
-				    c->proc->vmas[j]->shmem_id == c->img->shmem[i]->id)
-					return ckpt_refuse(
-					    c,
-					    "pid %d: shared anonymous memory at 0x%" PRIx64
-					    " mapped in several pieces is not supported yet",
-					    c->ns_pid, m->start);
-		}
-	}
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, c->pid, m->start,
 		 m->end);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -462,6 +463,7 @@ static int vma_new(struct ckpt_ctx *c, const struct maps_line *m, Rtcr__Vma **ou
 		free(v);
 		return ret;
 	}
+	*out = v;
 	v->has_start = v->has_end = v->has_prot = v->has_flags = v->has_kind = 1;
 	v->has_pgoff = 1;
 	v->start = m->start;
@@ -478,6 +480,10 @@ static int vma_new(struct ckpt_ctx *c, const struct maps_line *m, Rtcr__Vma **ou
 	}
 	v->has_madv = 1;
 	v->madv = madv_from_vmflags(vmflags);
+	if (vmflag_set(vmflags, "ht"))
+		return ckpt_refuse(c,
+				   "pid %d: hugetlb mapping %s at 0x%" PRIx64 " is not supported",
+				   c->ns_pid, m->path, m->start);
 	if (strstr(vmflags, "gd") || !strcmp(m->path, "[stack]"))
 		v->flags |= MAP_GROWSDOWN;
 	if (m->path[0])
@@ -548,6 +554,46 @@ static int dump_deleted_file(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps
 	return 0;
 }
 
+/*
+ * A shared mapping of a small file in a sticky world-writable directory
+ * (/tmp, /var/tmp, /dev/shm: another program may delete it, e.g. a second
+ * JVM's /tmp/hsperfdata_root/2, pid 2 in every namespace): its contents,
+ * mode and owner go into the image, for a restore that finds it gone.
+ */
+static int keep_small_file(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m,
+			   const char *mf, const struct stat *st)
+{
+	char dir[4096], *slash;
+	struct stat ds;
+	uint32_t id = 0;
+	int fd, ret;
+
+	if ((uint64_t)st->st_size > MEM_KEEP_FILE_MAX)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", m->path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (stat(dir, &ds) < 0 || !S_ISDIR(ds.st_mode) || !(ds.st_mode & S_ISVTX) ||
+	    !(ds.st_mode & S_IWOTH))
+		return 0;
+	fd = open(mf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("pid %d: open %s (mapped at 0x%" PRIx64 ")", c->ns_pid, m->path,
+				 m->start);
+	ret = mem_capture_object(c, fd, st->st_ino, false, m->path, &id);
+	close(fd);
+	if (ret)
+		return ret;
+	v->has_keep_shmem_id = v->has_file_mode = v->has_file_uid = v->has_file_gid = 1;
+	v->keep_shmem_id = id;
+	v->file_mode = st->st_mode & 07777;
+	v->file_uid = st->st_uid;
+	v->file_gid = st->st_gid;
+	return 0;
+}
+
 /* A mapping of a file. *scan: a private one, whose pages that are no
  * longer the file's are saved. */
 static int dump_vma_file(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_line *m, bool *scan)
@@ -578,6 +624,8 @@ static int dump_vma_file(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_lin
 	v->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
 	if (v->flags & MAP_SHARED) {
 		v->kind = RTCR__VMA_KIND__VMA_FILE_SHARED;
+		if (!v->has_shmem_id)
+			return keep_small_file(c, v, m, path, &st);
 	} else {
 		v->kind = RTCR__VMA_KIND__VMA_FILE_PRIVATE;
 		*scan = true;
@@ -656,7 +704,8 @@ static int queue_vma_pages(struct ckpt_ctx *c, Rtcr__Vma *v, const struct maps_l
 	    .file_backed = file_backed,
 	    .force = !(v->prot & PROT_READ),
 	    /* fork does not give these to the snapshot as they are */
-	    .now = (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK)) || !(v->prot & PROT_READ),
+	    .now = (v->madv & (MADVB_DONTFORK | MADVB_WIPEONFORK | MADVB_DROPPABLE)) ||
+		   !(v->prot & PROT_READ),
 	};
 
 	if (c->tk)

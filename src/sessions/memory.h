@@ -21,7 +21,27 @@ enum {
 	MADVB_LOCKED = 1 << 6,
 	MADVB_MAYWRITE = 1 << 7,  /* shared file mapping whose file is open for writing */
 	MADVB_NORESERVE = 1 << 8, /* MAP_NORESERVE */
+	MADVB_SEQUENTIAL = 1 << 9,
+	MADVB_RANDOM = 1 << 10,
+	MADVB_LOCKONFAULT = 1 << 11, /* mlock2(MLOCK_ONFAULT) */
+	MADVB_SEALED = 1 << 12,	     /* mseal */
+	MADVB_DROPPABLE = 1 << 13,   /* MAP_DROPPABLE */
 };
+
+#ifndef __NR_mseal
+#define __NR_mseal 462
+#endif
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
+
+/* A file mapped MAP_SHARED in a sticky world-writable directory (/tmp,
+ * /var/tmp, /dev/shm) and at most this long: its contents go into the
+ * image, and a restore recreates the file if it is gone. */
+#define MEM_KEEP_FILE_MAX (1ULL << 20)
 
 struct maps_line {
 	uint64_t start, end, pgoff, ino;
