@@ -23,6 +23,8 @@ PACKAGES=(
 	clang libclang-rt-14-dev clang-format
 	# tests: the integration harness and the real programs it checkpoints
 	python3 sqlite3 procps psmisc iproute2 util-linux coreutils findutils grep gawk
+	# real programs: t_jvm (javac, java), t_node, t_postgres (server 15, psql)
+	default-jdk-headless nodejs postgresql-15 postgresql-client-15
 	# debugging a failed restore
 	gdb strace
 	# benchmarks: the plot of bench/granularity.sh (bench/granularity.gp)
