@@ -309,3 +309,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
+
+# dry_run NAME: checkpoint --dry-run of NAME refuses nothing (as a user
+# would try first).
+dry_run() {
+	note "+ rtcr checkpoint $1 --dry-run"
+	local rc=0
+	rt checkpoint "$1" --dry-run >"$T/dry.out" 2>"$T/dry.err" || rc=$?
+	[ "$rc" = 0 ] || fail "checkpoint $1 --dry-run refuses something or failed: $(why $rc "$T/dry.err") $(cat "$T/dry.out")"
+}
+
+# as_nobody CMD...: the command line that runs CMD as nobody:nogroup
+# (uid/gid 65534), no supplementary groups.
+NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups --)
