@@ -100,6 +100,7 @@ struct ckpt_job {
 	bool kill;
 	char dir[PATH_MAX];
 	struct track_last parent; /* valid: it is incremental on this one */
+	char losses[1600];	  /* accepted losses in the image, one per line */
 };
 
 /* A migration (rtcr migrate): a worker thread streams; the pause and the
