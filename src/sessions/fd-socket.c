@@ -27,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <unistd.h>
 
@@ -149,6 +149,27 @@ static const char *type_name(int t)
 	}
 }
 
+/* The ethernet protocol of packet socket inode ino of process pid (its
+ * /proc/PID/net/packet line: SO_PROTOCOL says 0 for packet sockets), or -1. */
+static int packet_proto(pid_t pid, unsigned long ino)
+{
+	char path[64], line[256];
+	unsigned proto;
+	unsigned long i;
+	FILE *f;
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/packet", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (ret < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*x %*d %*d %x %*d %*d %*u %*u %lu", &proto, &i) == 2 && i == ino)
+			ret = (int)proto;
+	fclose(f);
+	return ret;
+}
+
 /* "netlink ", "packet "... or "" (the family name says it) */
 static const char *kind_word(int family, int type)
 {
@@ -168,6 +189,7 @@ static const char *kind_word(int family, int type)
 int sk_describe(pid_t pid, int fd, char *buf, size_t len)
 {
 	int pidfd, sk, family = -1, type = -1, proto = -1;
+	struct stat st;
 	socklen_t l;
 	char fb[32], tb[32], pb[48];
 	const char *fn, *tn, *pn = NULL;
@@ -185,6 +207,8 @@ int sk_describe(pid_t pid, int fd, char *buf, size_t len)
 	getsockopt(sk, SOL_SOCKET, SO_TYPE, &type, &l);
 	l = sizeof(proto);
 	getsockopt(sk, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+	if (family == AF_PACKET && fstat(sk, &st) == 0)
+		proto = packet_proto(pid, st.st_ino);
 	close(sk);
 	fn = family_name(family);
 	if (!fn) {
@@ -199,9 +223,8 @@ int sk_describe(pid_t pid, int fd, char *buf, size_t len)
 	if (family == AF_NETLINK)
 		pn = netlink_proto(proto);
 	else if (family == AF_PACKET && proto >= 0) {
-		/* the ethernet protocol, in network byte order */
-		snprintf(pb, sizeof(pb), "protocol 0x%04x%s", ntohs((uint16_t)proto),
-			 proto == htons(ETH_P_ALL) ? " (ETH_P_ALL)" : "");
+		snprintf(pb, sizeof(pb), "protocol 0x%04x%s", proto,
+			 proto == ETH_P_ALL ? " (ETH_P_ALL)" : "");
 		pn = pb;
 	}
 	if (!pn) {
