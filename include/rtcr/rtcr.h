@@ -119,6 +119,7 @@ struct rtcr_migrate_req {
 	bool abort_on_no_converge; /* default: stop anyway */
 	unsigned max_rounds;	   /* default 30 */
 	int timeout_ms;		   /* any step of the other side (default 10000) */
+	unsigned allow_loss;	   /* RTCR_LOSS_*, as for rtcr_checkpoint */
 	/* progress, about every 250 ms (NULL: none) */
 	void (*progress)(void *arg, const char *phase, unsigned round, uint64_t sent,
 			 uint64_t round_bytes, uint64_t dirty, uint64_t rate);

@@ -646,6 +646,8 @@ int rtcr_migrate(const struct rtcr_migrate_req *r, struct rtcr_migrate_result *r
 		r->stop ? "stop" : "precopy", r->max_downtime_ms ? r->max_downtime_ms : 50,
 		r->max_rounds ? r->max_rounds : 30, r->timeout_ms > 0 ? r->timeout_ms : 10000,
 		r->abort_on_no_converge ? "abort" : "stop");
+	if (r->allow_loss)
+		fprintf(m, " allow_loss=%u", r->allow_loss);
 	if (fclose(m)) {
 		close(fd);
 		return -ENOMEM;

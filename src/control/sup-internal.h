@@ -108,7 +108,8 @@ struct ckpt_job {
  * worker's request. */
 struct mig_job {
 	struct handle h;
-	int efd; /* the worker wants something, or is done */
+	unsigned allow_loss; /* bits 1 << LossKind (the request's allow_loss) */
+	int efd;	     /* the worker wants something, or is done */
 	bool running;
 	pthread_t th;
 	struct mig_opts o;

@@ -93,7 +93,7 @@ static void *mig_worker(void *arg)
 static void mig_do_capture(struct sup *s, struct mig_job *j)
 {
 	struct track_last fake = {.valid = true, .depth = 0};
-	struct ckpt_opts o = {.keep_paused = true};
+	struct ckpt_opts o = {.keep_paused = true, .allow_loss = j->allow_loss};
 
 	if (j->parent_id) {
 		snprintf(fake.id, sizeof(fake.id), "%s", j->parent_id);
@@ -200,6 +200,7 @@ void sup_mig_event(struct sup *s)
 static int mig_parse(struct sup *s, struct client *c, int argc, char **argv, struct mig_opts *o)
 {
 	memset(o, 0, sizeof(*o));
+	s->mig.allow_loss = 0;
 	o->precopy = true;
 	o->max_downtime_ms = 50;
 	o->max_rounds = 30;
@@ -230,6 +231,8 @@ static int mig_parse(struct sup *s, struct client *c, int argc, char **argv, str
 			o->timeout_ms = (int)strtol(val, NULL, 10);
 		else if (!strcmp(argv[i], "on_no_converge"))
 			o->abort_on_no_converge = !strcmp(val, "abort");
+		else if (!strcmp(argv[i], "allow_loss"))
+			s->mig.allow_loss = (unsigned)strtoul(val, NULL, 10);
 	}
 	if (!o->to[0] || !o->key_path[0]) {
 		sup_reply_error(s, c, "migrate: no destination or no key");
