@@ -78,7 +78,8 @@ static void *mig_worker(void *arg)
 
 	log_clear_error();
 	j->ret = mig_send(&j->o, &j->s->t, j->s->tk, &h, &j->pg, &j->res);
-	if (j->ret < 0)
+	/* j->err may already say why the capture (on the loop's thread) failed */
+	if (j->ret < 0 && !j->err[0])
 		snprintf(j->err, sizeof(j->err), "%s",
 			 *log_last_error() ? log_last_error() : strerror(-j->ret));
 	pthread_mutex_lock(&j->mu);
@@ -104,6 +105,8 @@ static void mig_do_capture(struct sup *s, struct mig_job *j)
 	}
 	log_clear_error();
 	j->op_ret = ckpt_capture(&s->t, &o, &j->cap, NULL, &j->st);
+	if (j->op_ret < 0 && *log_last_error()) /* the worker cannot see this thread's */
+		snprintf(j->err, sizeof(j->err), "%s", log_last_error());
 	sup_reap(s);
 }
 

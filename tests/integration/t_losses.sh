@@ -131,3 +131,29 @@ else
 		fail "--dry-run does not name the packet socket: $(cat "$T/pdry.out")"
 	verify p0
 fi
+
+# migration captures too: refused naming the loss, the target runs on here
+# (the accepted case needs two network namespaces: the restored socket's
+# port is the original's)
+must keygen -o "$T/key" >/dev/null
+PORT=7$((RANDOM % 900 + 100))
+out=$(RTCR_RUNDIR=$T/runB timeout -k 5 30 "$RTCR" serve --listen "127.0.0.1:$PORT" --key "$T/key" --detach --timeout 3000 --log "$T/serve.log" 2>&1) ||
+	fail "rtcr serve: $out"
+SERVE_PID=$(echo "$out" | sed -n 's/.*(pid \([0-9]*\)).*/\1/p')
+[ -n "$SERVE_PID" ] || fail "rtcr serve did not say its pid: $out"
+trap 'st=$?; kill "$SERVE_PID" 2>/dev/null; (exit $st); cleanup' EXIT
+start m0 losses "$T/watched2"
+wait_for m0 '^READY'
+rc=0
+rt migrate m0 --to "127.0.0.1:$PORT" --key "$T/key" -q >"$T/mig.out" 2>"$T/mig.err" || rc=$?
+[ "$rc" = 1 ] || fail "migrate of queued datagrams exited $rc, expected 1: $(cat "$T/mig.err")"
+grep -Eq 'fd 5: UDP socket .*3 queued datagrams, 120 bytes: lost at restore.*udp-queue' "$T/mig.err" ||
+	fail "the migration's refusal does not name the UDP queue: $(cat "$T/mig.err")"
+[ "$(rt ps | awk '$1 == "m0" { print $4 }')" = running ] || fail "m0 does not run on after the refused migration"
+rc=0
+rt migrate m0 --to "127.0.0.1:$PORT" --key "$T/key" --allow-loss=nope >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "migrate --allow-loss=nope exited $rc, expected 2 (usage)"
+signal m0 HUP
+wait_for m0 '^DRAINED'
+grep -q '^DRAINED udp=3/120 ino=48 peek_off=-1$' "$T/log.m0" ||
+	fail "the queues of m0 changed by the refused migration: $(grep DRAINED "$T/log.m0")"
