@@ -45,7 +45,7 @@ struct rtcr_restore_opts {
 	const char *name; /* NULL: the image's name, or NAME-2, NAME-3... if taken */
 	bool detach;
 	const char *log_file;
-	bool ignore_cpu; /* restore even if CPU features recorded in the image are missing */
+	bool ignore_cpu;   /* restore even if CPU features recorded in the image are missing */
 	const char *track; /* dirty tracking of the restored target (as for run) */
 };
 int rtcr_restore(const struct rtcr_restore_opts *o);
@@ -59,11 +59,20 @@ struct rtcr_ckpt_req {
 	/* With dirty tracking (rtcr run --track), a checkpoint is incremental
 	 * by default once an earlier image of this target was written: it
 	 * holds only what changed since that image and refers to it. */
-	bool incremental;   /* insist on an incremental image (error if not possible) */
-	bool full;	    /* a full image even when an incremental one is possible */
-	const char *parent; /* the image it must build on (must be the last one written) */
-	bool live;	    /* resume at once; copy memory after (copy-before-write) */
+	bool incremental;    /* insist on an incremental image (error if not possible) */
+	bool full;	     /* a full image even when an incremental one is possible */
+	const char *parent;  /* the image it must build on (must be the last one written) */
+	bool live;	     /* resume at once; copy memory after (copy-before-write) */
+	unsigned allow_loss; /* RTCR_LOSS_*: what the image may go without (else refused) */
 };
+/* What a checkpoint refuses unless told it may give it up, because no
+ * restore can bring it back (each is recorded in the image: rtcr show). */
+#define RTCR_LOSS_UDP_QUEUE	(1u << 1) /* "udp-queue": datagrams queued on a UDP socket */
+#define RTCR_LOSS_INOTIFY_QUEUE (1u << 2) /* "inotify-queue": inotify events not read yet */
+#define RTCR_LOSS_KNOWN		"udp-queue, inotify-queue"
+/* A comma-separated list of loss names into a mask of RTCR_LOSS_*; -EINVAL
+ * (nothing logged) for an empty or unknown name. */
+int rtcr_loss_parse(const char *list, unsigned *mask);
 struct rtcr_ckpt_result {
 	uint64_t pause_ns;    /* time the target was stopped */
 	uint64_t capture_ns;  /* whole capture incl. the pause */
@@ -75,7 +84,9 @@ struct rtcr_ckpt_result {
 	char image_id[40];
 	char parent_id[40]; /* incremental: the image it builds on */
 	char summary[512];  /* one line for the user */
-	char report[8192];    /* dry run: what would be refused, one per line ("" when nothing) */
+	char report[8192];  /* dry run: what would be refused, one per line ("" when nothing) */
+	unsigned nlosses;   /* losses accepted (allow_loss) and recorded in the image */
+	char losses[2048];  /* ... one per line: "pid 1: fd 3: udp-queue: 3 datagrams, 120 bytes" */
 };
 int rtcr_checkpoint(const struct rtcr_ckpt_req *r, struct rtcr_ckpt_result *res);
 
@@ -101,13 +112,14 @@ int rtcr_kill(const char *name, int sig);
 /* ---- migration ---- */
 struct rtcr_migrate_req {
 	const char *name;
-	const char *to;	      /* HOST:PORT of an rtcr serve */
-	const char *key_file; /* the key both sides hold (rtcr keygen) */
-	bool stop;	      /* stop-and-copy instead of pre-copy */
+	const char *to;		   /* HOST:PORT of an rtcr serve */
+	const char *key_file;	   /* the key both sides hold (rtcr keygen) */
+	bool stop;		   /* stop-and-copy instead of pre-copy */
 	unsigned max_downtime_ms;  /* pre-copy: rounds until the rest fits (default 50) */
 	bool abort_on_no_converge; /* default: stop anyway */
 	unsigned max_rounds;	   /* default 30 */
 	int timeout_ms;		   /* any step of the other side (default 10000) */
+	unsigned allow_loss;	   /* RTCR_LOSS_*, as for rtcr_checkpoint */
 	/* progress, about every 250 ms (NULL: none) */
 	void (*progress)(void *arg, const char *phase, unsigned round, uint64_t sent,
 			 uint64_t round_bytes, uint64_t dirty, uint64_t rate);

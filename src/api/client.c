@@ -21,6 +21,7 @@
 #include "base/str.h"
 #include "control/control.h"
 #include "control/rundir.h"
+#include "proto/rtcr.pb-c.h"
 #include "rtcr/rtcr.h"
 
 /* Say why there is no live target of that name. */
@@ -84,6 +85,35 @@ static int ckpt_open_dir(const char *dir, int *dirfd, char *absdir)
 	return 0;
 }
 
+/* The public loss bits are the image's LossKind values (1 << kind). */
+_Static_assert(RTCR_LOSS_UDP_QUEUE == 1u << RTCR__LOSS_KIND__LOSS_UDP_QUEUE, "loss bits");
+_Static_assert(RTCR_LOSS_INOTIFY_QUEUE == 1u << RTCR__LOSS_KIND__LOSS_INOTIFY_QUEUE, "loss bits");
+
+int rtcr_loss_parse(const char *list, unsigned *mask)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} known[] = {{"udp-queue", RTCR_LOSS_UDP_QUEUE},
+		     {"inotify-queue", RTCR_LOSS_INOTIFY_QUEUE}};
+	const char *p = list;
+
+	*mask = 0;
+	for (;;) {
+		size_t n = strcspn(p, ","), i;
+
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (n == strlen(known[i].name) && !strncmp(p, known[i].name, n))
+				break;
+		if (i == sizeof(known) / sizeof(known[0]))
+			return -EINVAL;
+		*mask |= known[i].bit;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
 /* The request line (malloc'd into *req). */
 static int ckpt_request_line(const struct rtcr_ckpt_req *r, const char *absdir,
 			     const char *absparent, char **req)
@@ -96,6 +126,8 @@ static int ckpt_request_line(const struct rtcr_ckpt_req *r, const char *absdir,
 	fprintf(m, "checkpoint%s%s%s%s%s", r->kill ? " kill" : "", r->dry_run ? " dry-run" : "",
 		r->incremental ? " incremental" : "", r->full ? " full" : "",
 		r->live ? " live" : "");
+	if (r->allow_loss)
+		fprintf(m, " allow_loss=%u", r->allow_loss);
 	if (!r->dry_run) {
 		fputs(" dir=", m);
 		ctl_put_value(m, absdir);
@@ -177,6 +209,10 @@ static int ckpt_read_reply(const struct rtcr_ckpt_req *r, const char *reply,
 	if (r->dry_run)
 		return ckpt_dry_summary(reply, res);
 	ckpt_summary(r, res);
+	ctl_get_field(reply, "losses", res->losses, sizeof(res->losses));
+	for (const char *p = res->losses; *p; p++)
+		if (*p == '\n' || !p[1])
+			res->nlosses++;
 	return 0;
 }
 
@@ -610,6 +646,8 @@ int rtcr_migrate(const struct rtcr_migrate_req *r, struct rtcr_migrate_result *r
 		r->stop ? "stop" : "precopy", r->max_downtime_ms ? r->max_downtime_ms : 50,
 		r->max_rounds ? r->max_rounds : 30, r->timeout_ms > 0 ? r->timeout_ms : 10000,
 		r->abort_on_no_converge ? "abort" : "stop");
+	if (r->allow_loss)
+		fprintf(m, " allow_loss=%u", r->allow_loss);
 	if (fclose(m)) {
 		close(fd);
 		return -ENOMEM;

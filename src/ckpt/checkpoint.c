@@ -546,6 +546,7 @@ static int capture_init(struct ckpt_ctx *c, struct target *t, const struct ckpt_
 	c->incremental = o->incremental && c->tk;
 	c->live = o->live && c->tk && !o->kill;
 	c->parent = o->parent;
+	c->allow_loss = o->allow_loss;
 	if (c->incremental && (!c->parent || !c->parent->valid)) {
 		pr_err("an incremental checkpoint needs the image it builds on");
 		return -EINVAL;

@@ -27,7 +27,8 @@ struct ckpt_opts {
 	bool live;	    /* copy tracked memory after the resume (needs fault tracking) */
 	const struct track_last *parent; /* incremental: the image it builds on */
 	const char *parent_dir; /* incremental: where that image is (recorded in the new one) */
-	bool keep_paused; /* leave the target stopped after the capture: ckpt_release() */
+	bool keep_paused;	/* leave the target stopped after the capture: ckpt_release() */
+	unsigned allow_loss;	/* bits 1 << Rtcr__LossKind: what the image may go without */
 };
 struct ckpt_stats {
 	uint64_t pause_ns, capture_ns, write_ns, mem_bytes, image_bytes;

@@ -10,6 +10,7 @@
 static const char usage[] =
     "Usage: rtcr checkpoint NAME -o DIR [--leave-running | --kill] [--dry-run] [--json]\n"
     "                       [--incremental | --full] [--parent DIR] [--live]\n"
+    "                       [--allow-loss=KIND,...]\n"
     "\n"
     "Write an image of the target NAME into DIR (created if missing). The\n"
     "target is stopped only while its state is captured; the image is written\n"
@@ -35,11 +36,67 @@ static const char usage[] =
     "                       it runs; a chunk is copied before the target's first\n"
     "                       write to it, so the image is still the memory of the\n"
     "                       instant of the pause (needs --track=fault)\n"
+    "      --allow-loss=KIND,...\n"
+    "                       what the image may go without, since no restore can\n"
+    "                       bring it back (else the checkpoint is refused, naming\n"
+    "                       it): udp-queue (datagrams queued on a UDP socket),\n"
+    "                       inotify-queue (inotify events not read yet). What is\n"
+    "                       given up is printed and recorded in the image\n"
     "      --json           print the result as JSON\n"
     "  -h, --help           show this help\n"
     "\n"
     "Exit status: 0 success (--dry-run: nothing would be refused), 1 failure\n"
     "(--dry-run: something would be refused), 2 usage error.\n";
+
+static int loss_opt(const char *v, void *mask)
+{
+	return rtcr_loss_parse(v, mask);
+}
+
+/* A JSON array of the lines of text (empty ones left out). */
+static void json_lines(const char *text)
+{
+	const char *p = text;
+	bool first = true;
+
+	fputc('[', stdout);
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		char line[8192];
+
+		snprintf(line, sizeof(line), "%.*s", (int)n, p);
+		if (n) {
+			if (!first)
+				fputc(',', stdout);
+			json_str(stdout, line);
+			first = false;
+		}
+		p += n;
+		if (*p)
+			p++;
+	}
+	fputc(']', stdout);
+}
+
+/* The losses the image was written without: warned about on stderr. */
+static void warn_losses(const struct rtcr_ckpt_result *res)
+{
+	const char *p = res->losses;
+
+	if (!res->nlosses)
+		return;
+	fprintf(stderr, "rtcr: warning: the image goes without %u accepted loss%s:\n", res->nlosses,
+		res->nlosses == 1 ? "" : "es");
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+
+		if (n)
+			fprintf(stderr, "rtcr: warning:   %.*s\n", (int)n, p);
+		p += n;
+		if (*p)
+			p++;
+	}
+}
 
 static void print_json(const struct rtcr_ckpt_result *res, bool dry_run)
 {
@@ -54,27 +111,11 @@ static void print_json(const struct rtcr_ckpt_result *res, bool dry_run)
 		       res->image_id, res->incremental ? "true" : "false", res->parent_id,
 		       res->chain_depth);
 	if (dry_run) {
-		const char *p = res->report;
-		bool first = true;
-
-		fputs(",\"refused\":[", stdout);
-		while (*p) {
-			size_t n = strcspn(p, "\n");
-			char line[sizeof(res->report)];
-
-			memcpy(line, p, n);
-			line[n] = '\0';
-			if (n) {
-				if (!first)
-					fputc(',', stdout);
-				json_str(stdout, line);
-				first = false;
-			}
-			p += n;
-			if (*p)
-				p++;
-		}
-		fputc(']', stdout);
+		fputs(",\"refused\":", stdout);
+		json_lines(res->report);
+	} else {
+		fputs(",\"losses\":", stdout);
+		json_lines(res->losses);
 	}
 	fputs("}\n", stdout);
 }
@@ -93,6 +134,8 @@ int cmd_checkpoint(int argc, char **argv)
 	    CLI_OPT("leave-running", 0, CLI_FLAG, &leave),
 	    CLI_OPT("kill", 0, CLI_FLAG, &r.kill),
 	    CLI_OPT("dry-run", 0, CLI_FLAG, &r.dry_run),
+	    CLI_OPT("allow-loss", 0, CLI_FN, &r.allow_loss, .fn = loss_opt,
+		    .hint = " (a comma list of: " RTCR_LOSS_KNOWN ")"),
 	    CLI_OPT("json", 0, CLI_FLAG, &json),
 	    CLI_END,
 	};
@@ -119,6 +162,7 @@ int cmd_checkpoint(int argc, char **argv)
 	ret = rtcr_checkpoint(&r, &res);
 	if (ret < 0)
 		return cli_fail(ret);
+	warn_losses(&res);
 	if (json)
 		print_json(&res, r.dry_run);
 	else if (r.dry_run && res.report[0]) {

@@ -13,6 +13,7 @@ static const char usage[] =
     "Usage: rtcr migrate NAME --to HOST:PORT --key FILE [--mode precopy|stop]\n"
     "                    [--max-downtime MS] [--on-no-converge stop|abort]\n"
     "                    [--max-rounds N] [--timeout MS] [--json] [--quiet]\n"
+    "                    [--allow-loss=KIND,...]\n"
     "\n"
     "Move the target NAME to the node where 'rtcr serve' listens on HOST:PORT.\n"
     "\n"
@@ -40,6 +41,9 @@ static const char usage[] =
     "      --max-rounds N          at most N pre-copy rounds (default 30)\n"
     "      --timeout MS            longest wait for any step of the destination\n"
     "                              (default 10000)\n"
+    "      --allow-loss=KIND,...   what the target may go without, as for rtcr\n"
+    "                              checkpoint: udp-queue, inotify-queue (else a\n"
+    "                              migration of it is refused, naming it)\n"
     "      --json                  print the result as JSON\n"
     "  -q, --quiet                 no progress lines\n"
     "  -h, --help                  show this help\n"
@@ -92,6 +96,11 @@ static int no_converge_opt(const char *v, void *abort)
 	return 0;
 }
 
+static int loss_opt(const char *v, void *mask)
+{
+	return rtcr_loss_parse(v, mask);
+}
+
 int cmd_migrate(int argc, char **argv)
 {
 	struct rtcr_migrate_req r = {0};
@@ -106,6 +115,8 @@ int cmd_migrate(int argc, char **argv)
 		    .hint = " (stop or abort)"),
 	    CLI_OPT("max-rounds", 0, CLI_UINT, &r.max_rounds, .min = 1, .max = INT_MAX),
 	    CLI_OPT("timeout", 0, CLI_INT, &r.timeout_ms, .min = 1, .max = INT_MAX),
+	    CLI_OPT("allow-loss", 0, CLI_FN, &r.allow_loss, .fn = loss_opt,
+		    .hint = " (a comma list of: " RTCR_LOSS_KNOWN ")"),
 	    CLI_OPT("json", 0, CLI_FLAG, &json),
 	    CLI_OPT("quiet", 'q', CLI_FLAG, &quiet),
 	    CLI_END,

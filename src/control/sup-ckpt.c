@@ -18,6 +18,7 @@
 
 #include "base/log.h"
 #include "image/image.h"
+#include "mem/mem.h"
 
 static void *ckpt_writer(void *arg)
 {
@@ -40,7 +41,8 @@ static void *ckpt_writer(void *arg)
 }
 
 static void reply_ckpt_stats(struct sup *s, struct client *c, const struct ckpt_stats *st,
-			     const char *report, const struct track_last *parent)
+			     const char *report, const struct track_last *parent,
+			     const char *losses)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -57,6 +59,10 @@ static void reply_ckpt_stats(struct sup *s, struct client *c, const struct ckpt_
 	if (report) {
 		fputs(" report=", m);
 		ctl_put_value(m, report);
+	}
+	if (losses && *losses) {
+		fputs(" losses=", m);
+		ctl_put_value(m, losses);
 	}
 	if (st->image_id[0]) {
 		fprintf(m, " image_id=%s depth=%u", st->image_id,
@@ -113,6 +119,8 @@ static int ckpt_parse(struct sup *s, struct client *c, int argc, char **argv, st
 			a->want_full = true;
 		else if (!strcmp(argv[i], "live"))
 			a->o.live = true;
+		else if (!strncmp(argv[i], "allow_loss=", 11))
+			a->o.allow_loss = (unsigned)strtoul(argv[i] + 11, NULL, 10);
 		else if (!strncmp(argv[i], "dir=", 4) && strlen(argv[i] + 4) < sizeof(a->dir)) {
 			snprintf(a->dir, sizeof(a->dir), "%s", argv[i] + 4);
 			ctl_unescape(a->dir);
@@ -124,7 +132,7 @@ static int ckpt_parse(struct sup *s, struct client *c, int argc, char **argv, st
 			sup_reply_error(
 			    s, c,
 			    "usage: checkpoint [kill] [dry-run] [incremental|full] [live] "
-			    "[dir=PATH] [parent=PATH]");
+			    "[allow_loss=MASK] [dir=PATH] [parent=PATH]");
 			return -EINVAL;
 		}
 	}
@@ -231,6 +239,27 @@ static int ckpt_check_state(struct sup *s, struct client *c, const struct ckpt_o
 	return -EINVAL;
 }
 
+/* The losses the image records (accepted), one line each, into buf
+ * (cut with "... and N more" when they do not fit). */
+static void ckpt_losses_text(const Rtcr__Image *img, char *buf, size_t len)
+{
+	size_t off = 0, i;
+
+	buf[0] = '\0';
+	for (i = 0; img && i < img->n_losses; i++) {
+		const Rtcr__Loss *l = img->losses[i];
+		int n = snprintf(buf + off, len - off, "pid %u: fd %d: %s\n", l->pid, l->fd,
+				 l->what ? l->what : "?");
+
+		if (n < 0 || (size_t)n >= len - off - 32)
+			break;
+		off += (size_t)n;
+	}
+	if (img && i < img->n_losses)
+		snprintf(buf + off, len - off, "... and %zu more (all recorded in the image)\n",
+			 img->n_losses - i);
+}
+
 /* Write the captured image in the writer thread (or here if there is
  * none); the client gets its answer when it is written. Takes cap and
  * dirfd. */
@@ -249,6 +278,7 @@ static void ckpt_start_writer(struct sup *s, struct client *c, struct capture *c
 	snprintf(s->ck.dir, sizeof(s->ck.dir), "%s", a->dir);
 	s->ck.parent = a->last;
 	s->ck.parent.valid = a->o.incremental;
+	ckpt_losses_text(cap->img, s->ck.losses, sizeof(s->ck.losses));
 	ret = pthread_create(&s->ck.th, NULL, ckpt_writer, &s->ck);
 	if (ret) {
 		/* No thread: write it here, the loop waits meanwhile. */
@@ -266,7 +296,7 @@ static void ckpt_start_writer(struct sup *s, struct client *c, struct capture *c
 			sup_reply_error(s, c,
 					*log_last_error() ? log_last_error() : strerror(-ret));
 		else
-			reply_ckpt_stats(s, c, &s->ck.st, NULL, &s->ck.parent);
+			reply_ckpt_stats(s, c, &s->ck.st, NULL, &s->ck.parent, s->ck.losses);
 		return;
 	}
 	s->ck.running = true;
@@ -300,7 +330,7 @@ void sup_req_checkpoint(struct sup *s, struct client *c, int argc, char **argv)
 		goto out;
 	}
 	if (a->o.dry_run) {
-		reply_ckpt_stats(s, c, &st, report ? report : "", NULL);
+		reply_ckpt_stats(s, c, &st, report ? report : "", NULL, NULL);
 		if (cap)
 			capture_free(cap);
 		goto out;
@@ -335,5 +365,5 @@ void sup_ckpt_done(struct sup *s)
 	if (s->ck.ret < 0)
 		sup_reply_error(s, c, s->ck.err);
 	else
-		reply_ckpt_stats(s, c, &s->ck.st, NULL, &s->ck.parent);
+		reply_ckpt_stats(s, c, &s->ck.st, NULL, &s->ck.parent, s->ck.losses);
 }

@@ -100,6 +100,7 @@ struct ckpt_job {
 	bool kill;
 	char dir[PATH_MAX];
 	struct track_last parent; /* valid: it is incremental on this one */
+	char losses[1600];	  /* accepted losses in the image, one per line */
 };
 
 /* A migration (rtcr migrate): a worker thread streams; the pause and the
@@ -107,7 +108,8 @@ struct ckpt_job {
  * worker's request. */
 struct mig_job {
 	struct handle h;
-	int efd; /* the worker wants something, or is done */
+	unsigned allow_loss; /* bits 1 << LossKind (the request's allow_loss) */
+	int efd;	     /* the worker wants something, or is done */
 	bool running;
 	pthread_t th;
 	struct mig_opts o;

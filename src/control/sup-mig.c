@@ -78,7 +78,8 @@ static void *mig_worker(void *arg)
 
 	log_clear_error();
 	j->ret = mig_send(&j->o, &j->s->t, j->s->tk, &h, &j->pg, &j->res);
-	if (j->ret < 0)
+	/* j->err may already say why the capture (on the loop's thread) failed */
+	if (j->ret < 0 && !j->err[0])
 		snprintf(j->err, sizeof(j->err), "%s",
 			 *log_last_error() ? log_last_error() : strerror(-j->ret));
 	pthread_mutex_lock(&j->mu);
@@ -93,7 +94,7 @@ static void *mig_worker(void *arg)
 static void mig_do_capture(struct sup *s, struct mig_job *j)
 {
 	struct track_last fake = {.valid = true, .depth = 0};
-	struct ckpt_opts o = {.keep_paused = true};
+	struct ckpt_opts o = {.keep_paused = true, .allow_loss = j->allow_loss};
 
 	if (j->parent_id) {
 		snprintf(fake.id, sizeof(fake.id), "%s", j->parent_id);
@@ -104,6 +105,8 @@ static void mig_do_capture(struct sup *s, struct mig_job *j)
 	}
 	log_clear_error();
 	j->op_ret = ckpt_capture(&s->t, &o, &j->cap, NULL, &j->st);
+	if (j->op_ret < 0 && *log_last_error()) /* the worker cannot see this thread's */
+		snprintf(j->err, sizeof(j->err), "%s", log_last_error());
 	sup_reap(s);
 }
 
@@ -200,6 +203,7 @@ void sup_mig_event(struct sup *s)
 static int mig_parse(struct sup *s, struct client *c, int argc, char **argv, struct mig_opts *o)
 {
 	memset(o, 0, sizeof(*o));
+	s->mig.allow_loss = 0;
 	o->precopy = true;
 	o->max_downtime_ms = 50;
 	o->max_rounds = 30;
@@ -230,6 +234,8 @@ static int mig_parse(struct sup *s, struct client *c, int argc, char **argv, str
 			o->timeout_ms = (int)strtol(val, NULL, 10);
 		else if (!strcmp(argv[i], "on_no_converge"))
 			o->abort_on_no_converge = !strcmp(val, "abort");
+		else if (!strcmp(argv[i], "allow_loss"))
+			s->mig.allow_loss = (unsigned)strtoul(val, NULL, 10);
 	}
 	if (!o->to[0] || !o->key_path[0]) {
 		sup_reply_error(s, c, "migrate: no destination or no key");

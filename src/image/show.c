@@ -115,6 +115,11 @@ static const char *file_kind(int k, char *buf, size_t len)
 	return img_enum_name(&rtcr__file_kind__descriptor, "FILE_", k, buf, len);
 }
 
+static const char *loss_kind(int k, char *buf, size_t len)
+{
+	return img_enum_name(&rtcr__loss_kind__descriptor, "LOSS_", k, buf, len);
+}
+
 static const char *rlimit_name(uint32_t r)
 {
 	static const char *const n[] = {
@@ -711,6 +716,21 @@ static void show_json(FILE *out, const struct sctx *sc, const char *path, uint64
 		json_process(&w, sc, m->processes[i], pv ? pv[i] : NULL);
 	jw_close(&w, ']');
 	json_objects(&w, m);
+	jw_open(&w, "losses", '[');
+	for (size_t i = 0; i < m->n_losses; i++) {
+		const Rtcr__Loss *l = m->losses[i];
+		char kb[32];
+
+		jw_open(&w, NULL, '{');
+		jw_str(&w, "kind", loss_kind(l->kind, kb, sizeof(kb)));
+		jw_u64(&w, "pid", l->pid);
+		jw_i64(&w, "fd", l->fd);
+		jw_u64(&w, "count", l->count);
+		jw_u64(&w, "bytes", l->bytes);
+		jw_str(&w, "what", l->what);
+		jw_close(&w, '}');
+	}
+	jw_close(&w, ']');
 	jw_open(&w, "checksums", '{');
 	jw_str(&w, "status", !checked ? "not checked" : bad_run < 0 ? "ok" : "mismatch");
 	if (bad_run >= 0)
@@ -993,6 +1013,18 @@ static void show_text(FILE *out, const struct sctx *sc, const char *path, uint64
 		pages += m->pagemap[i]->npages;
 		if (m->pagemap[i]->shmem_id)
 			shm_pages += m->pagemap[i]->npages;
+	}
+	if (m->n_losses)
+		fprintf(out, "\nlosses (%zu, accepted at checkpoint: not restored):\n",
+			m->n_losses);
+	for (size_t i = 0; i < m->n_losses; i++) {
+		const Rtcr__Loss *l = m->losses[i];
+		char kb[32];
+
+		fprintf(out, "  pid %" PRIu32 "  fd %" PRId32 "  %s  ", l->pid, l->fd,
+			loss_kind(l->kind, kb, sizeof(kb)));
+		text_str(out, l->what);
+		fputc('\n', out);
 	}
 	fprintf(out, "\npagemap: %zu runs, %" PRIu64 " pages (%s), %" PRIu64 " of them shmem\n",
 		m->n_pagemap, pages, fmt_bytes(pages * IMG_PAGE_SIZE, sb, sizeof(sb)), shm_pages);

@@ -939,6 +939,56 @@ out:
 	return ret;
 }
 
+#define IMG_MAX_LOSSES	  65536
+#define IMG_MAX_LOSS_TEXT 256 /* Loss.what is shorter than this */
+
+/* Image.losses: what the checkpoint gave up (accepted). Only shown, never
+ * acted on, but shown to the user: bounded and well-formed. */
+static int validate_losses(struct vctx *c)
+{
+	const Rtcr__Image *im = c->im;
+
+	if (im->n_losses > IMG_MAX_LOSSES) {
+		VERR(c, "%zu losses (at most %d)", im->n_losses, IMG_MAX_LOSSES);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < im->n_losses; i++) {
+		const Rtcr__Loss *l = im->losses[i];
+		size_t n;
+
+		if (!l) {
+			VERR(c, "loss %zu missing", i);
+			return -EINVAL;
+		}
+		if (!protobuf_c_enum_descriptor_get_value(&rtcr__loss_kind__descriptor,
+							  (int)l->kind) ||
+		    l->kind == RTCR__LOSS_KIND__LOSS_NONE) {
+			VERR(c, "loss %zu: unknown kind %d", i, (int)l->kind);
+			return -EINVAL;
+		}
+		if (!find_id(c->procs, im->n_processes, l->pid)) {
+			VERR(c, "loss %zu: pid %" PRIu32 " is not one of the processes", i, l->pid);
+			return -EINVAL;
+		}
+		if (l->fd < -1 || l->fd >= (int32_t)IMG_MAX_FD) {
+			VERR(c, "loss %zu: bad fd %" PRId32, i, l->fd);
+			return -EINVAL;
+		}
+		n = l->what ? strnlen(l->what, IMG_MAX_LOSS_TEXT) : 0;
+		if (n == 0 || n >= IMG_MAX_LOSS_TEXT) {
+			VERR(c, "loss %zu: description empty or of %d bytes or more", i,
+			     IMG_MAX_LOSS_TEXT);
+			return -EINVAL;
+		}
+		for (size_t k = 0; k < n; k++)
+			if ((unsigned char)l->what[k] < 0x20 || l->what[k] == 0x7f) {
+				VERR(c, "loss %zu: control character in the description", i);
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
 static int validate(struct vctx *c)
 {
 	const Rtcr__Image *im = c->im;
@@ -987,6 +1037,9 @@ static int validate(struct vctx *c)
 	if (ret)
 		return ret;
 	ret = validate_shmem(c);
+	if (ret)
+		return ret;
+	ret = validate_losses(c);
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < im->n_processes; i++) {

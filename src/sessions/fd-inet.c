@@ -17,8 +17,9 @@
  * waiting in a listener's accept queue, and other kinds of IP sockets (raw,
  * ICMP, SCTP, UDP-Lite, MPTCP). Datagrams queued on a UDP socket are not
  * saved: a restore could not send them again with their original source
- * address, so the restored socket starts with an empty queue (a warning at
- * checkpoint says so; UDP may lose datagrams anyway).
+ * address. Such a socket is refused, naming how many datagrams and bytes,
+ * unless that loss (udp-queue) is accepted: then the restored socket starts
+ * with an empty queue and the image records the loss (ckpt_loss).
  *
  * Restore: the address must be free on this machine (checked at prepare
  * with a socket bound to it for a moment: "TCP port 5000 is in use (is the
@@ -175,19 +176,54 @@ static int getint(int sk, int level, int opt, int *v)
 	return getsockopt(sk, level, opt, v, &len) < 0 ? -errno : 0;
 }
 
-/* Are datagrams queued on a UDP socket? (peeked; SO_PEEK_OFF put back) */
-static bool udp_queued(int sk)
+/* The datagrams queued on a UDP socket: how many, and their payload bytes.
+ * Peeked one after the other with a peek offset (SO_PEEK_OFF, put back),
+ * so the queue is left as it was. */
+static void udp_queued(int sk, uint64_t *count, uint64_t *bytes)
 {
-	int peek_off = -1;
+	const size_t blen = 65536;
+	char *buf = malloc(blen);
+	int peek_off = -1, zero = 0;
 	ssize_t n;
 
+	*count = *bytes = 0;
 	getint(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off);
-	do
-		n = recv(sk, NULL, 0, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
-	while (n < 0 && errno == EINTR);
-	if (peek_off >= 0)
-		setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
-	return n >= 0;
+	if (!buf || setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
+		free(buf);
+		/* no peek offset: only whether there is one */
+		if (recv(sk, NULL, 0, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) >= 0)
+			*count = 1;
+		return;
+	}
+	for (unsigned i = 0; i < 1000000; i++) {
+		do
+			n = recv(sk, buf, blen, MSG_PEEK | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			break;
+		(*count)++;
+		*bytes += (uint64_t)n;
+	}
+	setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
+	free(buf);
+}
+
+/* Queued datagrams are lost at restore: a restore cannot send them again
+ * from their source addresses. Refused unless that loss is accepted. */
+static int udp_queue_loss(struct ckpt_ctx *c, int sk, int fd, const char *local,
+			  Rtcr__InetSocketFile *in)
+{
+	char what[192];
+	uint64_t count, bytes;
+
+	udp_queued(sk, &count, &bytes);
+	if (!count)
+		return 0;
+	in->has_dropped = in->dropped = 1;
+	snprintf(what, sizeof(what),
+		 "UDP socket %s: %" PRIu64 " queued datagram%s, %" PRIu64 " bytes", local, count,
+		 count == 1 ? "" : "s", bytes);
+	return ckpt_loss(c, RTCR__LOSS_KIND__LOSS_UDP_QUEUE, fd, count, bytes, what);
 }
 
 static int inet_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
@@ -291,13 +327,9 @@ static int inet_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f
 			if (ret)
 				goto out;
 		}
-		if (udp_queued(sk)) {
-			in->has_dropped = in->dropped = 1;
-			pr_warn("pid %d: fd %d: UDP socket %s: its queued datagrams are not saved "
-				"(a restore cannot send them again from their source addresses); "
-				"the restored socket starts with an empty queue",
-				c->ns_pid, fi->fd, local);
-		}
+		ret = udp_queue_loss(c, sk, fi->fd, local, in);
+		if (ret)
+			goto out;
 	}
 	ret = sk_opts_dump(sk, &k, &in->opts);
 out:

@@ -17,10 +17,11 @@
  * one it had; the IN_IGNORED events that makes are read away. Then it is
  * passed into the target.
  *
- * Lost: events queued and not read yet (a warning at checkpoint says how
- * many bytes); the kernel's "last watch descriptor" when it is above the
- * highest live one (new watches may reuse numbers of removed ones); watch
- * limits are charged to the user that runs rtcr.
+ * Events queued and not read yet cannot be queued again (only the kernel
+ * makes them): refused, naming how many bytes, unless that loss
+ * (inotify-queue) is accepted (ckpt_loss: recorded in the image). Lost: the kernel's "last watch
+ * descriptor" when it is above the highest live one (new watches may reuse numbers of removed
+ * ones); watch limits are charged to the user that runs rtcr.
  */
 #define LOG_PREFIX "inotify: "
 #include <ctype.h>
@@ -193,6 +194,22 @@ static int cmp_wd(const void *a, const void *b)
 	return x->wd < y->wd ? -1 : x->wd > y->wd;
 }
 
+/* Events queued (bytes) are lost at restore: refused unless accepted.
+ * An event is a struct inotify_event and its name (padded to that size):
+ * bytes / 16 is the count when no event names a file, else more than it. */
+static int inotify_queue_loss(struct ckpt_ctx *c, int fd, int queued)
+{
+	const uint64_t ev = sizeof(struct inotify_event);
+	uint64_t n = (uint64_t)queued / ev;
+	char what[128];
+
+	if (queued <= 0)
+		return 0;
+	snprintf(what, sizeof(what), "inotify: up to %" PRIu64 " queued event%s, %d bytes", n,
+		 n == 1 ? "" : "s", queued);
+	return ckpt_loss(c, RTCR__LOSS_KIND__LOSS_INOTIFY_QUEUE, fd, n, (uint64_t)queued, what);
+}
+
 static int inotify_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
 {
 	Rtcr__InotifyFile *in;
@@ -262,12 +279,10 @@ static int inotify_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File
 	ours = ev_take_fd(c, fi->fd);
 	if (ours < 0)
 		return ours;
-	if (ioctl(ours, FIONREAD, &queued) == 0 && queued > 0)
-		pr_warn("pid %d: fd %d: %d bytes of inotify events not read yet are not saved: "
-			"they are lost at restore",
-			c->ns_pid, fi->fd, queued);
+	if (ioctl(ours, FIONREAD, &queued) < 0)
+		queued = 0;
 	close(ours);
-	return 0;
+	return inotify_queue_loss(c, fi->fd, queued);
 }
 
 static int inotify_prepare(struct rst_ctx *r, const Rtcr__File *f)

@@ -27,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/if_ether.h>
 #include <unistd.h>
 
 #include "core/compat.h"
@@ -68,6 +70,169 @@ int sk_family_of(pid_t pid, int fd)
 	ret = getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0 ? -errno : family;
 	close(sk);
 	return ret;
+}
+
+/* ---------- naming a socket no kind takes ---------- */
+
+static const char *netlink_proto(int p)
+{
+	static const char *const n[] = {
+	    [0] = "NETLINK_ROUTE",	 [1] = "NETLINK_UNUSED",
+	    [2] = "NETLINK_USERSOCK",	 [3] = "NETLINK_FIREWALL",
+	    [4] = "NETLINK_SOCK_DIAG",	 [5] = "NETLINK_NFLOG",
+	    [6] = "NETLINK_XFRM",	 [7] = "NETLINK_SELINUX",
+	    [8] = "NETLINK_ISCSI",	 [9] = "NETLINK_AUDIT",
+	    [10] = "NETLINK_FIB_LOOKUP", [11] = "NETLINK_CONNECTOR",
+	    [12] = "NETLINK_NETFILTER",	 [13] = "NETLINK_IP6_FW",
+	    [14] = "NETLINK_DNRTMSG",	 [15] = "NETLINK_KOBJECT_UEVENT",
+	    [16] = "NETLINK_GENERIC",	 [18] = "NETLINK_SCSITRANSPORT",
+	    [19] = "NETLINK_ECRYPTFS",	 [20] = "NETLINK_RDMA",
+	    [21] = "NETLINK_CRYPTO",	 [22] = "NETLINK_SMC",
+	};
+
+	return p >= 0 && (size_t)p < sizeof(n) / sizeof(n[0]) && n[p] ? n[p] : NULL;
+}
+
+static const char *family_name(int f)
+{
+	switch (f) {
+	case AF_INET:
+		return "AF_INET";
+	case AF_INET6:
+		return "AF_INET6";
+	case AF_NETLINK:
+		return "AF_NETLINK";
+	case AF_PACKET:
+		return "AF_PACKET";
+	case AF_VSOCK:
+		return "AF_VSOCK";
+	case AF_ALG:
+		return "AF_ALG";
+	case AF_BLUETOOTH:
+		return "AF_BLUETOOTH";
+	case AF_CAN:
+		return "AF_CAN";
+	case AF_TIPC:
+		return "AF_TIPC";
+	case AF_XDP:
+		return "AF_XDP";
+	case AF_KEY:
+		return "AF_KEY";
+	case AF_RDS:
+		return "AF_RDS";
+	case AF_QIPCRTR:
+		return "AF_QIPCRTR";
+	case AF_SMC:
+		return "AF_SMC";
+	case AF_MCTP:
+		return "AF_MCTP";
+	default:
+		return NULL;
+	}
+}
+
+static const char *type_name(int t)
+{
+	switch (t) {
+	case SOCK_STREAM:
+		return "SOCK_STREAM";
+	case SOCK_DGRAM:
+		return "SOCK_DGRAM";
+	case SOCK_RAW:
+		return "SOCK_RAW";
+	case SOCK_SEQPACKET:
+		return "SOCK_SEQPACKET";
+	case SOCK_RDM:
+		return "SOCK_RDM";
+	default:
+		return NULL;
+	}
+}
+
+/* The ethernet protocol of packet socket inode ino of process pid (its
+ * /proc/PID/net/packet line: SO_PROTOCOL says 0 for packet sockets), or -1. */
+static int packet_proto(pid_t pid, unsigned long ino)
+{
+	char path[64], line[256];
+	unsigned proto;
+	unsigned long i;
+	FILE *f;
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/packet", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (ret < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*x %*d %*d %x %*d %*d %*u %*u %lu", &proto, &i) == 2 && i == ino)
+			ret = (int)proto;
+	fclose(f);
+	return ret;
+}
+
+/* "netlink ", "packet "... or "" (the family name says it) */
+static const char *kind_word(int family, int type)
+{
+	if (family == AF_NETLINK)
+		return "netlink ";
+	if (family == AF_PACKET)
+		return "packet ";
+	if (family == AF_VSOCK)
+		return "vsock ";
+	if (family == AF_ALG)
+		return "kernel crypto (AF_ALG) ";
+	if ((family == AF_INET || family == AF_INET6) && type == SOCK_RAW)
+		return "raw IP ";
+	return "";
+}
+
+int sk_describe(pid_t pid, int fd, char *buf, size_t len)
+{
+	int pidfd, sk, family = -1, type = -1, proto = -1;
+	struct stat st;
+	socklen_t l;
+	char fb[32], tb[32], pb[48];
+	const char *fn, *tn, *pn = NULL;
+
+	pidfd = (int)syscall(__NR_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -errno;
+	sk = (int)syscall(__NR_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	if (sk < 0)
+		return -errno;
+	l = sizeof(family);
+	getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &family, &l);
+	l = sizeof(type);
+	getsockopt(sk, SOL_SOCKET, SO_TYPE, &type, &l);
+	l = sizeof(proto);
+	getsockopt(sk, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+	if (family == AF_PACKET && fstat(sk, &st) == 0)
+		proto = packet_proto(pid, st.st_ino);
+	close(sk);
+	fn = family_name(family);
+	if (!fn) {
+		snprintf(fb, sizeof(fb), "family %d", family);
+		fn = fb;
+	}
+	tn = type_name(type);
+	if (!tn) {
+		snprintf(tb, sizeof(tb), "type %d", type);
+		tn = tb;
+	}
+	if (family == AF_NETLINK)
+		pn = netlink_proto(proto);
+	else if (family == AF_PACKET && proto >= 0) {
+		snprintf(pb, sizeof(pb), "protocol 0x%04x%s", proto,
+			 proto == ETH_P_ALL ? " (ETH_P_ALL)" : "");
+		pn = pb;
+	}
+	if (!pn) {
+		snprintf(pb, sizeof(pb), "protocol %d", proto);
+		pn = pb;
+	}
+	snprintf(buf, len, "%s%s (%s, %s, %s)", kind_word(family, type), "socket", fn, tn, pn);
+	return 0;
 }
 
 bool sk_kind_init(struct sk_kind *k, int family, int type, int protocol)

@@ -35,6 +35,11 @@ int sk_take(pid_t pid, pid_t ns_pid, int fd);
 /* The socket family (AF_*) of fd `fd` of process `pid`, or -errno (quiet). */
 int sk_family_of(pid_t pid, int fd);
 
+/* Name a socket that no kind takes, for a refusal: "netlink socket
+ * (AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)" (family, type, protocol read from
+ * a copy of fd `fd` of process `pid`). 0, or -errno (quiet). */
+int sk_describe(pid_t pid, int fd, char *buf, size_t len);
+
 /* Read the options of socket sk that differ from a new socket's of kind k
  * into *out (allocated; NULL when none differ). */
 int sk_opts_dump(int sk, const struct sk_kind *k, Rtcr__SockOpts **out);

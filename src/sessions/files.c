@@ -16,6 +16,7 @@
  */
 #define LOG_PREFIX "files: "
 #include "sessions/files.h"
+#include "sessions/fd-socket.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -590,8 +591,12 @@ static int dump_one(struct ckpt_ctx *c, int fd)
 	if (!f) {
 		ops = match_kind(c, &fi);
 		if (!ops) {
+			char sk[160];
+
+			if (!S_ISSOCK(fi.st.st_mode) || sk_describe(c->pid, fd, sk, sizeof(sk)))
+				snprintf(sk, sizeof(sk), "%s", describe(&fi));
 			ret = ckpt_refuse(c, "pid %d: fd %d: %s not supported yet (%s)", c->ns_pid,
-					  fd, describe(&fi), link);
+					  fd, sk, link);
 			goto out;
 		}
 		ret = files_add(c, ops->kind, link, fi.flags, fi.pos, &fi.st, &f);

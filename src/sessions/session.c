@@ -8,6 +8,7 @@
  */
 #define LOG_PREFIX "checkpoint: "
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,6 +72,62 @@ int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...)
 	c->report_len += l;
 	c->report[c->report_len++] = '\n';
 	c->report[c->report_len] = '\0';
+	return 0;
+}
+
+const char *ckpt_loss_name(Rtcr__LossKind kind, char *buf, size_t len)
+{
+	const ProtobufCEnumValue *ev =
+	    protobuf_c_enum_descriptor_get_value(&rtcr__loss_kind__descriptor, (int)kind);
+	const char *n;
+	size_t i;
+
+	if (!ev || strncmp(ev->name, "LOSS_", 5) || !len)
+		return "?";
+	n = ev->name + 5;
+	for (i = 0; n[i] && i + 1 < len; i++)
+		buf[i] = n[i] == '_' ? '-' : (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+int ckpt_loss(struct ckpt_ctx *c, Rtcr__LossKind kind, int fd, uint64_t count, uint64_t bytes,
+	      const char *what)
+{
+	char name[32];
+	Rtcr__Loss *l;
+
+	ckpt_loss_name(kind, name, sizeof(name));
+	if (!(c->allow_loss & (1u << kind)))
+		return ckpt_refuse(
+		    c,
+		    "pid %d: fd %d: %s: lost at restore (it cannot be brought back); "
+		    "refused unless the loss '%s' is accepted",
+		    c->ns_pid, fd, what, name);
+	if (c->dry_run)
+		return 0;
+	pr_warn("pid %d: fd %d: %s: not saved, lost at restore (loss '%s' accepted)", c->ns_pid, fd,
+		what, name);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	rtcr__loss__init(l);
+	l->has_kind = l->has_pid = l->has_fd = l->has_count = l->has_bytes = 1;
+	l->kind = kind;
+	l->pid = (uint32_t)c->ns_pid;
+	l->fd = fd;
+	l->count = count;
+	l->bytes = bytes;
+	l->what = strndup(what, 255);
+	if (!l->what) {
+		free(l);
+		return -ENOMEM;
+	}
+	if (pb_push((void ***)&c->img->losses, &c->img->n_losses, l)) {
+		free(l->what);
+		free(l);
+		return -ENOMEM;
+	}
 	return 0;
 }
 

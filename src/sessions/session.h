@@ -41,10 +41,11 @@ struct ckpt_ctx {
 	Rtcr__Process *proc;
 	struct capture *cap;
 	bool dry_run;
-	bool kill;	    /* the target is killed after the capture (no snapshot then) */
-	struct tracker *tk; /* dirty tracking, or NULL */
-	bool incremental;   /* store only what changed since the last image */
-	bool live;	    /* tracked memory is copied after the resume */
+	bool kill;	     /* the target is killed after the capture (no snapshot then) */
+	struct tracker *tk;  /* dirty tracking, or NULL */
+	bool incremental;    /* store only what changed since the last image */
+	bool live;	     /* tracked memory is copied after the resume */
+	unsigned allow_loss; /* bits 1 << Rtcr__LossKind: losses accepted (ckpt_loss) */
 	const struct track_last *parent; /* incremental: the image it builds on */
 	char *report;			 /* dry run: what would be refused, one per line */
 	size_t report_len;
@@ -150,6 +151,16 @@ struct session_ops {
 /* Record that a resource cannot be checkpointed: logs an error (or, in a
  * dry run, appends a line to the report) and returns -ENOTSUP. */
 int ckpt_refuse(struct ckpt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Something the image goes without because no restore can bring it back
+ * (what: "UDP socket 127.0.0.1:5000: 3 datagrams, 120 bytes"; count and
+ * bytes: 0 when not known). Accepted when c->allow_loss has the bit
+ * 1 << kind: recorded in the image (Image.losses) and warned about;
+ * otherwise refused with ckpt_refuse, naming it. 0 or -errno. */
+int ckpt_loss(struct ckpt_ctx *c, Rtcr__LossKind kind, int fd, uint64_t count, uint64_t bytes,
+	      const char *what);
+/* The name of a loss kind, as the user spells it ("udp-queue"). */
+const char *ckpt_loss_name(Rtcr__LossKind kind, char *buf, size_t len);
 
 /*
  * Save the contents of a shared memory object or file that fd (the

@@ -671,6 +671,57 @@ static void test_write_refuses(void)
 	free(dir);
 }
 
+/* Image.losses: validated (kind, pid, fd, a bounded description). */
+static void test_losses(void)
+{
+	Rtcr__Image *m;
+	char *dir = write_good("losses", &m);
+	uint64_t psize = (uint64_t)file_size(dir, IMG_PAGES_FILE);
+	Rtcr__Loss *l = xmalloc(sizeof(*l));
+	char long_what[300];
+	char *good;
+
+	rtcr__loss__init(l);
+	l->has_kind = l->has_pid = l->has_fd = l->has_count = l->has_bytes = 1;
+	l->kind = RTCR__LOSS_KIND__LOSS_UDP_QUEUE;
+	l->pid = m->processes[0]->pid;
+	l->fd = 5;
+	l->count = 3;
+	l->bytes = 120;
+	l->what = good = xstrdup("UDP socket 127.0.0.1:5000: 3 queued datagrams, 120 bytes");
+	m->losses = xmalloc(sizeof(*m->losses));
+	m->losses[0] = l;
+	m->n_losses = 1;
+	check(img_validate(m, psize) == 0, "an image with a loss is valid");
+	l->pid = 4242;
+	check(img_validate(m, psize) == -EINVAL, "a loss of a pid not in the image is refused");
+	l->pid = m->processes[0]->pid;
+	l->kind = (Rtcr__LossKind)99;
+	check(img_validate(m, psize) == -EINVAL, "a loss of an unknown kind is refused");
+	l->kind = RTCR__LOSS_KIND__LOSS_NONE;
+	check(img_validate(m, psize) == -EINVAL, "a loss of kind none is refused");
+	l->kind = RTCR__LOSS_KIND__LOSS_INOTIFY_QUEUE;
+	l->fd = -2;
+	check(img_validate(m, psize) == -EINVAL, "a loss with fd -2 is refused");
+	l->fd = 6;
+	memset(long_what, 'x', sizeof(long_what) - 1);
+	long_what[sizeof(long_what) - 1] = '\0';
+	l->what = long_what;
+	check(img_validate(m, psize) == -EINVAL, "a loss described in 299 bytes is refused");
+	l->what = (char *)"3 events\x1b[2J";
+	check(img_validate(m, psize) == -EINVAL, "a control character in a loss is refused");
+	l->what = NULL;
+	check(img_validate(m, psize) == -EINVAL, "a loss without a description is refused");
+	l->what = good;
+	m->losses[0] = NULL;
+	check(img_validate(m, psize) == -EINVAL, "a missing loss is refused");
+	m->losses[0] = l;
+	check(img_validate(m, psize) == 0, "valid again");
+	log_clear_error();
+	img_meta_free(m);
+	free(dir);
+}
+
 static void test_parse_garbage(void)
 {
 	uint8_t buf[4096];
@@ -811,6 +862,7 @@ int main(void)
 	test_corruption();
 	test_write_refuses();
 	test_parse_garbage();
+	test_losses();
 	test_wire();
 	rm_rf(tmproot);
 	free(heap_data);
