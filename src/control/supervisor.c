@@ -27,6 +27,7 @@
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,6 +102,22 @@ static void ptrace_resume(int req, pid_t pid, int sig)
 		pr_warn("ptrace(%d, %d): %s", req, (int)pid, strerror(errno));
 }
 
+/* A fault about to be delivered: say where (at debug level), which tells
+ * a restore that went wrong from a program's own crash. */
+static void report_fault(pid_t tid, int sig)
+{
+	struct user_regs_struct regs;
+	siginfo_t si;
+
+	if (log_get_level() < LOG_DEBUG)
+		return;
+	if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) < 0 || ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
+		return;
+	pr_debug("thread %d: %s (code %d) at address %p, rip 0x%llx, rsp 0x%llx", (int)tid,
+		 strsignal(sig), si.si_code, si.si_addr, (unsigned long long)regs.rip,
+		 (unsigned long long)regs.rsp);
+}
+
 static void handle_stop(struct sup *s, pid_t pid, int st)
 {
 	int event = st >> 16;
@@ -114,6 +131,8 @@ static void handle_stop(struct sup *s, pid_t pid, int st)
 			/* signal-delivery-stop: deliver it */
 			if (pid == s->t.pid)
 				s->group_stopped = false;
+			if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)
+				report_fault(pid, sig);
 			ptrace_resume(PTRACE_CONT, pid, sig);
 		}
 		break;

@@ -115,8 +115,11 @@ static int read_smaps(struct ckpt_ctx *c)
 	c->pre = NULL;
 	c->npre = 0;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (line[0] >= '0' && line[0] <= '9' && strchr(line, '-') &&
-		    memory_parse_maps_line(line, &m) == 0 &&
+		/* a mapping's first line starts with its address in lower-case
+		 * hex (0x1000 or 0xa688900000: not only digits); the fields'
+		 * lines start with an upper-case name */
+		if (((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) &&
+		    strchr(line, '-') && memory_parse_maps_line(line, &m) == 0 &&
 		    strchr(line, ' ') > strchr(line, '-')) {
 			struct premap *np = realloc(c->pre, sizeof(*np) * (c->npre + 1));
 
@@ -771,12 +774,49 @@ out:
 	return ret;
 }
 
+/*
+ * The VmFlags (madvise state, and which mappings fork does not pass on as
+ * they are) come from smaps read before the pause. A mapping made, cut or
+ * merged since has no exact entry there: then smaps is read again, in the
+ * pause, so no mapping goes with stale or missing flags (a runtime such as
+ * V8 maps and advises its heap all the time). Our scratch area is ours.
+ */
+static bool layout_changed(const struct ckpt_ctx *c, const char *maps)
+{
+	const char *line = maps;
+
+	while (line && *line) {
+		struct maps_line m;
+		char one[512];
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		bool found = false;
+
+		snprintf(one, sizeof(one), "%.*s", (int)len, line);
+		line = nl ? nl + 1 : NULL;
+		if (memory_parse_maps_line(one, &m))
+			continue; /* memory_dump reports it */
+		if (c->ij.scratch && m.start >= c->ij.scratch &&
+		    m.end <= c->ij.scratch + c->ij.scratch_len)
+			continue;
+		for (size_t k = 0; k < c->npre && !found; k++)
+			found = c->pre[k].start == m.start && c->pre[k].end == m.end;
+		if (!found)
+			return true;
+	}
+	return false;
+}
+
 static int memory_dump(struct ckpt_ctx *c)
 {
 	char path[96], *maps = NULL, *line, *save = NULL;
 	struct maps_line m;
 	struct scan_req *reqs = NULL;
 	size_t nreqs = 0;
+	struct premap *old_pre = NULL;
+	bool reread = false;
+	size_t old_npre = 0;
+	uint64_t old_est = 0;
 	int pmfd = -1, ret;
 
 	ret = dump_mm(c);
@@ -790,6 +830,19 @@ static int memory_dump(struct ckpt_ctx *c)
 	snprintf(path, sizeof(path), "/proc/%d/maps", c->pid);
 	if (read_file(path, &maps) < 0)
 		return pr_perror("read %s", path);
+	if (layout_changed(c, maps)) {
+		/* c->pre belongs to the driver: read into a fresh list */
+		old_pre = c->pre;
+		old_npre = c->npre;
+		old_est = c->est_bytes;
+		c->pre = NULL;
+		c->npre = 0;
+		reread = true;
+		ret = read_smaps(c);
+		pr_debug("pid %d: mappings changed since smaps was read; read again", c->ns_pid);
+		if (ret)
+			goto out;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", c->pid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0) {
@@ -820,6 +873,12 @@ static int memory_dump(struct ckpt_ctx *c)
 	if (!c->dry_run)
 		ret = copy_in_pause(c, pmfd, &reqs, nreqs);
 out:
+	if (reread) {
+		free(c->pre);
+		c->pre = old_pre;
+		c->npre = old_npre;
+		c->est_bytes = old_est;
+	}
 	if (pmfd >= 0)
 		close(pmfd);
 	free(reqs);

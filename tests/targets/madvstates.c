@@ -111,9 +111,13 @@ int main(void)
 	char *area;
 
 	tgt_install_usr1();
-	/* one reservation, a free page between regions so that none merge */
-	area = mmap(NULL, NREG * (NP + 1) * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	SETUP(area != MAP_FAILED, "mmap");
+	/* one reservation, a free page between regions so that none merge;
+	 * at an address whose hex starts with a letter (0xa0...: a smaps
+	 * reader once took such a mapping's first line for a field and gave
+	 * its flags to the mapping before) */
+	area = mmap((void *)0xa000000000UL, NREG * (NP + 1) * PAGE, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	SETUP(area == (void *)0xa000000000UL, "mmap at 0xa000000000");
 	for (size_t i = 0; i < NREG; i++) {
 		reg[i] = area + i * (NP + 1) * PAGE;
 		SETUP(mmap(reg[i], NP * PAGE, PROT_READ | PROT_WRITE,
