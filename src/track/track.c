@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -803,19 +805,73 @@ int track_arm_process(struct tracker *tk, struct inject *ij, pid_t pid, uint32_t
 
 /* ---- capture ---- */
 
+/*
+ * While the target is paused for a capture, the tracker's lock is the
+ * capture's, so a fault cannot be handled. A stopped thread writes nothing
+ * itself, but the kernel writes the thread's rseq area when it returns
+ * from a system call rtcr injects: if that page were protected, the
+ * thread would wait for the handler, and the capture for the thread. So
+ * the chunks of every thread's rseq area are left unprotected (and
+ * dirty: saved by every checkpoint) for the capture.
+ */
+static void unprotect_rseq(struct tracker *tk, struct tproc *p)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	if (tk->o.mode != TRACK_FAULT || p->uffd < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
+	d = opendir(path);
+	if (!d)
+		return; /* gone: nothing of it will run */
+	while ((de = readdir(d))) {
+		struct __ptrace_rseq_configuration rc;
+		pid_t tid = (pid_t)atoi(de->d_name);
+		struct region *r;
+		uint64_t a, s, e;
+		size_t k;
+
+		memset(&rc, 0, sizeof(rc));
+		if (tid <= 0 || ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0 ||
+		    !rc.rseq_abi_pointer)
+			continue;
+		/* the area may cross a page: both ends */
+		for (a = rc.rseq_abi_pointer & ~(PG - 1);
+		     a < rc.rseq_abi_pointer + (rc.rseq_abi_size ? rc.rseq_abi_size : 32);
+		     a += PG) {
+			r = region_find(p, a);
+			if (!r)
+				continue;
+			k = trk_chunk_index(tk->gran, r, a);
+			trk_bit_set(r->dirty, k);
+			if (trk_bit_get(r->unprot, k))
+				continue;
+			trk_bit_set(r->unprot, k);
+			trk_chunk_range(tk->gran, r, k, &s, &e);
+			unprotect(tk, p, s, e);
+		}
+	}
+	closedir(d);
+}
+
 void track_capture_begin(struct tracker *tk)
 {
 	pthread_mutex_lock(&tk->mu);
 	for (size_t i = 0; i < tk->np; i++) {
 		tk->p[i].seen = false;
-		if (tk->p[i].uffd >= 0)
+		if (tk->p[i].uffd >= 0) {
 			drain(tk, &tk->p[i]);
+			unprotect_rseq(tk, &tk->p[i]);
+		}
 	}
 }
 
 int track_capture_proc(struct tracker *tk, struct inject *ij, pid_t pid, uint32_t ns_pid)
 {
 	struct tproc *p = proc_find(tk, pid);
+	int ret;
 
 	if (p && p->starttime == proc_starttime(pid) && p->uffd >= 0) {
 		p->seen = true;
@@ -823,7 +879,11 @@ int track_capture_proc(struct tracker *tk, struct inject *ij, pid_t pid, uint32_
 	}
 	/* new since the last checkpoint (or after an exec): saved in full this
 	 * time, tracked from now on */
-	return arm_locked(tk, ij, pid, ns_pid);
+	ret = arm_locked(tk, ij, pid, ns_pid);
+	p = ret ? NULL : proc_find(tk, pid);
+	if (p)
+		unprotect_rseq(tk, p);
+	return ret;
 }
 
 struct written_arg {
