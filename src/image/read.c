@@ -508,20 +508,30 @@ out:
 	return ret;
 }
 
-int img_from_memory(const char *name, const void *meta, size_t meta_len, void *pages,
-		    uint64_t pages_size, struct img **out)
+/* An image on memory the caller owns (pages), no metadata yet. */
+static struct img *img_alloc(const char *name, void *pages, uint64_t pages_size)
 {
 	struct img *im = calloc(1, sizeof(*im));
-	int ret;
 
-	*out = NULL;
 	if (!im || !(im->path = strdup(name))) {
 		free(im);
-		return -ENOMEM;
+		return NULL;
 	}
 	im->pages_fd = -1;
 	im->pages = pages;
 	im->pages_size = pages_size;
+	return im;
+}
+
+int img_from_memory(const char *name, const void *meta, size_t meta_len, void *pages,
+		    uint64_t pages_size, struct img **out)
+{
+	struct img *im = img_alloc(name, pages, pages_size);
+	int ret;
+
+	*out = NULL;
+	if (!im)
+		return -ENOMEM;
 	ret = img_decode_named(meta, meta_len, pages_size, name, &im->meta);
 	if (ret) {
 		im->pages = NULL; /* the caller's still */
@@ -535,16 +545,11 @@ int img_from_memory(const char *name, const void *meta, size_t meta_len, void *p
 int img_from_parts(const char *name, Rtcr__Image *meta, void *pages, uint64_t pages_size,
 		   struct img **out)
 {
-	struct img *im = calloc(1, sizeof(*im));
+	struct img *im = img_alloc(name, pages, pages_size);
 
 	*out = NULL;
-	if (!im || !(im->path = strdup(name))) {
-		free(im);
+	if (!im)
 		return -ENOMEM;
-	}
-	im->pages_fd = -1;
-	im->pages = pages;
-	im->pages_size = pages_size;
 	im->meta = meta;
 	*out = im;
 	return 0;

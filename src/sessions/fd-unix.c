@@ -1212,18 +1212,26 @@ static int make_socket(struct rst_ctx *r, struct unix_state *st, struct usk *e)
 	return run_job(r, e);
 }
 
+/* The restore's entry of File f. */
+static int file_usk(struct rst_ctx *r, const Rtcr__File *f, struct unix_state **st, struct usk **e)
+{
+	int ret = state_get(r, st);
+
+	if (ret)
+		return ret;
+	*e = usk_find(*st, f->unix_sk->ino);
+	return *e ? 0 : -EINVAL;
+}
+
 static int unix_open(struct rst_ctx *r, const Rtcr__File *f, int *ourfd, int *tfd)
 {
 	struct unix_state *st;
 	struct usk *e;
 	int ret;
 
-	ret = state_get(r, &st);
+	ret = file_usk(r, f, &st, &e);
 	if (ret)
 		return ret;
-	e = usk_find(st, f->unix_sk->ino);
-	if (!e)
-		return -EINVAL;
 	if (!e->made) {
 		ret = make_socket(r, st, e);
 		if (ret)
@@ -1250,12 +1258,9 @@ static int unix_post(struct rst_ctx *r, const Rtcr__File *f)
 	struct usk *e;
 	int ret;
 
-	ret = state_get(r, &st);
+	ret = file_usk(r, f, &st, &e);
 	if (ret)
 		return ret;
-	e = usk_find(st, f->unix_sk->ino);
-	if (!e)
-		return -EINVAL;
 	return e->job.pending ? run_job(r, e) : 0;
 }
 
