@@ -64,7 +64,8 @@ static const char *summary_bytes(uint64_t b, char *buf, size_t len)
 	sp = strchr(buf, ' ');
 	if (b >= 1024 && sp && !strchr(buf, '.') && strlen(buf) + 2 < len) {
 		memmove(sp + 2, sp, strlen(sp) + 1);
-		memcpy(sp, ".0", 2);
+		sp[0] = '.';
+		sp[1] = '0';
 	}
 	return buf;
 }

@@ -344,10 +344,8 @@ static int pause_all(struct ckpt_ctx *c, struct cproc **pps, int *pn)
 			if (p->zombie)
 				continue;
 			ret = list_tasks(p->pid, &now, &nnow);
-			if (ret == -ENOENT) {
-				ret = 0;
+			if (ret == -ENOENT)
 				continue;
-			}
 			if (ret) {
 				free(pids);
 				return ret;
@@ -749,6 +747,7 @@ static int capture_paused(struct ckpt_ctx *c, const struct ckpt_opts *o, struct 
 	if (ret)
 		return ret;
 	settle(c, *pps, pn);
+	/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): *pps is non-NULL whenever *pn > 0 */
 	if (!*pn || (*pps)[0].pid != c->t->pid) {
 		pr_err("the target's main process %d is gone", c->t->pid);
 		return -ESRCH;

@@ -19,6 +19,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 	fputs("rtcr: error: ", stderr);
 	va_start(ap, fmt);
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): started above; clang-tidy 14 FP */
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry 'rtcr%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");

@@ -214,8 +214,7 @@ int rundir_choose_name(const char *dir, const char *want, bool explicit_name, ch
 		/* Shorten the base rather than exceed the limit. */
 		if (wl + sl > RTCR_NAME_MAX)
 			wl = RTCR_NAME_MAX - sl;
-		memcpy(cand, want, wl);
-		memcpy(cand + wl, suffix, sl + 1);
+		snprintf(cand, sizeof(cand), "%.*s%s", (int)wl, want, suffix);
 		if (!rundir_name_ok(cand))
 			continue;
 		ret = rundir_name_taken(dir, cand);

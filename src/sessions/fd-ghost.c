@@ -568,7 +568,7 @@ static int ghost_obj_fd(struct rst_ctx *r, const Rtcr__File *f, int *out)
 {
 	struct ghost_state *gs = r->fd_state[RTCR__FILE_KIND__FILE_GHOST];
 	struct ghost_obj *nv;
-	int fd, ret;
+	int fd = -1, ret; /* set by ghost_create when it returns 0 */
 
 	if (gs) {
 		for (size_t i = 0; i < gs->n; i++) {

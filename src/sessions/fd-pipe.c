@@ -722,6 +722,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static int create_obj(struct pipe_state *st, struct pipe_obj *o)
 {
 	const Rtcr__File *first = st->refs[o->first].f;
+	/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): build_state checked o->owner */
 	const Rtcr__PipeFile *data = o->owner->pipe;
 	const char *what = kind_word(first->kind);
 	uint32_t cap = first->pipe->capacity;

@@ -386,7 +386,7 @@ static int opt_read(int sk, const struct opt_desc *d, int32_t *v, char *dev, siz
 int sk_opts_dump(int sk, const struct sk_kind *k, Rtcr__SockOpts **out)
 {
 	Rtcr__SockOpts *o;
-	char dev[IFNAMSIZ + 1], dev0[IFNAMSIZ + 1];
+	char dev[IFNAMSIZ + 1] = "", dev0[IFNAMSIZ + 1]; /* dev: set by opt_read for OPT_DEV */
 	bool any = false;
 	int fresh, ret = 0;
 

@@ -117,7 +117,7 @@ static uint64_t target_now(struct ckpt_ctx *c, int clk)
 
 static int timerfd_dump(struct ckpt_ctx *c, const struct fd_info *fi, Rtcr__File *f)
 {
-	struct tfd_state s;
+	struct tfd_state s = {0}; /* filled by read_state when it returns 0 */
 	struct itimerspec its;
 	Rtcr__TimerfdFile *t;
 	int ours, ret, tries;

@@ -222,6 +222,7 @@ static int diag_dump(uint32_t show, uint32_t states, int (*cb)(const struct udia
 			ret = (int)n;
 			break;
 		}
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): n >= 0: buf holds n bytes */
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n) && !ret;
 		     h = NLMSG_NEXT(h, n)) {
 			struct udiag d;

@@ -1114,7 +1114,7 @@ static int connect_pending(struct unix_state *st, struct usk *e)
 	struct sockaddr_un sa;
 	socklen_t alen = make_addr(u, &sa);
 	struct usk *c;
-	int sk, ret = 0;
+	int sk = -1, ret = 0; /* set by new_socket when it returns 0 */
 
 	name_str(u, shown, sizeof(shown));
 	for (size_t i = 0; i < u->n_pending && !ret; i++) {

@@ -119,7 +119,7 @@ static int mq_messages(int fd, Rtcr__PosixMqueue *q, long cur)
 			if (m->data.data)
 				memcpy(m->data.data, buf, (size_t)n);
 		}
-		if (pb_push((void ***)&q->msgs, &q->n_msgs, m) || !m->data.data) {
+		if (!m || pb_push((void ***)&q->msgs, &q->n_msgs, m) || !m->data.data) {
 			ret = -ENOMEM;
 			break;
 		}
@@ -170,7 +170,7 @@ static int mq_dump_one(struct ckpt_ctx *c, Rtcr__IpcNamespace *ns, int dir, cons
 		rtcr__posix_mqueue__init(q);
 		q->name = xstrdup(name);
 	}
-	ret = pb_push((void ***)&ns->mqueues, &ns->n_mqueues, q);
+	ret = q ? pb_push((void ***)&ns->mqueues, &ns->n_mqueues, q) : -ENOMEM;
 	if (ret || !q->name) {
 		ret = -ENOMEM;
 		goto out;

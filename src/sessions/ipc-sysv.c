@@ -454,7 +454,7 @@ static int msg_contents(Rtcr__SysvMsg *q, int id, const struct msqid_ds *ds)
 			if (m->text.data)
 				memcpy(m->text.data, buf->text, (size_t)n);
 		}
-		ret = pb_push((void ***)&q->msgs, &q->n_msgs, m);
+		ret = m ? pb_push((void ***)&q->msgs, &q->n_msgs, m) : -ENOMEM;
 		if (ret || !m->text.data) {
 			ret = -ENOMEM;
 			break;
@@ -576,7 +576,8 @@ static int dump_sysctls(Rtcr__IpcNamespace *ns, const struct ns_info *in, char *
 			s->name = xstrdup(sysctls[i]);
 			s->value = xstrdup(val);
 		}
-		if (pb_push((void ***)&ns->sysctls, &ns->n_sysctls, s) || !s->name || !s->value)
+		if (!s || pb_push((void ***)&ns->sysctls, &ns->n_sysctls, s) || !s->name ||
+		    !s->value)
 			return -ENOMEM;
 	}
 	return 0;

@@ -33,7 +33,7 @@ static int seccomp_dump(struct ckpt_ctx *c)
 {
 	Rtcr__Process *p = c->proc;
 	char path[64], val[32], *status = NULL;
-	Rtcr__SeccompFilter **fl = NULL;
+	Rtcr__SeccompFilter **fl = NULL, **nfl;
 	size_t n = 0;
 	int ret = 0;
 
@@ -64,12 +64,13 @@ static int seccomp_dump(struct ckpt_ctx *c)
 			goto out;
 		}
 		rtcr__seccomp_filter__init(f);
-		fl = realloc(fl, sizeof(*fl) * (n + 1));
-		if (!fl) {
+		nfl = realloc(fl, sizeof(*fl) * (n + 1));
+		if (!nfl) {
 			free(f);
 			ret = -ENOMEM;
 			goto out;
 		}
+		fl = nfl;
 		fl[n++] = f;
 		f->has_prog = 1;
 		f->prog.len = (size_t)cnt * sizeof(struct sock_filter);

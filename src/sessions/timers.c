@@ -409,7 +409,6 @@ static int timers_restore(struct rst_ctx *r)
 		if (ret)
 			goto out;
 	}
-	nfill = 0;
 	for (size_t i = 0; i < p->n_posix_timers; i++) {
 		ret = arm_one(r, order[i]);
 		if (ret)
