@@ -74,13 +74,19 @@ static const char *summary_bytes(uint64_t b, char *buf, size_t len)
  * absolute path (recorded as the parent of the next incremental image). */
 static int ckpt_open_dir(const char *dir, int *dirfd, char *absdir)
 {
-	int ret = mkdir_p(dir, 0755);
+	int ret = mkdir_p(dir, 0700);
 
 	if (ret)
 		return ret;
 	*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*dirfd < 0)
 		return pr_perror("cannot open image directory %s", dir);
+	ret = dir_check_private(*dirfd, "image directory", dir);
+	if (ret) {
+		close(*dirfd);
+		*dirfd = -1;
+		return ret;
+	}
 	if (!realpath(dir, absdir))
 		return pr_perror("image directory %s", dir);
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/str.h"
@@ -205,5 +206,30 @@ int mkdir_p(const char *path, mode_t mode)
 	}
 	if (mkdir(tmp, mode) && errno != EEXIST)
 		return pr_perror("cannot create %s", tmp);
+	return 0;
+}
+
+int dir_check_private(int dfd, const char *what, const char *path)
+{
+	struct stat st;
+
+	if (fstat(dfd, &st))
+		return pr_perror("cannot stat %s %s", what, path);
+	if (!S_ISDIR(st.st_mode)) {
+		pr_err("%s %s is not a directory", what, path);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		pr_err("%s %s belongs to uid %u, not to you (uid %u): its owner could read or "
+		       "replace what rtcr writes there; use a directory of your own",
+		       what, path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		pr_err("%s %s is writable by others (mode %03o): they could read or replace what "
+		       "rtcr writes there; use a directory only you can write",
+		       what, path, (unsigned)(st.st_mode & 0777));
+		return -EPERM;
+	}
 	return 0;
 }

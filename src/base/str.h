@@ -33,5 +33,10 @@ int parse_size(const char *s, uint64_t *out);
 
 /* mkdir -p with mode for the directories it creates; logs the cause. */
 int mkdir_p(const char *path, mode_t mode);
+/* dfd (opened from path) is a directory only the caller can write: owned
+ * by the effective uid, not writable by group or others. Else logs why,
+ * naming `what` and path, and returns -EPERM: someone else could read,
+ * plant or replace files there. */
+int dir_check_private(int dfd, const char *what, const char *path);
 
 #endif

@@ -22,7 +22,7 @@ int rundir_locate(char *buf, size_t len)
 {
 	const char *env = getenv("RTCR_RUNDIR");
 	struct stat st;
-	int n, ret;
+	int n, ret, fd;
 
 	if (env && *env)
 		n = snprintf(buf, len, "%s", env);
@@ -54,7 +54,12 @@ int rundir_locate(char *buf, size_t len)
 		pr_err("run directory %s is not a directory", buf);
 		return -ENOTDIR;
 	}
-	return 0;
+	fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("cannot open run directory %s", buf);
+	ret = dir_check_private(fd, "run directory", buf);
+	close(fd);
+	return ret;
 }
 
 bool rundir_name_ok(const char *name)
@@ -351,7 +356,7 @@ int rundir_write_record(const char *dir, const char *suffix, const struct rundir
 		pr_err("path %s is too long", path);
 		return -ENAMETOOLONG;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return pr_perror("cannot create %s", tmp);
 	f = fdopen(fd, "w");
@@ -395,13 +400,16 @@ int rundir_read_record(const char *dir, const char *name, const char *suffix,
 	char path[PATH_MAX];
 	char line[2048];
 	FILE *f;
-	int ret;
+	int ret, fd;
 
 	memset(r, 0, sizeof(*r));
 	ret = rundir_path(path, sizeof(path), dir, name, suffix);
 	if (ret)
 		return ret;
-	f = fopen(path, "re");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (fd >= 0 && !f)
+		close(fd);
 	if (!f) {
 		if (errno == ENOENT)
 			return -ENOENT;

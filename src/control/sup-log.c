@@ -294,7 +294,9 @@ int sup_open_logs(struct sup *s)
 	ret = rundir_path(path, sizeof(path), s->dir, s->name, RUNDIR_LOG);
 	if (ret)
 		return ret;
-	s->logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	s->logfd =
+	    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+		 0600);
 	if (s->logfd < 0)
 		return pr_perror("cannot create %s", path);
 	if (fchmod(s->logfd, 0600))

@@ -122,8 +122,12 @@ static void *sum_thread(void *arg)
 
 static int open_tmp(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd;
 
+	/* a new file nobody else can have opened: never one left or planted */
+	if (unlinkat(dirfd, name, 0) && errno != ENOENT)
+		return pr_perror("cannot remove %s", name);
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return pr_perror("cannot create %s", name);
 	return fd;
