@@ -9,9 +9,12 @@
 start s0 spawner
 wait_number s0 3
 for i in 1 2 3 4 5 6 7 8; do
+	before=$(numbers s0 | tail -1)
 	ckpt s0 "$T/img$i"
 done
 signal s0 KILL
+expect_status s0 137
+last=$(numbers s0 | tail -1)
 for i in 1 2 3 4 5 6 7; do
 	restore "$T/img$i" "r$i"
 	n=$(numbers "r$i" | head -1)
@@ -21,4 +24,5 @@ done
 restore "$T/img8" s1
 n=$(numbers s1 | head -1)
 wait_number s1 $((${n:-0} + 5))
-check_consecutive s1 1 100000
+# the image was taken after "$before" was printed, and before "$last" was
+check_consecutive s1 $((before + 1)) $((last + 1))
