@@ -233,3 +233,16 @@ int dir_check_private(int dfd, const char *what, const char *path)
 	}
 	return 0;
 }
+
+char *str_printable(char *dst, size_t dlen, const char *src, size_t slen)
+{
+	size_t n = 0;
+
+	for (; n + 1 < dlen && n < slen && src[n]; n++) {
+		unsigned char c = (unsigned char)src[n];
+
+		dst[n] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	dst[n] = '\0';
+	return dst;
+}

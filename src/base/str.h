@@ -16,6 +16,10 @@ void json_str(FILE *f, const char *s);
 /* Text for a terminal ('-' for NULL): control characters and invalid UTF-8
  * as \xNN, a backslash doubled. */
 void text_str(FILE *f, const char *s);
+/* Copy at most slen bytes of untrusted text (a peer's message) into dst
+ * (dlen > 0, NUL-terminated), each control character and DEL as '?': safe
+ * to print on a terminal. Returns dst. */
+char *str_printable(char *dst, size_t dlen, const char *src, size_t slen);
 /* Length of the valid UTF-8 sequence at s (s[0] >= 0x80), or 0. */
 size_t utf8_len(const unsigned char *s);
 

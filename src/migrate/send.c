@@ -26,6 +26,7 @@
 #include "mem/mem.h"
 #include "base/le.h"
 #include "base/log.h"
+#include "base/str.h"
 #include "core/proc.h"
 #include "ckpt/ckpt.h"
 #include "image/image.h"
@@ -148,8 +149,10 @@ static int expect(struct stream *s, uint32_t want, const void **buf, size_t *len
 	if (ret)
 		return ret;
 	if (type == MIG_ERROR || type == MIG_ABORT) {
-		pr_err("%s refused %s: %.*s", stream_peer(s), what,
-		       (int)(*len > 4000 ? 4000 : *len), (const char *)*buf);
+		char text[4001]; /* the peer's words: no control characters reach a terminal */
+
+		pr_err("%s refused %s: %s", stream_peer(s), what,
+		       str_printable(text, sizeof(text), (const char *)*buf, *len));
 		return -ECONNABORTED;
 	}
 	if (type != want) {

@@ -294,6 +294,13 @@ int stream_key_load(const char *path, uint8_t key[STREAM_KEY_BYTES])
 		ret = -EINVAL;
 		goto out;
 	}
+	if (st.st_uid != geteuid()) {
+		pr_err("key file %s belongs to uid %u, not to you (uid %u): its owner could read "
+		       "or replace the key",
+		       path, (unsigned)st.st_uid, (unsigned)geteuid());
+		ret = -EACCES;
+		goto out;
+	}
 	if (st.st_mode & 077) {
 		pr_err("key file %s has mode %04o: group or others may access it; "
 		       "it must be private (chmod 600 %s)",

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/str.h"
 #include "migrate/stream.h"
 
 static char tmproot[] = "/tmp/rtcr-test-stream-XXXXXX";
@@ -923,6 +924,24 @@ static void test_key_files(void)
 	      "a key file of mode 0644 is refused");
 	chmod(path, 0640);
 	check(stream_key_load(path, k1) == -EACCES, "a key file of mode 0640 is refused");
+	chmod(path, 0600);
+	if (geteuid() == 0 && chown(path, 65534, 65534) == 0) {
+		ret = stream_key_load(path, k1);
+		check(ret == -EACCES && strstr(log_last_error(), "belongs to uid 65534"),
+		      "a key file of another user is refused");
+		check(chown(path, 0, 0) == 0 && stream_key_load(path, k1) == 0,
+		      "the same key file of ours loads");
+	} else {
+		skip_case("a key file of another user: not root");
+	}
+	{
+		char out[16];
+
+		check(!strcmp(str_printable(out, sizeof(out), "a\x1b[2Jb\n\x7f", 8), "a?[2Jb??"),
+		      "a peer's text loses its control characters");
+		check(!strcmp(str_printable(out, 4, "abcdef", 6), "abc"),
+		      "a peer's text is cut to the buffer");
+	}
 
 	snprintf(bad, sizeof(bad), "%s/short", tmproot);
 	f = fopen(bad, "w");
