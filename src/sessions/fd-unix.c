@@ -931,6 +931,44 @@ static int unix_prepare(struct rst_ctx *r, const Rtcr__File *f)
 }
 
 /* Bind a new socket to the File's address (see check_address). */
+
+/* The socket file just bound gets its recorded mode and owner, through a
+ * descriptor of the file itself: never through a symlink someone put in
+ * its place since the bind. */
+static int set_file_owner_mode(const Rtcr__UnixSocketFile *u, const char *shown)
+{
+	char self[64];
+	struct stat st;
+	int fd, ret = 0;
+
+	if (!u->has_file_mode && !(u->has_file_uid && u->has_file_gid))
+		return 0;
+	fd = open(shown, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("restore: open the socket file %s", shown);
+	if (fstat(fd, &st) < 0) {
+		ret = pr_perror("restore: stat the socket file %s", shown);
+		goto out;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		pr_err("restore: %s is no longer the socket just bound (mode %06o): not changed",
+		       shown, (unsigned)st.st_mode);
+		ret = -EEXIST;
+		goto out;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (u->has_file_mode && chmod(self, u->file_mode & 07777) < 0) {
+		ret = pr_perror("restore: chmod %s", shown);
+		goto out;
+	}
+	if (u->has_file_uid && u->has_file_gid &&
+	    fchownat(fd, "", u->file_uid, u->file_gid, AT_EMPTY_PATH) < 0)
+		ret = pr_perror("restore: chown %s", shown);
+out:
+	close(fd);
+	return ret;
+}
+
 static int bind_name(int sk, const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
 {
 	char shown[SUN_PATH_LEN * 4 + 8];
@@ -972,12 +1010,7 @@ static int bind_name(int sk, const Rtcr__File *f, const Rtcr__UnixSocketFile *u)
 			return pr_perror("restore: remove %s (it had been removed)", shown);
 		return 0;
 	}
-	if (u->has_file_mode && fchmodat(AT_FDCWD, shown, u->file_mode & 07777, 0) < 0)
-		return pr_perror("restore: chmod %s", shown);
-	if (u->has_file_uid && u->has_file_gid &&
-	    fchownat(AT_FDCWD, shown, u->file_uid, u->file_gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return pr_perror("restore: chown %s", shown);
-	return 0;
+	return set_file_owner_mode(u, shown);
 }
 
 static int apply_shutdown(int sk, const Rtcr__File *f)

@@ -16,6 +16,9 @@
 mkdir -p "$T/sk"
 start s0 sockets "$T/sk"
 wait_for s0 '^READY'
+# the socket file's mode and owner come back (set through the file itself)
+chmod 0640 "$T/sk/listen.sock"
+chown 65534:65534 "$T/sk/listen.sock"
 ckpt s0 "$T/img"
 rt show "$T/img" >/dev/null 2>"$T/show.err" || fail "rtcr show of the image failed: $(cat "$T/show.err")"
 
@@ -35,6 +38,8 @@ signal s0 KILL
 expect_status s0 137
 [ -S "$T/sk/listen.sock" ] || fail "the original's socket file is gone (the test needs a stale one)"
 restore_again "$T/img" s1 "$T/img2" s2
+m=$(stat -c '%a %u:%g %F' "$T/sk/listen.sock")
+[ "$m" = "640 65534:65534 socket" ] || fail "the restored socket file is $m, expected 640 65534:65534 socket"
 
 # An established TCP connection is refused, by name.
 start e0 sockets "$T/sk" established
