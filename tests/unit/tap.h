@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
 
@@ -34,6 +35,29 @@ __attribute__((unused, format(printf, 2, 3))) static void check(bool ok, const c
 	putchar('\n');
 	fflush(stdout);
 	log_clear_error();
+}
+
+/* Allocation for the tests' own data: a failure ends the program. */
+__attribute__((unused)) static void *t_calloc(size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+
+	if (!p) {
+		perror("calloc");
+		exit(1);
+	}
+	return p;
+}
+
+__attribute__((unused)) static char *t_strdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p) {
+		perror("strdup");
+		exit(1);
+	}
+	return p;
 }
 
 /* Skip one case with a reason: a TAP "ok ... # SKIP" line that is not

@@ -32,28 +32,6 @@
 
 static char tmproot[] = "/tmp/rtcr-test-chain-XXXXXX";
 
-static void *xcalloc(size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
-
-	if (!p) {
-		perror("calloc");
-		exit(1);
-	}
-	return p;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p) {
-		perror("strdup");
-		exit(1);
-	}
-	return p;
-}
-
 /* The contents of page i as image generation gen wrote it. */
 static void page_bytes(int gen, int i, uint8_t *out)
 {
@@ -68,11 +46,11 @@ static void page_bytes(int gen, int i, uint8_t *out)
 static Rtcr__Image *build_meta(const char *id, const char *parent_id, const char *parent_path,
 			       uint64_t parent_sum, const int *inherit, size_t ninherit)
 {
-	Rtcr__Image *m = xcalloc(sizeof(*m));
-	Rtcr__Inventory *inv = xcalloc(sizeof(*inv));
-	Rtcr__Process *p = xcalloc(sizeof(*p));
-	Rtcr__Thread *t = xcalloc(sizeof(*t));
-	Rtcr__Vma *v = xcalloc(sizeof(*v));
+	Rtcr__Image *m = t_calloc(sizeof(*m));
+	Rtcr__Inventory *inv = t_calloc(sizeof(*inv));
+	Rtcr__Process *p = t_calloc(sizeof(*p));
+	Rtcr__Thread *t = t_calloc(sizeof(*t));
+	Rtcr__Vma *v = t_calloc(sizeof(*v));
 
 	rtcr__image__init(m);
 	rtcr__inventory__init(inv);
@@ -80,29 +58,29 @@ static Rtcr__Image *build_meta(const char *id, const char *parent_id, const char
 	rtcr__thread__init(t);
 	rtcr__vma__init(v);
 	m->inventory = inv;
-	inv->name = xstrdup("chain-test");
+	inv->name = t_strdup("chain-test");
 	inv->has_root_pid = 1;
 	inv->root_pid = PID;
 	if (id)
-		inv->image_id = xstrdup(id);
+		inv->image_id = t_strdup(id);
 	if (parent_id) {
-		inv->parent_id = xstrdup(parent_id);
-		inv->parent_path = xstrdup(parent_path);
+		inv->parent_id = t_strdup(parent_id);
+		inv->parent_path = t_strdup(parent_path);
 		inv->has_parent_meta_sum = 1;
 		inv->parent_meta_sum = parent_sum;
 		inv->has_chain_depth = 1;
 		inv->chain_depth = 1;
 	}
 	m->n_processes = 1;
-	m->processes = xcalloc(sizeof(*m->processes));
+	m->processes = t_calloc(sizeof(*m->processes));
 	m->processes[0] = p;
 	p->has_pid = p->has_ppid = p->has_pgid = p->has_sid = 1;
 	p->pid = PID;
 	p->ppid = 1;
 	p->pgid = p->sid = PID;
-	p->comm = xstrdup("chain");
+	p->comm = t_strdup("chain");
 	p->n_vmas = 1;
-	p->vmas = xcalloc(sizeof(*p->vmas));
+	p->vmas = t_calloc(sizeof(*p->vmas));
 	p->vmas[0] = v;
 	v->has_start = v->has_end = v->has_prot = v->has_kind = v->has_flags = 1;
 	v->start = PG(0);
@@ -111,15 +89,15 @@ static Rtcr__Image *build_meta(const char *id, const char *parent_id, const char
 	v->kind = RTCR__VMA_KIND__VMA_ANON;
 	v->flags = MAP_PRIVATE | MAP_ANONYMOUS;
 	p->n_threads = 1;
-	p->threads = xcalloc(sizeof(*p->threads));
+	p->threads = t_calloc(sizeof(*p->threads));
 	p->threads[0] = t;
 	t->has_tid = 1;
 	t->tid = PID;
-	t->regs = xcalloc(sizeof(*t->regs));
+	t->regs = t_calloc(sizeof(*t->regs));
 	rtcr__user_regs__init(t->regs);
-	t->comm = xstrdup("chain");
+	t->comm = t_strdup("chain");
 	p->n_inherit = ninherit;
-	p->inherit = xcalloc(ninherit * sizeof(*p->inherit));
+	p->inherit = t_calloc(ninherit * sizeof(*p->inherit));
 	for (size_t i = 0; i < ninherit; i++)
 		p->inherit[i] = PG(inherit[i]);
 	return m;
@@ -138,8 +116,8 @@ static struct written write_image(const char *name, int gen, const int *pages, s
 				  const struct written *parent, const char *parent_id,
 				  const int *inherit, size_t ninherit, const char *id)
 {
-	struct img_page_src *runs = xcalloc(npages * sizeof(*runs));
-	uint8_t *data = xcalloc(npages * PGSZ);
+	struct img_page_src *runs = t_calloc(npages * sizeof(*runs));
+	uint8_t *data = t_calloc(npages * PGSZ);
 	struct img_write_stats st;
 	struct written w = {0};
 	Rtcr__Image *m;

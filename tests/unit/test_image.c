@@ -26,31 +26,9 @@
 
 static char tmproot[] = "/tmp/rtcr-test-image-XXXXXX";
 
-static void *xmalloc(size_t n)
-{
-	void *p = calloc(1, n);
-
-	if (!p) {
-		perror("calloc");
-		exit(1);
-	}
-	return p;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p) {
-		perror("strdup");
-		exit(1);
-	}
-	return p;
-}
-
 #define NEW(type, init)                                                                            \
 	({                                                                                         \
-		type *__p = xmalloc(sizeof(type));                                                 \
+		type *__p = t_calloc(sizeof(type));                                                \
 		init(__p);                                                                         \
 		__p;                                                                               \
 	})
@@ -73,7 +51,7 @@ static Rtcr__Vma *vma(uint64_t start, uint64_t end, uint32_t prot, Rtcr__VmaKind
 		       ? MAP_SHARED
 		       : MAP_PRIVATE;
 	if (path)
-		v->path = xstrdup(path);
+		v->path = t_strdup(path);
 	return v;
 }
 
@@ -87,29 +65,29 @@ static Rtcr__Image *build_meta(void)
 	Rtcr__Shmem *shm = NEW(Rtcr__Shmem, rtcr__shmem__init);
 
 	m->inventory = inv;
-	inv->name = xstrdup("unit-test");
-	inv->kernel_release = xstrdup("6.18.0-test");
-	inv->hostname = xstrdup("host\x01\"quoted\"");
+	inv->name = t_strdup("unit-test");
+	inv->kernel_release = t_strdup("6.18.0-test");
+	inv->hostname = t_strdup("host\x01\"quoted\"");
 	inv->has_created_ns = 1;
 	inv->created_ns = 1700000000123456789ULL;
 	inv->has_root_pid = 1;
 	inv->root_pid = 100;
 	inv->n_argv = 2;
-	inv->argv = xmalloc(2 * sizeof(char *));
-	inv->argv[0] = xstrdup("/bin/test");
-	inv->argv[1] = xstrdup("--flag");
+	inv->argv = t_calloc(2 * sizeof(char *));
+	inv->argv[0] = t_strdup("/bin/test");
+	inv->argv[1] = t_strdup("--flag");
 
 	m->n_processes = 1;
-	m->processes = xmalloc(sizeof(*m->processes));
+	m->processes = t_calloc(sizeof(*m->processes));
 	m->processes[0] = p;
 	p->has_pid = p->has_ppid = p->has_pgid = p->has_sid = 1;
 	p->pid = 100;
 	p->ppid = 1;
 	p->pgid = p->sid = 100;
-	p->comm = xstrdup("test");
-	p->cwd = xstrdup("/tmp");
+	p->comm = t_strdup("test");
+	p->cwd = t_strdup("/tmp");
 	p->n_vmas = 7;
-	p->vmas = xmalloc(7 * sizeof(*p->vmas));
+	p->vmas = t_calloc(7 * sizeof(*p->vmas));
 	p->vmas[0] = vma(0x400000, 0x401000, PROT_READ | PROT_EXEC,
 			 RTCR__VMA_KIND__VMA_FILE_PRIVATE, "/bin/test");
 	p->vmas[1] = vma(HEAP, HEAP + 512 * 4096, PROT_READ | PROT_WRITE, RTCR__VMA_KIND__VMA_ANON,
@@ -128,7 +106,7 @@ static Rtcr__Image *build_meta(void)
 			 RTCR__VMA_KIND__VMA_VSYSCALL, "[vsyscall]");
 
 	p->n_threads = 1;
-	p->threads = xmalloc(sizeof(*p->threads));
+	p->threads = t_calloc(sizeof(*p->threads));
 	p->threads[0] = t;
 	t->has_tid = 1;
 	t->tid = 100;
@@ -138,20 +116,20 @@ static Rtcr__Image *build_meta(void)
 	t->regs->rsp = STACK + 32 * 4096;
 	t->has_xsave = 1;
 	t->xsave.len = 1024;
-	t->xsave.data = xmalloc(1024);
+	t->xsave.data = t_calloc(1024);
 	for (int i = 0; i < 1024; i++)
 		t->xsave.data[i] = (uint8_t)i;
 	t->has_sigmask = 1;
 	t->sigmask = 0x10002;
-	t->comm = xstrdup("test");
+	t->comm = t_strdup("test");
 
 	m->n_files = 2;
-	m->files = xmalloc(2 * sizeof(*m->files));
+	m->files = t_calloc(2 * sizeof(*m->files));
 	m->files[0] = NEW(Rtcr__File, rtcr__file__init);
 	m->files[0]->has_id = m->files[0]->has_kind = 1;
 	m->files[0]->id = 1;
 	m->files[0]->kind = RTCR__FILE_KIND__FILE_CHR;
-	m->files[0]->path = xstrdup("/dev/null");
+	m->files[0]->path = t_strdup("/dev/null");
 	m->files[1] = NEW(Rtcr__File, rtcr__file__init);
 	m->files[1]->has_id = m->files[1]->has_kind = m->files[1]->has_log_stream = 1;
 	m->files[1]->id = 2;
@@ -159,7 +137,7 @@ static Rtcr__Image *build_meta(void)
 	m->files[1]->log_stream = 1;
 
 	p->n_fds = 3;
-	p->fds = xmalloc(3 * sizeof(*p->fds));
+	p->fds = t_calloc(3 * sizeof(*p->fds));
 	for (int i = 0; i < 3; i++) {
 		p->fds[i] = NEW(Rtcr__Fd, rtcr__fd__init);
 		p->fds[i]->has_fd = p->fds[i]->has_file_id = 1;
@@ -168,12 +146,12 @@ static Rtcr__Image *build_meta(void)
 	}
 
 	m->n_shmem = 1;
-	m->shmem = xmalloc(sizeof(*m->shmem));
+	m->shmem = t_calloc(sizeof(*m->shmem));
 	m->shmem[0] = shm;
 	shm->has_id = shm->has_size = shm->has_memfd = 1;
 	shm->id = 1;
 	shm->size = 16 * 4096;
-	shm->name = xstrdup("memfd:shm");
+	shm->name = t_strdup("memfd:shm");
 	shm->memfd = 1;
 	return m;
 }
@@ -191,9 +169,9 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
 
 static void make_runs(void)
 {
-	heap_data = xmalloc(300 * 4096);
-	stack_data = xmalloc(2 * 4096);
-	shm_data = xmalloc(4 * 4096);
+	heap_data = t_calloc(300 * 4096);
+	stack_data = t_calloc(2 * 4096);
+	shm_data = t_calloc(4 * 4096);
 	fill(heap_data, 300 * 4096, 1);
 	fill(stack_data, 2 * 4096, 2);
 	fill(shm_data, 4 * 4096, 3);
@@ -246,7 +224,7 @@ static char *write_good(const char *name, Rtcr__Image **metap)
 static void write_raw_meta(const char *dir, const Rtcr__Image *m, uint32_t version)
 {
 	size_t n = rtcr__image__get_packed_size(m);
-	uint8_t *buf = xmalloc(32 + n);
+	uint8_t *buf = t_calloc(32 + n);
 	char *path = file_path(dir, IMG_META_FILE);
 	FILE *f;
 
@@ -677,7 +655,7 @@ static void test_losses(void)
 	Rtcr__Image *m;
 	char *dir = write_good("losses", &m);
 	uint64_t psize = (uint64_t)file_size(dir, IMG_PAGES_FILE);
-	Rtcr__Loss *l = xmalloc(sizeof(*l));
+	Rtcr__Loss *l = t_calloc(sizeof(*l));
 	char long_what[300];
 	char *good;
 
@@ -688,8 +666,8 @@ static void test_losses(void)
 	l->fd = 5;
 	l->count = 3;
 	l->bytes = 120;
-	l->what = good = xstrdup("UDP socket 127.0.0.1:5000: 3 queued datagrams, 120 bytes");
-	m->losses = xmalloc(sizeof(*m->losses));
+	l->what = good = t_strdup("UDP socket 127.0.0.1:5000: 3 queued datagrams, 120 bytes");
+	m->losses = t_calloc(sizeof(*m->losses));
 	m->losses[0] = l;
 	m->n_losses = 1;
 	check(img_validate(m, psize) == 0, "an image with a loss is valid");
@@ -754,7 +732,7 @@ static void test_parse_garbage(void)
 static uint8_t *encode(const Rtcr__Image *m, size_t *len)
 {
 	size_t n = rtcr__image__get_packed_size(m);
-	uint8_t *buf = xmalloc(32 + n);
+	uint8_t *buf = t_calloc(32 + n);
 
 	rtcr__image__pack(m, buf + 32);
 	memcpy(buf, "RTCRIMG", 8);
@@ -787,14 +765,14 @@ static void test_wire(void)
 {
 	Rtcr__Image *m = build_meta(), big = RTCR__IMAGE__INIT;
 	Rtcr__PageRun run = RTCR__PAGE_RUN__INIT, **many;
-	char *old = m->inventory->hostname, *longs = xmalloc(5001), *hit;
+	char *old = m->inventory->hostname, *longs = t_calloc(5001), *hit;
 	size_t len;
 	uint8_t *buf;
 
-	m->inventory->image_id = xstrdup("00112233445566778899aabbccddeeff");
+	m->inventory->image_id = t_strdup("00112233445566778899aabbccddeeff");
 	m->inventory->has_format_version = 1;
 	m->inventory->format_version = 1;
-	m->inventory->hostname = xstrdup("hostXname");
+	m->inventory->hostname = t_strdup("hostXname");
 	free(old);
 	buf = encode(m, &len);
 	check(parse(buf, len) == 0, "img_parse of an encoded image");
@@ -812,7 +790,7 @@ static void test_wire(void)
 	      "string of 5000 bytes refused");
 	free(buf);
 	free(m->inventory->hostname);
-	m->inventory->hostname = xstrdup("host");
+	m->inventory->hostname = t_strdup("host");
 
 	buf = encode(m, &len);
 	check(parse(buf, len - 1) == -EINVAL && strstr(log_last_error(), "truncated"),
@@ -825,7 +803,7 @@ static void test_wire(void)
 	/* 2^20 + 1 empty page runs: refused before protobuf-c allocates them. */
 	big.inventory = m->inventory;
 	big.n_pagemap = (1u << 20) + 1;
-	many = xmalloc(big.n_pagemap * sizeof(*many));
+	many = t_calloc(big.n_pagemap * sizeof(*many));
 	for (size_t i = 0; i < big.n_pagemap; i++)
 		many[i] = &run;
 	big.pagemap = many;
