@@ -79,6 +79,8 @@ struct cli_cmd {
 	}
 /* The positional arguments of a command that acts on one target: NAME. */
 #define CLI_ONE_TARGET .min_args = 1, .max_args = 1, .missing_arg = "no target NAME given"
+/* ... and of one that reads one image: DIR. */
+#define CLI_ONE_IMAGE .min_args = 1, .max_args = 1, .missing_arg = "no image directory given"
 #define CLI_END                                                                                    \
 	{                                                                                          \
 		.name = NULL                                                                       \

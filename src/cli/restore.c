@@ -41,12 +41,7 @@ int cmd_restore(int argc, char **argv)
 	    CLI_OPT("track", 0, CLI_STR, &o.track),
 	    CLI_END,
 	};
-	const struct cli_cmd cmd = {.name = "restore",
-				    .usage = usage,
-				    .opts = opts,
-				    .min_args = 1,
-				    .max_args = 1,
-				    .missing_arg = "no image directory given"};
+	const struct cli_cmd cmd = {.name = "restore", .usage = usage, .opts = opts, CLI_ONE_IMAGE};
 	int first, ret;
 
 	ret = cli_parse(&cmd, argc, argv, &first);

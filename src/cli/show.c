@@ -24,12 +24,7 @@ int cmd_show(int argc, char **argv)
 	    CLI_OPT("json", 0, CLI_FLAG, &json),
 	    CLI_END,
 	};
-	const struct cli_cmd cmd = {.name = "show",
-				    .usage = usage,
-				    .opts = opts,
-				    .min_args = 1,
-				    .max_args = 1,
-				    .missing_arg = "no image directory given"};
+	const struct cli_cmd cmd = {.name = "show", .usage = usage, .opts = opts, CLI_ONE_IMAGE};
 	int first, ret;
 
 	ret = cli_parse(&cmd, argc, argv, &first);
