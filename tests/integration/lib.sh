@@ -322,3 +322,28 @@ dry_run() {
 # as_nobody CMD...: the command line that runs CMD as nobody:nogroup
 # (uid/gid 65534), no supplementary groups.
 NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups --)
+
+# restore_twice_then_stop N0 N1 N2 STOPFILE: a self-checking counter
+# program N0 (it prints one number a line, and PASS or FAIL once STOPFILE
+# exists) is checkpointed --leave-running and restored as N1, which is
+# checkpointed with --kill and restored as N2; N2 must count on from
+# N1's last number, then check itself and end with status 0.
+restore_twice_then_stop() {
+	local n0=$1 n1=$2 n2=$3 stop=$4 before last
+	dry_run "$n0"
+	counted_restore "$n0" "$T/img1" "$n1" 10 5
+	dry_run "$n1"
+	before=$(last_number "$n1")
+	ckpt "$n1" "$T/img2" --kill
+	expect_status "$n1" 137
+	last=$(last_number "$n1")
+	restore "$T/img2" "$n2"
+	wait_number "$n2" $((last + 10)) 30
+	check_consecutive "$n2" $((before + 1)) $((last + 1))
+	not_rerun "$n2"
+	touch "$stop"
+	wait_for "$n2" '^(PASS|FAIL)' 30
+	log "$n2" | grep -q '^PASS' || fail "$n2: $(log "$n2" | grep '^FAIL' | head -5 | tr '\n' '|')"
+	expect_status "$n2" 0
+	note "$(log "$n2" | grep '^PASS')"
+}

@@ -15,19 +15,4 @@ javac -d "$T/classes" "$TOP/tests/programs/Pool.java" >"$T/javac.out" 2>&1 ||
 start j0 "$(command -v java)" -Xmx128m -XX:+UseParallelGC -XX:ParallelGCThreads=2 \
 	-cp "$T/classes" Pool "$T/stop"
 wait_for j0 '^20$' 40
-dry_run j0
-counted_restore j0 "$T/img1" j1 10 5
-dry_run j1
-before=$(last_number j1)
-ckpt j1 "$T/img2" --kill
-expect_status j1 137
-last=$(last_number j1)
-restore "$T/img2" j2
-wait_number j2 $((last + 10)) 30
-check_consecutive j2 $((before + 1)) $((last + 1))
-not_rerun j2
-touch "$T/stop"
-wait_for j2 '^(PASS|FAIL)' 30
-log j2 | grep -q '^PASS' || fail "j2: $(log j2 | grep '^FAIL' | head -5 | tr '\n' '|')"
-expect_status j2 0
-note "$(log j2 | grep '^PASS')"
+restore_twice_then_stop j0 j1 j2 "$T/stop"

@@ -11,19 +11,4 @@ NODE=$(command -v node || command -v nodejs || true)
 cp "$TOP/tests/programs/workers.js" "$T/workers.js"
 start n0 "$NODE" "$T/workers.js" "$T/stop"
 wait_for n0 '^20$' 30
-dry_run n0
-counted_restore n0 "$T/img1" n1 10 5
-dry_run n1
-before=$(last_number n1)
-ckpt n1 "$T/img2" --kill
-expect_status n1 137
-last=$(last_number n1)
-restore "$T/img2" n2
-wait_number n2 $((last + 10)) 30
-check_consecutive n2 $((before + 1)) $((last + 1))
-not_rerun n2
-touch "$T/stop"
-wait_for n2 '^(PASS|FAIL)' 30
-log n2 | grep -q '^PASS' || fail "n2: $(log n2 | grep '^FAIL' | head -5 | tr '\n' '|')"
-expect_status n2 0
-note "$(log n2 | grep '^PASS')"
+restore_twice_then_stop n0 n1 n2 "$T/stop"
