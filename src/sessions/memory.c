@@ -784,6 +784,7 @@ out:
 static bool layout_changed(const struct ckpt_ctx *c, const char *maps)
 {
 	const char *line = maps;
+	size_t k = 0; /* both lists are in address order: one walk */
 
 	while (line && *line) {
 		struct maps_line m;
@@ -799,8 +800,9 @@ static bool layout_changed(const struct ckpt_ctx *c, const char *maps)
 		if (c->ij.scratch && m.start >= c->ij.scratch &&
 		    m.end <= c->ij.scratch + c->ij.scratch_len)
 			continue;
-		for (size_t k = 0; k < c->npre && !found; k++)
-			found = c->pre[k].start == m.start && c->pre[k].end == m.end;
+		while (k < c->npre && c->pre[k].start < m.start)
+			k++;
+		found = k < c->npre && c->pre[k].start == m.start && c->pre[k].end == m.end;
 		if (!found)
 			return true;
 	}
