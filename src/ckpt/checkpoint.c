@@ -202,13 +202,17 @@ struct cproc {
 	pid_t fdtable_of; /* ns pid of the process whose descriptor table it shares */
 };
 
+static void cproc_clear(struct cproc *p)
+{
+	free(p->tids);
+	free(p->stops);
+	free(p->pre);
+}
+
 static void cprocs_free(struct cproc *ps, int n)
 {
-	for (int i = 0; i < n; i++) {
-		free(ps[i].tids);
-		free(ps[i].stops);
-		free(ps[i].pre);
-	}
+	for (int i = 0; i < n; i++)
+		cproc_clear(&ps[i]);
 	free(ps);
 }
 
@@ -707,27 +711,21 @@ static void settle(struct ckpt_ctx *c, struct cproc *ps, int *pn)
 
 	for (int i = 0; i < n; i++) {
 		struct cproc *p = &ps[i];
-		char path[64], *st = NULL, val[32];
 		bool keep = true;
 
 		if (!p->zombie && p->ntids == 0)
 			p->zombie = proc_is_zombie(p->pid, &p->exit_status);
 		if (p->zombie) {
-			snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
-			if (read_file(path, &st) < 0 ||
-			    proc_status_field(st, "PPid", val, sizeof(val)) ||
-			    (pid_t)atoi(val) == c->t->init_pid)
-				keep = false;
-			free(st);
+			pid_t pp = parent_of(p->pid); /* 0: reaped meanwhile */
+
+			keep = pp != 0 && pp != c->t->init_pid;
 		} else if (p->ntids == 0) {
 			keep = false; /* gone since it was listed */
 		}
 		if (!keep) {
 			pr_debug("pid %d: ended while the target was paused; not part of it",
 				 p->ns_pid);
-			free(p->tids);
-			free(p->stops);
-			free(p->pre);
+			cproc_clear(p);
 			continue;
 		}
 		if (k != i)
