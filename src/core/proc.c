@@ -2,6 +2,7 @@
 #define LOG_PREFIX "proc: "
 #include "core/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -140,4 +141,34 @@ uint64_t now_ns(int clock)
 
 	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int dir_numbers(const char *path, int **out, int *n)
+{
+	struct dirent *de;
+	int *arr = NULL, *na, cnt = 0, ret = 0;
+	DIR *d = opendir(path);
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		na = realloc(arr, sizeof(int) * (size_t)(cnt + 1));
+		if (!na) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		arr = na;
+		arr[cnt++] = atoi(de->d_name);
+	}
+out:
+	closedir(d);
+	if (ret) {
+		free(arr);
+		return ret;
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
 }

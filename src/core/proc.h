@@ -20,5 +20,8 @@ int proc_status_field(const char *status, const char *key, char *buf, size_t len
  * the innermost namespace's value of NSpid, NSpgid, NSsid... */
 int proc_status_last_u32(const char *status, const char *key, uint32_t *out);
 uint64_t now_ns(int clock);
+/* The numbers a /proc directory lists (/proc/PID/fd, /proc/PID/task), in
+ * its order (malloc'd). Not logged: -errno of opendir, or -ENOMEM. */
+int dir_numbers(const char *path, int **out, int *n);
 
 #endif

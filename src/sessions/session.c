@@ -132,36 +132,6 @@ int ckpt_loss(struct ckpt_ctx *c, Rtcr__LossKind kind, int fd, uint64_t count, u
 	return 0;
 }
 
-int dir_numbers(const char *path, int **out, int *n)
-{
-	struct dirent *de;
-	int *arr = NULL, *na, cnt = 0, ret = 0;
-	DIR *d = opendir(path);
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		na = realloc(arr, sizeof(int) * (size_t)(cnt + 1));
-		if (!na) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		arr = na;
-		arr[cnt++] = atoi(de->d_name);
-	}
-out:
-	closedir(d);
-	if (ret) {
-		free(arr);
-		return ret;
-	}
-	*out = arr;
-	*n = cnt;
-	return 0;
-}
-
 /* ---------- restore ---------- */
 
 #undef LOG_PREFIX

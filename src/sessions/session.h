@@ -200,10 +200,6 @@ int rst_pass_fd(struct rst_ctx *r, int ourfd, int *tfd);
 int rst_clone_stopped(struct rst_ctx *r, uint64_t flags, uint64_t exit_signal, uint32_t want,
 		      const char *what, pid_t *host);
 
-/* The numbers a /proc directory lists (/proc/PID/fd, /proc/PID/task), in
- * its order (malloc'd). Not logged: -errno of opendir, or -ENOMEM. */
-int dir_numbers(const char *path, int **out, int *n);
-
 /* protobuf helpers (session.c) */
 int pb_push(void ***arr, size_t *n, void *item);
 char *xstrdup(const char *s);

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <dirent.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -817,24 +816,21 @@ int track_arm_process(struct tracker *tk, struct inject *ij, pid_t pid, uint32_t
 static void unprotect_rseq(struct tracker *tk, struct tproc *p)
 {
 	char path[64];
-	struct dirent *de;
-	DIR *d;
+	int *tids = NULL, n = 0;
 
 	if (tk->o.mode != TRACK_FAULT || p->uffd < 0)
 		return;
 	snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
-	d = opendir(path);
-	if (!d)
+	if (dir_numbers(path, &tids, &n))
 		return; /* gone: nothing of it will run */
-	while ((de = readdir(d))) {
+	for (int i = 0; i < n; i++) {
 		struct __ptrace_rseq_configuration rc;
-		pid_t tid = (pid_t)atoi(de->d_name);
 		struct region *r;
 		uint64_t a, s, e;
 		size_t k;
 
 		memset(&rc, 0, sizeof(rc));
-		if (tid <= 0 || ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0 ||
+		if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tids[i], sizeof(rc), &rc) < 0 ||
 		    !rc.rseq_abi_pointer)
 			continue;
 		/* the area may cross a page: both ends */
@@ -853,7 +849,7 @@ static void unprotect_rseq(struct tracker *tk, struct tproc *p)
 			unprotect(tk, p, s, e);
 		}
 	}
-	closedir(d);
+	free(tids);
 }
 
 void track_capture_begin(struct tracker *tk)
