@@ -216,46 +216,6 @@ static void cprocs_free(struct cproc *ps, int n)
 	free(ps);
 }
 
-/* Children of every thread of pid, appended to *out (duplicates skipped). */
-static int add_children(pid_t pid, pid_t **out, int *n)
-{
-	char path[96], *buf = NULL, *p, *end;
-	pid_t *tids = NULL;
-	int ntids = 0, ret;
-
-	ret = list_tasks(pid, &tids, &ntids);
-	if (ret)
-		return ret == -ENOENT ? 0 : ret;
-	for (int i = 0; i < ntids && !ret; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, tids[i]);
-		if (read_file(path, &buf) < 0)
-			continue;
-		for (p = buf; *p && !ret; p = end) {
-			long child = strtol(p, &end, 10);
-			bool dup = false;
-			pid_t *na;
-
-			if (end == p)
-				break;
-			for (int k = 0; k < *n && !dup; k++)
-				dup = (*out)[k] == (pid_t)child;
-			if (dup)
-				continue;
-			na = realloc(*out, sizeof(pid_t) * (size_t)(*n + 1));
-			if (!na) {
-				ret = -ENOMEM;
-				break;
-			}
-			*out = na;
-			(*out)[(*n)++] = (pid_t)child;
-		}
-		free(buf);
-		buf = NULL;
-	}
-	free(tids);
-	return ret;
-}
-
 /* Every process of the namespace but init, parents before children, the
  * target's main process first. */
 int ckpt_list_processes(struct target *t, pid_t **out, int *n)
@@ -263,13 +223,9 @@ int ckpt_list_processes(struct target *t, pid_t **out, int *n)
 	pid_t *ps = NULL;
 	int np = 0, ret;
 
-	ret = add_children(t->init_pid, &ps, &np);
-	for (int i = 0; i < np && !ret; i++)
-		ret = add_children(ps[i], &ps, &np);
-	if (ret) {
-		free(ps);
+	ret = proc_descendants(t->init_pid, &ps, &np);
+	if (ret)
 		return ret;
-	}
 	for (int i = 1; i < np; i++) {
 		if (ps[i] == t->pid) {
 			pid_t x = ps[0];

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,5 +171,68 @@ out:
 	}
 	*out = arr;
 	*n = cnt;
+	return 0;
+}
+
+/* Children of every thread of pid, appended to *out (those already there
+ * skipped). A process gone meanwhile has none. */
+static int add_children(pid_t pid, pid_t **out, int *n)
+{
+	char path[96], *buf = NULL, *p, *end;
+	int *tids = NULL, ntids = 0, ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	ret = dir_numbers(path, &tids, &ntids);
+	if (ret == -ENOENT || ret == -ESRCH)
+		return 0;
+	if (ret) {
+		if (ret != -ENOMEM)
+			pr_err("open %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < ntids && !ret; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, tids[i]);
+		if (read_file(path, &buf) < 0)
+			continue;
+		for (p = buf; *p && !ret; p = end) {
+			long child = strtol(p, &end, 10);
+			bool dup = false;
+			pid_t *na;
+
+			if (end == p)
+				break;
+			for (int k = 0; k < *n && !dup; k++)
+				dup = (*out)[k] == (pid_t)child;
+			if (dup)
+				continue;
+			na = realloc(*out, sizeof(pid_t) * (size_t)(*n + 1));
+			if (!na) {
+				ret = -ENOMEM;
+				break;
+			}
+			*out = na;
+			(*out)[(*n)++] = (pid_t)child;
+		}
+		free(buf);
+		buf = NULL;
+	}
+	free(tids);
+	return ret;
+}
+
+int proc_descendants(pid_t root, pid_t **out, int *n)
+{
+	pid_t *ps = NULL;
+	int np = 0, ret;
+
+	ret = add_children(root, &ps, &np);
+	for (int i = 0; i < np && !ret; i++)
+		ret = add_children(ps[i], &ps, &np);
+	if (ret) {
+		free(ps);
+		return ret;
+	}
+	*out = ps;
+	*n = np;
 	return 0;
 }

@@ -23,5 +23,8 @@ uint64_t now_ns(int clock);
 /* The numbers a /proc directory lists (/proc/PID/fd, /proc/PID/task), in
  * its order (malloc'd). Not logged: -errno of opendir, or -ENOMEM. */
 int dir_numbers(const char *path, int **out, int *n);
+/* Every descendant of root (host pids), parents before their children, no
+ * duplicates (malloc'd); a process that ends meanwhile is left out. */
+int proc_descendants(pid_t root, pid_t **out, int *n);
 
 #endif

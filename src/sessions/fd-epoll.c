@@ -30,7 +30,6 @@
  * EPOLLERR and EPOLLHUP only (the kernel adds them to any EPOLL_CTL_ADD).
  */
 #define LOG_PREFIX "epoll: "
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -124,45 +123,14 @@ static bool has_epoll(struct ckpt_ctx *c, pid_t pid, int efd)
  * dumped and those sharing its descriptor table. */
 static int other_processes(struct ckpt_ctx *c, pid_t **out, int *n)
 {
-	char path[96], *buf = NULL, *p, *end;
 	pid_t *ps = NULL;
-	int np = 0, ret = 0;
+	int np = 0, ret;
 
-	ps = malloc(sizeof(*ps));
-	if (!ps)
-		return -ENOMEM;
-	ps[np++] = c->t->init_pid;
-	for (int i = 0; i < np && !ret; i++) {
-		int *tids = NULL, nt = 0;
-
-		snprintf(path, sizeof(path), "/proc/%d/task", ps[i]);
-		if (dir_numbers(path, &tids, &nt))
-			continue;
-		for (int j = 0; j < nt && !ret; j++) {
-			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", ps[i], tids[j]);
-			if (read_file(path, &buf) < 0)
-				continue;
-			for (p = buf; !ret; p = end) {
-				long child = strtol(p, &end, 10);
-				pid_t *nps;
-
-				if (end == p)
-					break;
-				nps = realloc(ps, sizeof(*ps) * (size_t)(np + 1));
-				if (!nps) {
-					ret = -ENOMEM;
-					break;
-				}
-				ps = nps;
-				ps[np++] = (pid_t)child;
-			}
-			free(buf);
-			buf = NULL;
-		}
-		free(tids);
-	}
+	ret = proc_descendants(c->t->init_pid, &ps, &np);
+	if (ret)
+		return ret;
 	*n = 0;
-	for (int i = 1; i < np; i++) /* not init */
+	for (int i = 0; i < np; i++)
 		if (ps[i] != c->pid && syscall(SYS_kcmp, ps[i], c->pid, KCMP_FILES, 0, 0) != 0)
 			ps[(*n)++] = ps[i];
 	*out = ps;

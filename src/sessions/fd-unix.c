@@ -153,10 +153,8 @@ static bool unix_match(struct ckpt_ctx *c, const struct fd_info *fi)
 /* The target's processes (host pids): every descendant of its init. */
 static int target_pids(struct ckpt_ctx *c, pid_t **out, size_t *n)
 {
-	pid_t *ps = NULL, *np;
-	size_t cnt = 0;
-	char path[96];
-	int ret = 0;
+	pid_t *ps;
+	int np = 0, ret;
 
 	*out = NULL;
 	*n = 0;
@@ -169,48 +167,10 @@ static int target_pids(struct ckpt_ctx *c, pid_t **out, size_t *n)
 		*n = 1;
 		return 0;
 	}
-	for (size_t i = 0; i <= cnt && !ret; i++) {
-		pid_t parent = i == 0 ? c->t->init_pid : ps[i - 1];
-		struct dirent *de;
-		DIR *d;
-
-		snprintf(path, sizeof(path), "/proc/%d/task", parent);
-		d = opendir(path);
-		if (!d)
-			continue; /* gone meanwhile */
-		while (!ret && (de = readdir(d))) {
-			char *buf = NULL, *p, *end;
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children", parent,
-				 de->d_name);
-			if (read_file(path, &buf) < 0)
-				continue;
-			for (p = buf;; p = end) {
-				long v = strtol(p, &end, 10);
-
-				if (end == p)
-					break;
-				np = realloc(ps, sizeof(*ps) * (cnt + 1));
-				if (!np) {
-					ret = -ENOMEM;
-					break;
-				}
-				ps = np;
-				ps[cnt++] = (pid_t)v;
-			}
-			free(buf);
-		}
-		closedir(d);
-	}
-	if (ret) {
-		free(ps);
-		return ret;
-	}
-	*out = ps;
-	*n = cnt;
-	return 0;
+	ret = proc_descendants(c->t->init_pid, out, &np);
+	if (!ret)
+		*n = (size_t)np;
+	return ret;
 }
 
 /* Does a process of the target hold socket:[ino]? */
